@@ -1,0 +1,103 @@
+#include "base/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+namespace tidemark::log {
+namespace {
+
+struct State {
+  std::mutex mutex;
+  Format format = Format::kText;
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+State& GetState() {
+  static State state;
+  return state;
+}
+
+spdlog::level::level_enum ToSpd(Level level) {
+  switch (level) {
+    case Level::kDebug: return spdlog::level::debug;
+    case Level::kInfo: return spdlog::level::info;
+    case Level::kWarn: return spdlog::level::warn;
+    case Level::kError: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+const char* LevelName(Level level) {
+  switch (level) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "info";
+}
+
+std::string NowRfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+  const std::time_t seconds = ms.count() / 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(ms.count() % 1000));
+  return buffer;
+}
+
+}  // namespace
+
+void Init(Format format, Level level) {
+  State& state = GetState();
+  std::lock_guard lock(state.mutex);
+  state.format = format;
+  if (!state.logger) {
+    state.logger = std::make_shared<spdlog::logger>(
+        "tidemark", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    state.logger->set_pattern("%v");  // the line is formatted here, with its fields
+  }
+  state.logger->set_level(ToSpd(level));
+  state.logger->flush_on(spdlog::level::debug);
+}
+
+bool ParseLevel(std::string_view name, Level* level) {
+  if (name == "debug") *level = Level::kDebug;
+  else if (name == "info") *level = Level::kInfo;
+  else if (name == "warn" || name == "warning") *level = Level::kWarn;
+  else if (name == "error") *level = Level::kError;
+  else return false;
+  return true;
+}
+
+void Write(Level level, std::string_view message, const Fields& fields) {
+  State& state = GetState();
+  if (!state.logger) Init(Format::kText, Level::kInfo);
+  if (!state.logger->should_log(ToSpd(level))) return;
+  std::string line;
+  if (state.format == Format::kJson) {
+    nlohmann::ordered_json entry;
+    entry["time"] = NowRfc3339();
+    entry["level"] = LevelName(level);
+    entry["msg"] = message;
+    for (const auto& [key, value] : fields) entry[key] = value;
+    line = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    line = NowRfc3339() + " " + LevelName(level) + " " + std::string(message);
+    for (const auto& [key, value] : fields) {
+      const bool quote = value.find(' ') != std::string::npos || value.empty();
+      line += " " + key + "=" + (quote ? "\"" + value + "\"" : value);
+    }
+  }
+  state.logger->log(ToSpd(level), "{}", line);
+}
+
+}  // namespace tidemark::log
