@@ -73,8 +73,8 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
     std::signal(SIGINT, RequestStop);
     std::signal(SIGTERM, RequestStop);
   }
-  const OutputFormat format = Format(common) == OutputFormat::kJson ? OutputFormat::kJson
-                                                                    : OutputFormat::kYaml;
+  const OutputFormat format =
+      Format(common) == OutputFormat::kJson ? OutputFormat::kJson : OutputFormat::kYaml;
   std::map<std::string, PlanSchedule> schedules;
   std::unique_ptr<Loaded> loaded;  // plans outlive the connectors made from them
   std::string fingerprint;
@@ -98,11 +98,12 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
       for (const plan::MigrationPlan& plan : loaded->plans) {
         PlanSchedule& schedule = schedules[plan.Key()];
         if (!changed && SteadyClock::now() < schedule.next) continue;
-        const engine::Report report = engine::Reconcile(
-            plan, MakeConnector(plan, loaded->files), BaseOptions(common), ProgressPrinter(std::cerr));
-        const nlohmann::json status = plan::StatusToJson(plan::ComputeStatus(
-            report.outcome, plan.meta.generation, plan::ConditionsFromJson(schedule.status),
-            engine::NowRfc3339()));
+        const engine::Report report =
+            engine::Reconcile(plan, MakeConnector(plan, loaded->files), BaseOptions(common),
+                              ProgressPrinter(std::cerr));
+        const nlohmann::json status = plan::StatusToJson(
+            plan::ComputeStatus(report.outcome, plan.meta.generation,
+                                plan::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
         if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {
           if (format == OutputFormat::kYaml) std::cout << "---\n";
           PrintDocument({{"plan", plan.Key()}, {"status", status}}, format);
@@ -117,8 +118,8 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
           schedule.next = SteadyClock::now() + kResync;
         } else {
           ++schedule.failures;
-          schedule.next = SteadyClock::now() +
-                          BackoffDelay(BackoffPolicy::Reconcile(), schedule.failures);
+          schedule.next =
+              SteadyClock::now() + BackoffDelay(BackoffPolicy::Reconcile(), schedule.failures);
         }
       }
     }
