@@ -160,7 +160,7 @@ int RunLint(const CommonOptions& common) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   int exit_code = kExitOk;
-  nlohmann::json findings_json = nlohmann::json::array();
+  nlohmann::ordered_json findings_json = nlohmann::ordered_json::array();
   for (const plan::MigrationPlan& plan : loaded->plans) {
     std::vector<const plan::Step*> steps;
     for (const plan::Step& step : plan.migrations) steps.push_back(&step);

@@ -95,12 +95,12 @@ void PrintProblem(const engine::Report& report) {
   }
 }
 
-nlohmann::json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
+nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
   return plan::StatusToJson(
       plan::ComputeStatus(report.outcome, plan.meta.generation, {}, engine::NowRfc3339()));
 }
 
-void PrintDocument(const nlohmann::json& document, OutputFormat format) {
+void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     std::cout << document.dump(2) << "\n";
   } else {

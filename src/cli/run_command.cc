@@ -50,11 +50,11 @@ std::string Fingerprint(const std::vector<std::string>& paths) {
 struct PlanSchedule {
   SteadyClock::time_point next;
   uint32_t failures = 0;
-  nlohmann::json status;  // the last status, for lastTransitionTime and change detection
+  nlohmann::ordered_json status;  // the last status, for lastTransitionTime and change detection
 };
 
 // The status without its timestamps, to print a plan again only when something changed.
-nlohmann::json WithoutTimes(nlohmann::json status) {
+nlohmann::ordered_json WithoutTimes(nlohmann::ordered_json status) {
   for (auto& condition : status["conditions"]) condition.erase("lastTransitionTime");
   if (status.contains("lastApplied")) status["lastApplied"].erase("at");
   if (status.contains("failure")) status["failure"].erase("at");
@@ -101,7 +101,7 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         const engine::Report report =
             engine::Reconcile(plan, MakeConnector(plan, loaded->files), BaseOptions(common),
                               ProgressPrinter(std::cerr));
-        const nlohmann::json status = plan::StatusToJson(
+        const nlohmann::ordered_json status = plan::StatusToJson(
             plan::ComputeStatus(report.outcome, plan.meta.generation,
                                 plan::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
         if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {

@@ -116,7 +116,7 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
   return status;
 }
 
-nlohmann::json StatusToJson(const PlanStatus& status) {
+nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
   nlohmann::ordered_json out;
   out["observedGeneration"] = status.observed_generation;
   out["conditions"] = nlohmann::ordered_json::array();
@@ -171,10 +171,10 @@ nlohmann::json StatusToJson(const PlanStatus& status) {
     drift["unknownApplied"].push_back(id.ToString());
   }
   out["drift"] = drift;
-  return nlohmann::json(out);
+  return out;
 }
 
-std::vector<Condition> ConditionsFromJson(const nlohmann::json& status) {
+std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status) {
   std::vector<Condition> conditions;
   if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
     return conditions;

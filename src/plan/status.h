@@ -96,8 +96,8 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now);
 
 // The `status` object as the CRD stores it (camelCase fields).
-nlohmann::json StatusToJson(const PlanStatus& status);
+nlohmann::ordered_json StatusToJson(const PlanStatus& status);
 // Reads back the conditions of a stored status (for lastTransitionTime bookkeeping).
-std::vector<Condition> ConditionsFromJson(const nlohmann::json& status);
+std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status);
 
 }  // namespace tidemark::plan
