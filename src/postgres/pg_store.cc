@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace tidemark::postgres {
@@ -341,48 +342,76 @@ StepResult PgStore::Run(const StepRun& run) {
 
 StepResult PgStore::RunAtomic(const StepRun& run) {
   const auto start = Clock::now();
-  auto elapsed_ms = [&] {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  };
   StepResult outcome;
-  auto fail = [&](StepError error) {
-    if (!error.connection_lost) (void)Exec("ROLLBACK");
-    outcome.ok = false;
-    outcome.error = std::move(error);
-    outcome.duration_ms = elapsed_ms();
-    RecordFailure(run, outcome.error, outcome.duration_ms);
-    return outcome;
-  };
-  std::string begin = "BEGIN";
+  // One pipeline, one network round trip: BEGIN, the timeouts, every statement, the ledger
+  // and history rows, COMMIT. The first error aborts the rest; the server skips them.
+  std::vector<std::string> commands = {"BEGIN"};
   if (!run.fake) {
-    begin += "; SET LOCAL lock_timeout = '" + Milliseconds(run.lock_timeout) +
-             "'; SET LOCAL statement_timeout = '" + Milliseconds(run.statement_timeout) + "'";
+    commands.push_back("SET LOCAL lock_timeout = '" + Milliseconds(run.lock_timeout) + "'");
+    commands.push_back("SET LOCAL statement_timeout = '" + Milliseconds(run.statement_timeout) +
+                       "'");
   }
-  ResultPtr began(PQexec(conn_, begin.c_str()));
-  if (PQresultStatus(began.get()) != PGRES_COMMAND_OK) return fail(ErrorOf(began.get(), -1, ""));
-  if (!run.fake) {
-    for (size_t i = 0; i < run.statements.size(); ++i) {
-      ResultPtr result(PQexec(conn_, run.statements[i].c_str()));
-      const ExecStatusType status = PQresultStatus(result.get());
-      if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        return fail(ErrorOf(result.get(), static_cast<int>(i), run.statements[i]));
-      }
+  const size_t first_statement = commands.size();
+  if (!run.fake) commands.insert(commands.end(), run.statements.begin(), run.statements.end());
+  const size_t record_index = commands.size();
+  commands.push_back(RecordSql(run, ActionOf(run)));
+  commands.push_back("COMMIT");
+  // The duration is measured by the server: from BEGIN to the history row.
+  std::vector<std::string> params = RecordParams(run, 0);
+  params[6] = "";
+
+  std::optional<StepError> error;
+  bool sent = PQenterPipelineMode(conn_) == 1;
+  for (size_t i = 0; sent && i < commands.size(); ++i) {
+    if (i == record_index) {
+      std::vector<const char*> values;
+      for (const auto& p : params) values.push_back(p.empty() ? nullptr : p.c_str());
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), static_cast<int>(values.size()),
+                               nullptr, values.data(), nullptr, nullptr, 0) == 1;
+    } else {
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                               0) == 1;
     }
   }
-  const double duration = elapsed_ms();
-  auto recorded = ExecParams(RecordSql(run, ActionOf(run)), RecordParams(run, duration));
-  if (!recorded.ok()) {
-    StepError error;
-    error.message = "recording the step in the ledger failed: " + recorded.status().message();
-    error.connection_lost = Lost();
-    return fail(error);
+  if (sent) sent = PQpipelineSync(conn_) == 1;
+  if (!sent) {
+    error = StepError{};
+    error->message = PQerrorMessage(conn_);
+    error->connection_lost = Lost();
+  } else {
+    // Each command yields its result then a null; the sync yields PGRES_PIPELINE_SYNC.
+    for (size_t i = 0; i < commands.size(); ++i) {
+      ResultPtr result(PQgetResult(conn_));
+      const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+      if (!result || status == PGRES_FATAL_ERROR) {
+        if (!error) {
+          const bool is_statement = i >= first_statement && i < record_index;
+          const size_t index = i - first_statement;
+          *(error = StepError{}) = ErrorOf(result.get(), is_statement ? static_cast<int>(index) : -1,
+                                          is_statement ? run.statements[index] : "");
+          if (i == record_index) {
+            error->message = "recording the step in the ledger failed: " + error->message;
+          }
+        }
+        if (!result) break;
+      }
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    }
+    if (!Lost()) {
+      ResultPtr sync(PQgetResult(conn_));
+      while (sync && PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) sync.reset(PQgetResult(conn_));
+    }
   }
-  ResultPtr committed(PQexec(conn_, "COMMIT"));
-  if (PQresultStatus(committed.get()) != PGRES_COMMAND_OK) {
-    return fail(ErrorOf(committed.get(), -1, "COMMIT"));
+  PQexitPipelineMode(conn_);
+  outcome.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (!error) {
+    outcome.ok = true;
+    return outcome;
   }
-  outcome.ok = true;
-  outcome.duration_ms = elapsed_ms();
+  if (!Lost()) (void)Exec("ROLLBACK");  // an explicit transaction stays aborted after a sync
+  error->connection_lost = Lost();
+  outcome.error = std::move(*error);
+  RecordFailure(run, outcome.error, outcome.duration_ms);
   return outcome;
 }
 
