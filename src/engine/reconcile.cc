@@ -76,7 +76,9 @@ class Reconciler {
  public:
   Reconciler(const plan::MigrationPlan& plan, const Options& options, const Observer& observer,
              std::function<std::string()> now)
-      : plan_(plan), options_(options), observer_(observer), now_(std::move(now)) {}
+      : plan_(plan), options_(options), observer_(observer), now_(std::move(now)) {
+    for (const Step& step : plan_.migrations) steps_by_id_.emplace(step.id, &step);
+  }
 
   Report Run(const Connector& connect);
 
@@ -87,10 +89,8 @@ class Reconciler {
     return {plan_.meta.ns, plan_.meta.name, plan_.meta.uid, plan_.meta.generation};
   }
   const Step* Find(const StepId& id) const {
-    for (const Step& step : plan_.migrations) {
-      if (step.id == id) return &step;
-    }
-    return nullptr;
+    auto found = steps_by_id_.find(id);
+    return found == steps_by_id_.end() ? nullptr : found->second;
   }
   std::vector<StepId> Records(const Step& step, bool forward) const;
 
@@ -101,6 +101,7 @@ class Reconciler {
   void SetPending(size_t from);
 
   const plan::MigrationPlan& plan_;
+  std::map<StepId, const Step*> steps_by_id_;
   const Options& options_;
   const Observer& observer_;
   std::function<std::string()> now_;

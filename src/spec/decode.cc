@@ -135,8 +135,15 @@ class Decoder {
   std::vector<std::string> errors_;
 };
 
-const std::regex kAppPattern("^[A-Za-z_][A-Za-z0-9_]*$");
-const std::regex kStepPattern("^[A-Za-z0-9_]+$");
+bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+// App labels are Python identifiers; step names are module names (may start with a digit).
+bool IsAppLabel(const std::string& s) {
+  return !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0])) &&
+         std::all_of(s.begin(), s.end(), IsWordChar);
+}
+bool IsStepName(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsWordChar);
+}
 // Kubernetes object names (DNS-1123 subdomain).
 const std::regex kObjectName("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$");
 const std::regex kSqlIdentifier("^[A-Za-z_][A-Za-z0-9_$]*$");
@@ -249,7 +256,7 @@ void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, pla
     d.Fail(path + ".app", "required: the Django app label, e.g. shop");
   } else if (auto s = d.String(node["app"], path + ".app")) {
     step->id.app = *s;
-    if (!std::regex_match(*s, kAppPattern)) {
+    if (!IsAppLabel(*s)) {
       d.Fail(path + ".app", "\"" + *s + "\" is not an app label (letters, digits, _)");
     }
   }
@@ -257,7 +264,7 @@ void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, pla
     d.Fail(path + ".name", "required: the migration's name, e.g. 0001_initial");
   } else if (auto s = d.String(node["name"], path + ".name")) {
     step->id.name = *s;
-    if (!std::regex_match(*s, kStepPattern)) {
+    if (!IsStepName(*s)) {
       d.Fail(path + ".name", "\"" + *s + "\" is not a migration name (letters, digits, _)");
     }
   }
@@ -419,6 +426,27 @@ void DecodeSpec(Decoder& d, const YAML::Node& spec, plan::MigrationPlan* plan) {
 }
 
 }  // namespace
+
+YAML::Node FromJson(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::object: {
+      YAML::Node node(YAML::NodeType::Map);
+      for (const auto& [key, item] : value.items()) node[key] = FromJson(item);
+      return node;
+    }
+    case nlohmann::json::value_t::array: {
+      YAML::Node node(YAML::NodeType::Sequence);
+      for (const auto& item : value) node.push_back(FromJson(item));
+      return node;
+    }
+    case nlohmann::json::value_t::string:
+      return YAML::Node(value.get<std::string>());
+    case nlohmann::json::value_t::null:
+      return YAML::Node(YAML::NodeType::Null);
+    default:  // numbers and booleans keep their JSON spelling, as YAML scalars do
+      return YAML::Node(value.dump());
+  }
+}
 
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   if (text == "0") {
