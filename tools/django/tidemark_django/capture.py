@@ -18,11 +18,13 @@ it runs, and restores both.
 
 import contextlib
 import dataclasses
+import datetime
 import os
 import re
 from typing import Dict, List, Optional, Tuple
 
 from django.db import connections
+from django.utils import timezone as django_timezone
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
@@ -159,6 +161,34 @@ def scratch_database(alias: str, name: str, keep: bool):
                 cursor.execute("DROP DATABASE IF EXISTS %s" % quoted)
 
 
+# Defaults computed when a migration runs (timezone.now, Django's one-off default for a new
+# NOT NULL column) end up as literals in the SQL; a fixed clock keeps the export repeatable.
+DEFAULT_CLOCK = datetime.datetime(1970, 1, 1)
+
+
+@contextlib.contextmanager
+def frozen_clock(instant: datetime.datetime):
+    """Makes django.utils.timezone.now() return INSTANT (naive UTC) while capturing."""
+    real = django_timezone.datetime
+
+    class Frozen(real):
+        @classmethod
+        def utcnow(cls):
+            return real(instant.year, instant.month, instant.day, instant.hour, instant.minute,
+                        instant.second, instant.microsecond)
+
+        @classmethod
+        def now(cls, tz=None):
+            moment = cls.utcnow()
+            return moment.replace(tzinfo=datetime.timezone.utc).astimezone(tz) if tz else moment
+
+    django_timezone.datetime = Frozen
+    try:
+        yield
+    finally:
+        django_timezone.datetime = real
+
+
 def _irreversible(migration) -> bool:
     return any(not operation.reversible for operation in migration.operations)
 
@@ -211,8 +241,14 @@ def _declared_graph() -> MigrationLoader:
     return MigrationLoader(None, replace_migrations=False)
 
 
-def capture(alias: str, scratch_name: str, keep_scratch: bool = False) -> List[Step]:
-    """Returns every migration of the project as a Step, in a dependency order."""
+def capture(alias: str, scratch_name: str, keep_scratch: bool = False,
+            clock: datetime.datetime = DEFAULT_CLOCK) -> List[Step]:
+    """Returns every migration of the project as a Step, in Django's order."""
+    with frozen_clock(clock):
+        return _capture(alias, scratch_name, keep_scratch)
+
+
+def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
     from django.apps import apps as installed_apps
 
     declared = _declared_graph()

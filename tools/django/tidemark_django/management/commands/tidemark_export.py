@@ -1,13 +1,25 @@
 """`manage.py tidemark_export`: the project's migrations as a tidemark MigrationPlan."""
 
+import argparse
+import datetime
 import sys
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from tidemark_django.capture import ExportError, capture, default_scratch_name
+from tidemark_django.capture import DEFAULT_CLOCK, ExportError, capture, default_scratch_name
 from tidemark_django.plan import DEFAULT_CONFIGMAP_BYTES, PlanOptions, render
+
+
+def _utc_instant(text):
+    try:
+        instant = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an ISO 8601 time: %r" % text)
+    if instant.tzinfo:
+        instant = instant.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return instant
 
 
 def _closure(steps, app_labels):
@@ -40,6 +52,10 @@ class Command(BaseCommand):
                                  "<NAME>_tidemark_scratch_<pid>). Its contents are destroyed.")
         parser.add_argument("--keep-scratch", action="store_true",
                             help="Leave the scratch database behind for inspection.")
+        parser.add_argument("--clock", type=_utc_instant, default=DEFAULT_CLOCK,
+                            help="The time django.utils.timezone.now() returns while capturing, so that "
+                                 "defaults computed at run time are the same in every export "
+                                 "(ISO 8601, UTC; default: 1970-01-01T00:00:00).")
         parser.add_argument("--name", default="django", help="metadata.name of the plan.")
         parser.add_argument("--namespace", default="default", help="metadata.namespace of the plan.")
         source = parser.add_mutually_exclusive_group()
@@ -81,7 +97,7 @@ class Command(BaseCommand):
         alias = options["database"]
         scratch = options["scratch_database"] or default_scratch_name(alias)
         try:
-            steps = capture(alias, scratch, keep_scratch=options["keep_scratch"])
+            steps = capture(alias, scratch, keep_scratch=options["keep_scratch"], clock=options["clock"])
         except ExportError as error:
             raise CommandError(str(error))
         if labels:
