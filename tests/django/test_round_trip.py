@@ -1,0 +1,153 @@
+"""Moving the test project between Django and tidemark, and back, on a real PostgreSQL.
+
+Each scenario builds one database with `tidemark apply` (alone or mixed with `manage.py
+migrate`) and another with `manage.py migrate` only, then checks that they agree: pg_dump
+--schema-only identical (without pg_dump's random \\restrict token and tidemark_history),
+the same django_migrations rows (app, name), and Django's own view (`migrate --check`,
+`showmigrations`) the same on both.
+"""
+
+import difflib
+import os
+import shutil
+import tempfile
+import unittest
+
+import support
+
+SERVER = None
+PYTHON_STEPS = ["auth.0011_update_proxy_permissions", "contenttypes.0002_remove_content_type_name",
+                "library.0003_book_slug", "notes.0003_archive"]
+
+
+def setUpModule():
+    global SERVER
+    SERVER = support.Server()
+
+
+def tearDownModule():
+    SERVER.stop()
+
+
+class RoundTripTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="tidemark-django-plans-")
+        project_dsn = SERVER.create_database("project")
+        # The contrib apps have RunPython steps; on a fresh database they have nothing to do.
+        documents, _ = support.export(project_dsn, "--name", "project", "--python-steps", "RecordOnly")
+        cls.plan = os.path.join(cls.dir, "plan.yaml")
+        support.write_yaml(cls.plan, documents)
+        documents[0]["spec"]["policy"]["revert"] = "Allow"
+        cls.revert_plan = os.path.join(cls.dir, "plan-revert.yaml")
+        support.write_yaml(cls.revert_plan, documents)
+        # The same steps in ConfigMaps, several files in a folder.
+        cls.configmap_dir = os.path.join(cls.dir, "configmaps")
+        os.mkdir(cls.configmap_dir)
+        documents, _ = support.export(project_dsn, "--name", "project", "--python-steps", "RecordOnly",
+                                      "--configmaps", "--configmap-bytes", "8000")
+        for index, document in enumerate(documents):
+            support.write_yaml(os.path.join(cls.configmap_dir, "%02d.yaml" % index), [document])
+        cls.default_plan = os.path.join(cls.dir, "plan-block.yaml")
+        documents, _ = support.export(project_dsn, "--name", "project")
+        support.write_yaml(cls.default_plan, documents)
+        # The reference: Django alone.
+        cls.django_dsn = SERVER.create_database("django_full")
+        support.manage(cls.django_dsn, "migrate")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def apply(self, dsn, *args, plan=None, expect=0):
+        result = support.tidemark("apply", "-f", plan or self.plan, "--database", dsn, *args, check=False)
+        self.assertEqual(result.returncode, expect, "tidemark apply %s:\n%s\n%s" % (
+            " ".join(args), result.stdout, result.stderr))
+        return result
+
+    def assertSameDatabase(self, dbname, reference):
+        ours, theirs = SERVER.schema(dbname), SERVER.schema(reference)
+        if ours != theirs:
+            self.fail("pg_dump --schema-only differs (%s vs %s):\n%s" % (dbname, reference, "".join(
+                difflib.unified_diff(theirs.splitlines(True), ours.splitlines(True), reference, dbname))))
+        self.assertEqual(SERVER.ledger(dbname), SERVER.ledger(reference))
+        ours_listed = support.manage(SERVER.dsn(dbname), "showmigrations").stdout
+        self.assertEqual(ours_listed, support.manage(SERVER.dsn(reference), "showmigrations").stdout)
+        self.assertEqual(support.manage(SERVER.dsn(dbname), "migrate", "--check", check=False).returncode,
+                         support.manage(SERVER.dsn(reference), "migrate", "--check", check=False).returncode)
+
+    def assertFullyMigrated(self, dbname):
+        dsn = SERVER.dsn(dbname)
+        self.assertEqual(support.manage(dsn, "migrate", "--check", check=False).returncode, 0)
+        listed = support.manage(dsn, "showmigrations").stdout
+        self.assertIn("[X] 0001_squashed_0003_alter_shelf_label", listed)
+        self.assertNotIn("[ ]", listed)
+        self.assertEqual(support.tidemark("check", "-f", self.plan, "--database", dsn, check=False).returncode, 0)
+
+    def test_apply_matches_migrate(self):
+        dsn = SERVER.create_database("tidemark_full")
+        self.apply(dsn)
+        self.assertSameDatabase("tidemark_full", "django_full")
+        self.assertFullyMigrated("tidemark_full")
+        # The squash and everything it replaces are recorded, as Django records them.
+        ledger = SERVER.ledger("tidemark_full")
+        for name in ("0001_squashed_0003_alter_shelf_label", "0001_initial", "0002_shelf_label", "0003_alter_shelf_label"):
+            self.assertIn(("shelf", name), ledger)
+        # Nothing left to do; a database Django built is up to date for tidemark too.
+        self.apply(dsn)
+        self.assertEqual(SERVER.ledger("tidemark_full"), ledger)
+        self.assertFullyMigrated("django_full")
+
+    def test_configmap_plan_matches_migrate(self):
+        dsn = SERVER.create_database("tidemark_configmaps")
+        self.apply(dsn, plan=self.configmap_dir)
+        self.assertSameDatabase("tidemark_configmaps", "django_full")
+
+    def test_revert_matches_migrate(self):
+        dsn = SERVER.create_database("tidemark_revert")
+        django = SERVER.create_database("django_revert")
+        self.apply(dsn)
+        support.manage(django, "migrate")
+        self.apply(dsn, "--target", "library.0002_book_isbn", plan=self.revert_plan)
+        support.manage(django, "migrate", "library", "0002_book_isbn")
+        self.assertNotIn(("library", "0003_book_slug"), SERVER.ledger("tidemark_revert"))
+        self.assertSameDatabase("tidemark_revert", "django_revert")
+        # And forwards again.
+        self.apply(dsn)
+        support.manage(django, "migrate")
+        self.assertSameDatabase("tidemark_revert", "django_revert")
+        self.assertFullyMigrated("tidemark_revert")
+
+    def test_revert_is_denied_by_default(self):
+        dsn = SERVER.create_database("tidemark_deny")
+        self.apply(dsn)
+        self.apply(dsn, "--target", "library.0002_book_isbn", expect=1)
+        self.assertIn(("library", "0004_book_pages"), SERVER.ledger("tidemark_deny"))
+
+    def test_django_first_then_tidemark(self):
+        dsn = SERVER.create_database("mixed_django_first")
+        support.manage(dsn, "migrate", "library", "0002_book_isbn")
+        self.apply(dsn)
+        self.assertSameDatabase("mixed_django_first", "django_full")
+        self.assertFullyMigrated("mixed_django_first")
+
+    def test_tidemark_first_then_django(self):
+        dsn = SERVER.create_database("mixed_tidemark_first")
+        self.apply(dsn, "--target", "library.0002_book_isbn")
+        self.assertNotIn(("library", "0003_book_slug"), SERVER.ledger("mixed_tidemark_first"))
+        self.assertIn(("library", "0002_book_isbn"), SERVER.ledger("mixed_tidemark_first"))
+        support.manage(dsn, "migrate")
+        self.assertSameDatabase("mixed_tidemark_first", "django_full")
+        self.assertFullyMigrated("mixed_tidemark_first")
+
+    def test_python_steps_block_by_default(self):
+        dsn = SERVER.create_database("tidemark_block")
+        result = self.apply(dsn, plan=self.default_plan, expect=1)
+        ledger = ["%s.%s" % row for row in SERVER.ledger("tidemark_block")]
+        self.assertFalse(set(PYTHON_STEPS) & set(ledger), ledger)
+        output = result.stdout + result.stderr
+        self.assertTrue(any(step in output for step in PYTHON_STEPS), output)
+
+
+if __name__ == "__main__":
+    unittest.main()
