@@ -103,7 +103,8 @@ class ExportTest(unittest.TestCase):
         # contenttypes.0002 has backward code, auth.0011 both ways; RunPython.noop both ways
         # (library.0004) is not code to carry.
         self.assertEqual(python, ["auth.0011_update_proxy_permissions", "contenttypes.0002_remove_content_type_name",
-                                  "library.0003_book_slug", "notes.0003_archive"])
+                                  "library.0003_book_slug", "notes.0003_archive", "notes.0005_rename_label_tag"])
+        self.assertIn("notes.0005_rename_label_tag: RenameModel Label -> Tag: contenttypes renames", self.stderr)
         self.assertIn("library.0003_book_slug: RunPython forward code library.migrations.0003_book_slug.fill_slugs",
                       self.stderr)
         # The ORM's UPDATE ran on the scratch database but is not SQL of the step.
@@ -122,6 +123,9 @@ class ExportTest(unittest.TestCase):
         foreign_key = forward.index(next(s for s in forward if "library_book_author_id_d9a3b67e_fk" in s))
         self.assertLess(create_book, foreign_key)
         # Introspected constraint names (Django looks them up before dropping) are real ones.
+        self.assertIn('SET CONSTRAINTS "notes_label_notes_label_id_c7020466_fk_notes_label_id" IMMEDIATE; '
+                      'ALTER TABLE "notes_tag_notes" DROP CONSTRAINT "notes_label_notes_label_id_c7020466_fk_notes_label_id";',
+                      self.steps["notes.0005_rename_label_tag"]["forward"])
         self.assertIn('ALTER TABLE "library_book" DROP CONSTRAINT "library_book_pages_sane";',
                       self.steps["library.0004_book_pages"]["backward"])
         self.assertIn('DROP CONSTRAINT "django_content_type_app_label_model_76bd3d3b_uniq";',
@@ -167,6 +171,13 @@ class ExportOptionsTest(unittest.TestCase):
             "contenttypes.0001_initial", "auth.0001_initial", "sites.0001_initial", "sites.0002_alter_domain_unique",
             "library.0001_initial", "library.0002_book_isbn", "library.0003_book_slug", "library.0004_book_pages"]))
         self.assertIn("tidemark_export: 8 steps (0 irreversible, 1 python)", stderr)
+        # A step the squash replaces brings the squash along.
+        documents, _ = support.export(self.project_dsn, "notes")
+        labels = support.steps_by_label(documents[0])
+        self.assertIn("shelf.0002_shelf_label", labels)
+        self.assertIn("shelf.0001_squashed_0003_alter_shelf_label", labels)
+        self.assertIn("shelf.0003_alter_shelf_label", labels)
+        self.assertNotIn("redirects.0001_initial", labels)
 
     def test_export_is_repeatable_with_a_fixed_clock(self):
         first = support.manage(self.project_dsn, "tidemark_export").stdout

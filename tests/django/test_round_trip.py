@@ -17,7 +17,7 @@ import support
 
 SERVER = None
 PYTHON_STEPS = ["auth.0011_update_proxy_permissions", "contenttypes.0002_remove_content_type_name",
-                "library.0003_book_slug", "notes.0003_archive"]
+                "library.0003_book_slug", "notes.0003_archive", "notes.0005_rename_label_tag"]
 
 
 def setUpModule():

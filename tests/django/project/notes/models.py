@@ -10,3 +10,8 @@ class Note(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["created"], name="notes_note_created_idx")]
+
+
+class Tag(models.Model):
+    text = models.CharField(max_length=40, unique=True)
+    notes = models.ManyToManyField(Note)

@@ -23,8 +23,10 @@ def _utc_instant(text):
 
 
 def _closure(steps, app_labels):
-    """The steps of APP_LABELS and every step they need, in the original order."""
+    """The steps of APP_LABELS and every step they need (with the squashes that replace
+    any of them), in the original order."""
     by_label = {"%s.%s" % s.key: s for s in steps}
+    squash_of = {replaced: label for label, s in by_label.items() for replaced in s.replaces}
     wanted = set()
     todo = [label for label, s in by_label.items() if s.app in app_labels]
     while todo:
@@ -32,7 +34,9 @@ def _closure(steps, app_labels):
         if label in wanted or label not in by_label:
             continue
         wanted.add(label)
-        todo += by_label[label].dependencies
+        todo += by_label[label].dependencies + by_label[label].replaces
+        if label in squash_of:
+            todo.append(squash_of[label])
     return [s for s in steps if "%s.%s" % s.key in wanted]
 
 
