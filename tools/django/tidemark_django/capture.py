@@ -209,7 +209,11 @@ def _run(connection, loader: Optional[MigrationLoader]) -> Tuple[_Recorder, List
     order = [migration for migration, _ in plan]
     irreversible = set()
     with _patched_editor(connection, recorder):
-        executor.migrate(executor.loader.graph.leaf_nodes(), plan=plan)
+        try:
+            executor.migrate(executor.loader.graph.leaf_nodes(), plan=plan)
+        except Exception as error:
+            where = _label(recorder.current[0]) if recorder.current else "the scratch database"
+            raise ExportError("applying %s on the scratch database failed: %s" % (where, error)) from error
         # The states before each migration, as Django's _migrate_all_backwards builds them.
         states = {}
         state = executor._create_project_state()
