@@ -56,7 +56,9 @@ class Server:
         return set(r[0] for r in self.query("postgres", "SELECT datname FROM pg_database"))
 
     def query(self, dbname, sql):
+        """Runs SQL in autocommit; returns the rows, if any."""
         connection = psycopg2.connect(self.dsn(dbname))
+        connection.autocommit = True
         try:
             with connection.cursor() as cursor:
                 cursor.execute(sql)
@@ -103,6 +105,26 @@ def tidemark(*args, check=True):
         raise AssertionError("the tidemark binary %s is missing: build it with tools/build" % TIDEMARK)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     return run([TIDEMARK] + list(args), env=env, check=check)
+
+
+def replay(dsn, steps, direction):
+    """Runs each step's DIRECTION script with psycopg2: atomic ones in a transaction, others
+    in autocommit (each of the test project's non-atomic steps holds a single statement).
+    A stand-in for history (a database migrated before a squash existed) and a check of the
+    exported SQL that does not depend on tidemark."""
+    connection = psycopg2.connect(dsn)
+    try:
+        for step in steps:
+            script = step[direction]
+            if not script:
+                continue
+            connection.autocommit = not step["atomic"]
+            with connection.cursor() as cursor:
+                cursor.execute(script)
+            if step["atomic"]:
+                connection.commit()
+    finally:
+        connection.close()
 
 
 def steps_by_label(plan):

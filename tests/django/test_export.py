@@ -7,8 +7,6 @@ compares pg_dump --schema-only with a database that `manage.py migrate` built.
 
 import unittest
 
-import psycopg2
-
 import support
 
 SERVER = None
@@ -21,24 +19,6 @@ def setUpModule():
 
 def tearDownModule():
     SERVER.stop()
-
-
-def replay(dsn, steps, direction):
-    """Runs each step's DIRECTION script: atomic ones in a transaction, others in autocommit
-    (each of the test project's non-atomic steps holds a single statement)."""
-    connection = psycopg2.connect(dsn)
-    try:
-        for step in steps:
-            script = step[direction]
-            if not script:
-                continue
-            connection.autocommit = not step["atomic"]
-            with connection.cursor() as cursor:
-                cursor.execute(script)
-            if step["atomic"]:
-                connection.commit()
-    finally:
-        connection.close()
 
 
 class ExportTest(unittest.TestCase):
@@ -147,13 +127,13 @@ class ExportTest(unittest.TestCase):
                     steps = [s for label, s in self.steps.items() if label not in self.replaced]
                 else:
                     steps = [s for s in self.steps.values() if not s.get("replaces")]
-                replay(replay_dsn, steps, "forward")
+                support.replay(replay_dsn, steps, "forward")
                 self.assertEqual(SERVER.schema("sql_replay_" + path, exclude=["django_migrations*"]),
                                  SERVER.schema("sql_django", exclude=["django_migrations*"]))
 
         # The way back: library to 0002, as `migrate library 0002_book_isbn` does it.
         support.manage(django_dsn, "migrate", "library", "0002_book_isbn")
-        replay(SERVER.dsn("sql_replay_squash"),
+        support.replay(SERVER.dsn("sql_replay_squash"),
                [self.steps["library.0004_book_pages"], self.steps["library.0003_book_slug"]], "backward")
         self.assertEqual(SERVER.schema("sql_replay_squash", exclude=["django_migrations*"]),
                          SERVER.schema("sql_django", exclude=["django_migrations*"]))

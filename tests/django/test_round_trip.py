@@ -140,6 +140,23 @@ class RoundTripTest(unittest.TestCase):
         self.assertSameDatabase("mixed_tidemark_first", "django_full")
         self.assertFullyMigrated("mixed_tidemark_first")
 
+    def test_partly_applied_squash(self):
+        # History: shelf.0001 and 0002 applied before the squash was written.
+        with open(self.plan) as plan_file:
+            plan = support.steps_by_label(next(support.yaml.safe_load_all(plan_file)))
+        for dbname in ("partial_tidemark", "partial_django"):
+            dsn = SERVER.create_database(dbname)
+            support.manage(dsn, "migrate", "library")
+            support.replay(dsn, [plan["shelf.0001_initial"], plan["shelf.0002_shelf_label"]], "forward")
+            SERVER.query(dbname, "INSERT INTO django_migrations (app, name, applied) VALUES "
+                                   "('shelf', '0001_initial', now()), ('shelf', '0002_shelf_label', now())")
+        self.assertIn("[ ] 0003_alter_shelf_label", support.manage(SERVER.dsn("partial_django"), "showmigrations", "shelf").stdout)
+        self.apply(SERVER.dsn("partial_tidemark"))
+        support.manage(SERVER.dsn("partial_django"), "migrate")
+        self.assertSameDatabase("partial_tidemark", "partial_django")
+        self.assertSameDatabase("partial_tidemark", "django_full")
+        self.assertFullyMigrated("partial_tidemark")
+
     def test_python_steps_block_by_default(self):
         dsn = SERVER.create_database("tidemark_block")
         result = self.apply(dsn, plan=self.default_plan, expect=1)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The test Django project of tidemark's Django bridge tests (see ../README.md)."""
+"""The test Django project of the Django bridge tests (tests/django, docs/django.md)."""
 import os
 import sys
 
