@@ -27,20 +27,24 @@ import support  # noqa: E402  (the tests' server and project helpers)
 
 def run_measured(command, env):
     """Runs COMMAND; returns (seconds, peak RSS in MiB of that process, from wait4)."""
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.chdir(support.PROJECT_DIR)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.execve(command[0], command, env)
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    seconds = time.monotonic() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("%s exited %d" % (" ".join(command), os.waitstatus_to_exitcode(status)))
+    with tempfile.TemporaryFile() as errors:
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.chdir(support.PROJECT_DIR)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(errors.fileno(), 2)
+                os.execve(command[0], command, env)
+            finally:
+                os._exit(127)
+        _, status, usage = os.wait4(pid, 0)
+        seconds = time.monotonic() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit("%s exited %d:\n%s" % (" ".join(command), os.waitstatus_to_exitcode(status),
+                                                    errors.read().decode(errors="replace")))
     return seconds, usage.ru_maxrss / 1024.0  # Linux reports KiB
 
 
