@@ -160,6 +160,15 @@ class RoundTripTest(unittest.TestCase):
         self.assertSameDatabase("partial_tidemark", "django_full")
         self.assertFullyMigrated("partial_tidemark")
 
+    def test_record_only_python_steps_are_reported(self):
+        dsn = SERVER.create_database("tidemark_record_only")
+        result = self.apply(dsn)
+        lines = (result.stdout + result.stderr).splitlines()
+        for label in PYTHON_STEPS:
+            self.assertTrue(any(label in line and "python" in line.lower() for line in lines),
+                            "the apply output does not say that %s was recorded without its Python code:\n%s"
+                            % (label, result.stdout + result.stderr))
+
     def test_python_steps_block_by_default(self):
         dsn = SERVER.create_database("tidemark_block")
         result = self.apply(dsn, plan=self.default_plan, expect=1)
