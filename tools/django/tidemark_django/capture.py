@@ -286,8 +286,8 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
         migration = graph.nodes[key]
         recorder, irreversible = runs[1] if key in replaced else runs[0]
         if (key, "forward") not in recorder.sql:
-            raise ExportError("%s did not run on the scratch database (is it allowed there by the "
-                              "database routers?)" % _label(key))
+            raise ExportError("%s is not in Django's plan for a fresh database, so its SQL "
+                              "could not be captured" % _label(key))
         step = Step(
             app=key[0], name=key[1],
             dependencies=sorted(_label(parent.key) for parent in graph.node_map[key].parents),
