@@ -4,10 +4,10 @@ Method: create an empty scratch database beside the project's own, point the con
 alias at it, run every migration forwards with Django's own executor (as `migrate` does),
 then unapply them all in reverse order (as `migrate APP zero` does). Every statement that a
 schema editor executes is recorded, in execution order (deferred SQL included), exactly as
-psycopg2 sent it to PostgreSQL (`cursor.query`, parameters interpolated). Statements that
-Django runs outside a schema editor are not SQL of the migration: the ledger writes, the
-catalogue look-ups of introspection, and the ORM work of RunPython code; writes among them
-mark the step as `python`.
+the driver sent it to PostgreSQL (parameters interpolated; `last_executed_query`).
+Statements that Django runs outside a schema editor are not SQL of the migration: the
+ledger writes, the catalogue look-ups of introspection, and the ORM work of RunPython
+code; writes among them mark the step as `python`.
 
 Squashed migrations: a fresh database takes the squash path, so a second scratch run with
 the squashes removed captures the migrations they replace.
@@ -29,7 +29,6 @@ from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
-from psycopg2.extensions import encodings as pg_encodings
 
 Key = Tuple[str, str]
 
@@ -106,8 +105,8 @@ class _Recorder:
     def __call__(self, execute, sql, params, many, context):
         result = execute(sql, params, many, context)
         if self.current is not None:
-            raw = context["cursor"].cursor
-            sent = raw.query.decode(pg_encodings.get(raw.connection.encoding, "utf-8"))
+            # The text PostgreSQL received, parameters interpolated (psycopg2's cursor.query).
+            sent = context["connection"].ops.last_executed_query(context["cursor"].cursor, sql, params) or str(sql)
             if self.editor_depth:
                 self.sql[self.current].append(sent)
             elif _is_write(sent) and "django_migrations" not in sent:
