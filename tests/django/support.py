@@ -87,9 +87,9 @@ def run(command, env=None, check=True):
     return result
 
 
-def manage(dsn, *args, check=True):
-    """Runs the test project's manage.py against DSN."""
-    env = dict(os.environ, DATABASE_URL=dsn,
+def manage(dsn, *args, check=True, env=None):
+    """Runs the test project's manage.py against DSN (ENV: more environment variables)."""
+    env = dict(os.environ, **(env or {}), DATABASE_URL=dsn,
                PYTHONPATH=os.pathsep.join([os.path.join(SOURCE_DIR, "tools", "django"), PROJECT_DIR]))
     return run([PYTHON, "manage.py"] + list(args), env=env, check=check)
 

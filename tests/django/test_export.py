@@ -198,6 +198,23 @@ class ExportOptionsTest(unittest.TestCase):
             steps += support.yaml.safe_load(configmap["data"]["steps.yaml"])
         self.assertEqual(steps, inline[0]["spec"]["migrations"])
 
+    def export_variant(self, variant):
+        return support.manage(self.project_dsn, "tidemark_export", check=False, env={
+            "DJANGO_SETTINGS_MODULE": "testproject.settings_variant", "TIDEMARK_TEST_NOTES_MIGRATIONS": variant})
+
+    def test_conflicting_migrations_are_refused(self):
+        result = self.export_variant("conflict")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("conflicting migrations (run makemigrations --merge): notes: 0002_left, 0002_right", result.stderr)
+        self.assertEqual(result.stdout, "")
+
+    def test_a_migration_that_fails_names_itself_and_leaves_nothing_behind(self):
+        result = self.export_variant("failing")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("applying notes.0002_broken on the scratch database failed", result.stderr)
+        self.assertIn('type "no_such_type" does not exist', result.stderr)
+        self.assertEqual([d for d in SERVER.databases() if "scratch" in d], [])
+
     def test_a_step_larger_than_a_configmap_is_an_error(self):
         result = support.manage(self.project_dsn, "tidemark_export", "--configmaps", "--configmap-bytes", "500",
                                 check=False)
