@@ -23,7 +23,7 @@ TIDEMARK = os.path.join(BINARY_DIR, "bin", "tidemark")
 PG_SANDBOX = os.path.join(SOURCE_DIR, "tools", "pg-sandbox")
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1]
 
-# Our own audit table, and pg_dump's per-run random \restrict key (PostgreSQL 15.14+).
+# pg_dump's per-run random \restrict key (PostgreSQL 15.14+).
 _DUMP_NOISE = re.compile(r"^\\(un)?restrict .*$", re.M)
 
 

@@ -24,11 +24,11 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from django.db import connections
-from django.utils import timezone as django_timezone
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
+from django.utils import timezone as django_timezone
 
 Key = Tuple[str, str]
 
