@@ -124,9 +124,14 @@ engine::Observer ProgressPrinter(std::ostream& out) {
     out << "  [" << index + 1 << "/" << count << "] " << verb << " " << action.step->id.ToString()
         << "..." << std::flush;
   };
-  observer.on_step_done = [&out](const plan::Action&, const ledger::StepResult& result) {
+  observer.on_step_done = [&out](const plan::Action& action, const ledger::StepResult& result) {
     if (result.ok) {
-      out << " OK (" << static_cast<int64_t>(result.duration_ms + 0.5) << " ms)\n";
+      out << " OK (" << static_cast<int64_t>(result.duration_ms + 0.5) << " ms)";
+      // Only pythonSteps: RecordOnly lets a python step run: say what did not run.
+      if (action.step->python && action.kind != plan::ActionKind::kFake) {
+        out << " - SQL only: its Python code (RunPython) was not run";
+      }
+      out << "\n";
     } else {
       out << " FAILED\n";
     }

@@ -98,6 +98,7 @@ class Reconciler {
   void ConvertFakeInitial();
   std::optional<Problem> CheckBeforeRunning();
   void ExecuteActions();
+  void RecordCompletedSquashes();
   void SetPending(size_t from);
 
   const plan::MigrationPlan& plan_;
@@ -245,6 +246,24 @@ void Reconciler::SetPending(size_t from) {
   }
 }
 
+// Django's check_replacements: a squash whose replaced steps are all applied is recorded
+// too, so that the squash stays applied once its `replaces` list is removed.
+void Reconciler::RecordCompletedSquashes() {
+  for (const Step& step : plan_.migrations) {
+    if (step.replaces.empty() || ledger_.count(step.id)) continue;
+    const bool complete = std::all_of(step.replaces.begin(), step.replaces.end(),
+                                      [&](const StepId& id) { return ledger_.count(id) > 0; });
+    if (!complete) continue;
+    ledger::StepRun run;
+    run.id = step.id;
+    run.fake = true;
+    run.records = {step.id};
+    run.checksum = Sha256Hex(step.forward);
+    run.plan = Ref();
+    if (store_->Run(run).ok) ledger_.insert(step.id);
+  }
+}
+
 void Reconciler::ExecuteActions() {
   plan::Outcome& out = report_.outcome;
   std::map<StepId, size_t> view_index;
@@ -348,7 +367,10 @@ void Reconciler::ExecuteActions() {
     }
     break;
   }
-  if (!out.failure) SetPending(actions_.size());
+  if (!out.failure) {
+    SetPending(actions_.size());
+    RecordCompletedSquashes();
+  }
   if (!report_.done.empty()) out.last_applied = report_.done.back();
   if (!record_only.empty()) {
     std::string note;
