@@ -47,14 +47,14 @@ std::string RandomString(const char* alphabet, size_t alphabet_size, size_t leng
 std::string NewUid() {
   static const char kHex[] = "0123456789abcdef";
   std::string uid = RandomString(kHex, 16, 32);
-  uid[12] = '4';
+  uid[12] = '4';                      // version 4 (random)
+  uid[16] = kHex[8 + (uid[16] % 4)];  // RFC 4122 variant
   for (size_t at : {20, 16, 12, 8}) uid.insert(at, "-");
   return uid;
 }
 
 std::string Base64Encode(const std::string& in) {
-  static const char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
@@ -78,13 +78,20 @@ std::optional<std::string> Base64Decode(const std::string& in) {
   int bits = 0;
   for (char c : in) {
     int value;
-    if (c >= 'A' && c <= 'Z') value = c - 'A';
-    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') value = c - '0' + 52;
-    else if (c == '+' || c == '-') value = 62;
-    else if (c == '/' || c == '_') value = 63;
-    else if (c == '=') break;
-    else return std::nullopt;
+    if (c >= 'A' && c <= 'Z')
+      value = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      value = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      value = 62;
+    else if (c == '/' || c == '_')
+      value = 63;
+    else if (c == '=')
+      break;
+    else
+      return std::nullopt;
     buffer = (buffer << 6) | value;
     bits += 6;
     if (bits >= 8) {
@@ -182,8 +189,8 @@ struct Reply {
 
 Reply StatusReply(int code, const std::string& reason, const std::string& message,
                   json details = nullptr) {
-  json body = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", json::object()},
-               {"status", "Failure"},  {"message", message}, {"reason", reason},
+  json body = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+               {"status", "Failure"}, {"message", message}, {"reason", reason},
                {"code", code}};
   if (!details.is_null()) body["details"] = std::move(details);
   return {code, std::move(body), {}};
@@ -200,10 +207,10 @@ Reply NotFoundReply(const ResourceType& type, const std::string& name) {
                      Details(type, name, type.plural));
 }
 Reply ConflictReply(const ResourceType& type, const std::string& name, const std::string& why) {
-  return StatusReply(409, "Conflict",
-                     "Operation cannot be fulfilled on " + type.qualified_plural() + " \"" +
-                         name + "\": " + why,
-                     Details(type, name, type.plural));
+  return StatusReply(
+      409, "Conflict",
+      "Operation cannot be fulfilled on " + type.qualified_plural() + " \"" + name + "\": " + why,
+      Details(type, name, type.plural));
 }
 Reply BadRequestReply(const std::string& message) {
   return StatusReply(400, "BadRequest", message);
@@ -213,7 +220,8 @@ Reply InvalidReply(const ResourceType& type, const std::string& name,
   json causes = json::array();
   std::vector<std::string> texts;
   for (const auto& error : errors) {
-    causes.push_back({{"reason", error.reason}, {"message", error.message}, {"field", error.field}});
+    causes.push_back(
+        {{"reason", error.reason}, {"message", error.message}, {"field", error.field}});
     texts.push_back(error.field + ": " + error.message);
   }
   std::string all = texts.size() == 1 ? texts[0] : "[";
@@ -223,22 +231,33 @@ Reply InvalidReply(const ResourceType& type, const std::string& name,
   }
   json details = Details(type, name, type.kind);
   details["causes"] = causes;
-  return StatusReply(422, "Invalid",
-                     type.qualified_kind() + " \"" + name + "\" is invalid: " + all, details);
+  return StatusReply(422, "Invalid", type.qualified_kind() + " \"" + name + "\" is invalid: " + all,
+                     details);
 }
 std::string ReasonForCode(int code) {
   switch (code) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 409: return "Conflict";
-    case 410: return "Expired";
-    case 422: return "Invalid";
-    case 429: return "TooManyRequests";
-    case 503: return "ServiceUnavailable";
-    case 504: return "Timeout";
-    default: return "InternalError";
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Expired";
+    case 422:
+      return "Invalid";
+    case 429:
+      return "TooManyRequests";
+    case 503:
+      return "ServiceUnavailable";
+    case 504:
+      return "Timeout";
+    default:
+      return "InternalError";
   }
 }
 
@@ -301,11 +320,11 @@ struct KubeApiServer::Impl {
 
   mutable std::mutex mu;
   std::condition_variable changed;
-  std::map<std::string, ResourceTypePtr> types;                 // "apiVersion/plural"
-  std::map<std::string, std::map<std::string, json>> objects;   // storage -> key -> object
+  std::map<std::string, ResourceTypePtr> types;                // "apiVersion/plural"
+  std::map<std::string, std::map<std::string, json>> objects;  // storage -> key -> object
   std::deque<HistoryEvent> history;
   int64_t resource_version = 1;
-  int64_t compacted = 0;  // watches and lists from versions below this expire
+  int64_t compacted = 0;                // watches and lists from versions below this expire
   std::map<std::string, json> applied;  // "storage|key|subresource|manager" -> configuration
   uint64_t drop_generation = 0;
   uint64_t bookmark_generation = 0;
@@ -386,7 +405,8 @@ struct KubeApiServer::Impl {
     const auto existing = slot.find(key);
     json previous = existing == slot.end() ? json() : existing->second;
     slot[key] = object;
-    RecordLocked(storage, previous.is_null() ? "ADDED" : "MODIFIED", object, std::move(previous));
+    const std::string event_type = previous.is_null() ? "ADDED" : "MODIFIED";
+    RecordLocked(storage, event_type, object, std::move(previous));
     return object;
   }
 
@@ -406,8 +426,8 @@ struct KubeApiServer::Impl {
   }
 
   void RemoveCustomObjectsLocked(const json& crd) {
-    const std::string storage = crd["spec"].value("group", "") + "/" +
-                                crd["spec"]["names"].value("plural", "");
+    const std::string storage =
+        crd["spec"].value("group", "") + "/" + crd["spec"]["names"].value("plural", "");
     SyncCrdLocked(crd, /*removed=*/true);
     const auto slot = objects[storage];
     for (const auto& [key, object] : slot) RemoveLocked(storage, object);
@@ -447,10 +467,10 @@ struct KubeApiServer::Impl {
                          {{"name", ns}, {"kind", "namespaces"}});
     }
     if ((*namespace_object)["metadata"].contains("deletionTimestamp")) {
-      return StatusReply(403, "Forbidden",
-                         "unable to create new content in namespace " + ns +
-                             " because it is being terminated",
-                         {{"name", ns}, {"kind", "namespaces"}});
+      return StatusReply(
+          403, "Forbidden",
+          "unable to create new content in namespace " + ns + " because it is being terminated",
+          {{"name", ns}, {"kind", "namespaces"}});
     }
     return std::nullopt;
   }
@@ -528,10 +548,9 @@ struct KubeApiServer::Impl {
                      const WriteOptions& write) {
     if (!object.is_object()) return BadRequestReply("the request body must be a JSON object");
     if (object.contains("apiVersion") && object["apiVersion"] != type.api_version()) {
-      return BadRequestReply("the API version in the data (" +
-                             object["apiVersion"].get<std::string>() +
-                             ") does not match the expected API version (" +
-                             type.api_version() + ")");
+      return BadRequestReply(
+          "the API version in the data (" + object["apiVersion"].get<std::string>() +
+          ") does not match the expected API version (" + type.api_version() + ")");
     }
     object["apiVersion"] = type.api_version();
     object["kind"] = type.kind;
@@ -543,8 +562,9 @@ struct KubeApiServer::Impl {
     }
     const std::string name = meta.value("name", "");
     if (name.empty()) {
-      return InvalidReply(type, "", {{"metadata.name", "FieldValueRequired",
-                                      "Required value: name or generateName is required"}});
+      return InvalidReply(type, "",
+                          {{"metadata.name", "FieldValueRequired",
+                            "Required value: name or generateName is required"}});
     }
     if (type.namespaced) {
       if (meta.contains("namespace") && meta["namespace"] != ns) {
@@ -590,8 +610,8 @@ struct KubeApiServer::Impl {
       return InvalidReply(type, crd["metadata"].value("name", ""),
                           {{"spec", "FieldValueInvalid", derived.status().message()}});
     }
-    const std::string expected = crd["spec"]["names"].value("plural", "") + "." +
-                                 crd["spec"].value("group", "");
+    const std::string expected =
+        crd["spec"]["names"].value("plural", "") + "." + crd["spec"].value("group", "");
     if (crd["metadata"].value("name", "") != expected) {
       return InvalidReply(type, crd["metadata"].value("name", ""),
                           {{"metadata.name", "FieldValueInvalid",
@@ -610,9 +630,14 @@ struct KubeApiServer::Impl {
     return {{"acceptedNames", crd["spec"]["names"]},
             {"storedVersions", stored_versions},
             {"conditions",
-             {{{"type", "NamesAccepted"}, {"status", "True"}, {"reason", "NoConflicts"},
-               {"message", "no conflicts found"}, {"lastTransitionTime", now}},
-              {{"type", "Established"}, {"status", "True"}, {"reason", "InitialNamesAccepted"},
+             {{{"type", "NamesAccepted"},
+               {"status", "True"},
+               {"reason", "NoConflicts"},
+               {"message", "no conflicts found"},
+               {"lastTransitionTime", now}},
+              {{"type", "Established"},
+               {"status", "True"},
+               {"reason", "InitialNamesAccepted"},
                {"message", "the initial names have been accepted"},
                {"lastTransitionTime", now}}}}};
   }
@@ -652,7 +677,8 @@ struct KubeApiServer::Impl {
         return InvalidReply(type, name,
                             {{"metadata.finalizers", "FieldValueForbidden",
                               "Forbidden: no new finalizers can be added if the object is being "
-                              "deleted, found new finalizers []string{" + list + "}"}});
+                              "deleted, found new finalizers []string{" +
+                                  list + "}"}});
       }
     }
     if (meta.contains("finalizers") && meta["finalizers"].empty()) meta.erase("finalizers");
@@ -743,11 +769,12 @@ struct KubeApiServer::Impl {
       if (media == "application/apply-patch+yaml") return ApplyLocked(target, body, write);
       if (media != "application/merge-patch+json" && media != "application/json-patch+json" &&
           (media != "application/strategic-merge-patch+json" || type.custom)) {
-        return StatusReply(415, "UnsupportedMediaType",
-                           "the body of the request was in an unknown format - accepted media "
-                           "types include: application/json-patch+json, "
-                           "application/merge-patch+json, application/apply-patch+yaml" +
-                               std::string(type.custom ? "" : ", application/strategic-merge-patch+json"));
+        return StatusReply(
+            415, "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media "
+            "types include: application/json-patch+json, "
+            "application/merge-patch+json, application/apply-patch+yaml" +
+                std::string(type.custom ? "" : ", application/strategic-merge-patch+json"));
       }
       if (!stored) return NotFoundReply(type, target.name);
       const json existing = FromStorage(type, *stored);
@@ -756,7 +783,10 @@ struct KubeApiServer::Impl {
         try {
           patched = existing.patch(patch);
         } catch (const json::exception& e) {
-          return StatusReply(422, "Invalid", std::string("the server rejected our request due to an error in our request: ") + e.what());
+          return StatusReply(
+              422, "Invalid",
+              std::string("the server rejected our request due to an error in our request: ") +
+                  e.what());
         }
       } else {
         if (!patch.is_object()) return BadRequestReply("a merge patch must be a JSON object");
@@ -806,8 +836,8 @@ struct KubeApiServer::Impl {
     }
     const json existing = FromStorage(type, *stored);
     const auto previous = applied.find(applied_key);
-    json patch = MergeDiff(previous == applied.end() ? json::object() : previous->second,
-                           configuration);
+    json patch =
+        MergeDiff(previous == applied.end() ? json::object() : previous->second, configuration);
     json patched = existing;
     patched.merge_patch(patch);
     const std::string version = ResourceVersionOf(configuration);
@@ -817,8 +847,7 @@ struct KubeApiServer::Impl {
                            "latest version and try again");
     }
     patched["metadata"]["resourceVersion"] = ResourceVersionOf(existing);
-    Reply reply =
-        CommitUpdateLocked(type, existing, Merge(type, target, existing, patched), write);
+    Reply reply = CommitUpdateLocked(type, existing, Merge(type, target, existing, patched), write);
     if (reply.code == 200 && !write.dry_run) applied[applied_key] = configuration;
     return reply;
   }
@@ -837,8 +866,11 @@ struct KubeApiServer::Impl {
     }
     json details = Details(type, name, type.plural);
     details["uid"] = meta.value("uid", "");
-    json status = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", json::object()},
-                   {"status", "Success"},  {"details", details}};
+    json status = {{"kind", "Status"},
+                   {"apiVersion", "v1"},
+                   {"metadata", json::object()},
+                   {"status", "Success"},
+                   {"details", details}};
     if (!dry_run) RemoveLocked(type.storage, object);
     return {200, status};
   }
@@ -880,18 +912,18 @@ struct KubeApiServer::Impl {
     const json preconditions = delete_options.value("preconditions", json::object());
     const json& meta = (*stored)["metadata"];
     if (preconditions.contains("uid") && preconditions["uid"] != meta["uid"]) {
-      return ConflictReply(type, target.name,
-                           "Precondition failed: UID in precondition: " +
-                               preconditions["uid"].get<std::string>() +
-                               ", UID in object meta: " + meta.value("uid", ""));
+      return ConflictReply(
+          type, target.name,
+          "Precondition failed: UID in precondition: " + preconditions["uid"].get<std::string>() +
+              ", UID in object meta: " + meta.value("uid", ""));
     }
     if (preconditions.contains("resourceVersion") &&
         preconditions["resourceVersion"] != meta["resourceVersion"]) {
-      return ConflictReply(type, target.name,
-                           "Precondition failed: ResourceVersion in precondition: " +
-                               preconditions["resourceVersion"].get<std::string>() +
-                               ", ResourceVersion in object meta: " +
-                               meta.value("resourceVersion", ""));
+      return ConflictReply(
+          type, target.name,
+          "Precondition failed: ResourceVersion in precondition: " +
+              preconditions["resourceVersion"].get<std::string>() +
+              ", ResourceVersion in object meta: " + meta.value("resourceVersion", ""));
     }
     return DeleteObjectLocked(type, *stored, dry_run);
   }
@@ -906,7 +938,8 @@ struct KubeApiServer::Impl {
   std::optional<Reply> ParseQuery(const ResourceType& type, const httplib::Request& req,
                                   Query* query) const {
     auto labels = LabelSelector::Parse(req.get_param_value("labelSelector"));
-    if (!labels.ok()) return BadRequestReply("unable to parse requirement: " + labels.status().message());
+    if (!labels.ok())
+      return BadRequestReply("unable to parse requirement: " + labels.status().message());
     auto fields = FieldSelector::Parse(req.get_param_value("fieldSelector"));
     if (!fields.ok()) return BadRequestReply(fields.status().message());
     for (const auto& requirement : fields->requirements()) {
@@ -976,12 +1009,13 @@ struct KubeApiServer::Impl {
         return BadRequestReply("invalid resource version: " + requested);
       }
       if (wanted > resource_version) {
-        return StatusReply(504, "Timeout",
-                           "Too large resource version: " + requested + ", current: " +
-                               std::to_string(resource_version),
-                           {{"causes", {{{"reason", "ResourceVersionTooLarge"},
-                                         {"message", "Too large resource version"}}}},
-                            {"retryAfterSeconds", 1}});
+        return StatusReply(
+            504, "Timeout",
+            "Too large resource version: " + requested +
+                ", current: " + std::to_string(resource_version),
+            {{"causes",
+              {{{"reason", "ResourceVersionTooLarge"}, {"message", "Too large resource version"}}}},
+             {"retryAfterSeconds", 1}});
       }
       if (match == "Exact") {
         if (wanted < compacted) {
@@ -1017,10 +1051,11 @@ struct KubeApiServer::Impl {
       table["metadata"] = metadata;
       return {200, table};
     }
-    return {200, {{"apiVersion", type.api_version()},
-                  {"kind", type.list_kind},
-                  {"metadata", metadata},
-                  {"items", items}}};
+    return {200,
+            {{"apiVersion", type.api_version()},
+             {"kind", type.list_kind},
+             {"metadata", metadata},
+             {"items", items}}};
   }
 
   static bool WantsTable(const httplib::Request& req) {
@@ -1161,14 +1196,14 @@ struct KubeApiServer::Impl {
     }
     stream.cursor = resource_version;
     const auto now = Clock::now();
-    if (stream.bookmarks && (now >= stream.next_bookmark ||
-                             stream.bookmark_generation != bookmark_generation)) {
-      out += EventLine(stream, "BOOKMARK",
-                       {{"kind", type.kind},
-                        {"apiVersion", type.api_version()},
-                        {"metadata",
-                         {{"resourceVersion", std::to_string(stream.cursor)},
-                          {"creationTimestamp", nullptr}}}});
+    if (stream.bookmarks &&
+        (now >= stream.next_bookmark || stream.bookmark_generation != bookmark_generation)) {
+      out += EventLine(
+          stream, "BOOKMARK",
+          {{"kind", type.kind},
+           {"apiVersion", type.api_version()},
+           {"metadata",
+            {{"resourceVersion", std::to_string(stream.cursor)}, {"creationTimestamp", nullptr}}}});
       stream.next_bookmark = now + options.bookmark_interval;
       stream.bookmark_generation = bookmark_generation;
     }
@@ -1213,7 +1248,8 @@ struct KubeApiServer::Impl {
     res.set_content(reply.body.dump(), "application/json");
   }
 
-  std::optional<Target> ResolveLocked(const std::vector<std::string>& segments, Reply* error) const {
+  std::optional<Target> ResolveLocked(const std::vector<std::string>& segments,
+                                      Reply* error) const {
     const auto not_found = [&] {
       *error = StatusReply(404, "NotFound", "the server could not find the requested resource");
       return std::nullopt;
@@ -1290,8 +1326,8 @@ struct KubeApiServer::Impl {
     }
     std::lock_guard lock(mu);
     const WriteOptions write = ReadWriteOptions(req);
-    const bool json_body = req.get_header_value("Content-Type").rfind("application/json", 0) == 0 ||
-                           req.body.empty();
+    const bool json_body =
+        req.get_header_value("Content-Type").rfind("application/json", 0) == 0 || req.body.empty();
     const auto parse_body = [&](json* out) {
       *out = json::parse(req.body, nullptr, false);
       return !out->is_discarded();
@@ -1304,7 +1340,9 @@ struct KubeApiServer::Impl {
       if (target->type->namespaced && target->ns.empty()) {
         reply = StatusReply(404, "NotFound", "the server could not find the requested resource");
       } else if (!json_body) {
-        reply = StatusReply(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+        reply = StatusReply(415, "UnsupportedMediaType",
+                            "the body of the request was in an unknown format - accepted media "
+                            "types include: application/json, application/yaml");
       } else if (!parse_body(&body)) {
         reply = BadRequestReply("the request body is not valid JSON");
       } else {
@@ -1312,7 +1350,9 @@ struct KubeApiServer::Impl {
       }
     } else if (req.method == "PUT" && !collection) {
       if (!json_body) {
-        reply = StatusReply(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+        reply = StatusReply(415, "UnsupportedMediaType",
+                            "the body of the request was in an unknown format - accepted media "
+                            "types include: application/json, application/yaml");
       } else if (!parse_body(&body)) {
         reply = BadRequestReply("the request body is not valid JSON");
       } else {
@@ -1344,27 +1384,37 @@ struct KubeApiServer::Impl {
       DeleteObjectLocked(type, victim, ReadWriteOptions(req).dry_run);
       items.push_back(FromStorage(type, victim));
     }
-    return {200, {{"apiVersion", type.api_version()},
-                  {"kind", type.list_kind},
-                  {"metadata", {{"resourceVersion", std::to_string(resource_version)}}},
-                  {"items", items}}};
+    return {200,
+            {{"apiVersion", type.api_version()},
+             {"kind", type.list_kind},
+             {"metadata", {{"resourceVersion", std::to_string(resource_version)}}},
+             {"items", items}}};
   }
 
   // /version, discovery and OpenAPI; nullopt for resource paths.
-  std::optional<Reply> ServeMeta(const httplib::Request& req, const std::vector<std::string>& segments) {
+  std::optional<Reply> ServeMeta(const httplib::Request& req,
+                                 const std::vector<std::string>& segments) {
     std::lock_guard lock(mu);
     const std::string path = req.path;
     if (path == "/version") {
-      return Reply{200, {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0"},
-                         {"gitCommit", "tidemark-test-apiserver"}, {"gitTreeState", "clean"},
-                         {"buildDate", "2024-12-11T00:00:00Z"}, {"goVersion", "go1.23.3"},
-                         {"compiler", "gc"}, {"platform", "linux/amd64"}}};
+      return Reply{200,
+                   {{"major", "1"},
+                    {"minor", "32"},
+                    {"gitVersion", "v1.32.0"},
+                    {"gitCommit", "tidemark-test-apiserver"},
+                    {"gitTreeState", "clean"},
+                    {"buildDate", "2024-12-11T00:00:00Z"},
+                    {"goVersion", "go1.23.3"},
+                    {"compiler", "gc"},
+                    {"platform", "linux/amd64"}}};
     }
     if (path == "/api") {
-      return Reply{200, {{"kind", "APIVersions"}, {"versions", {"v1"}},
-                         {"serverAddressByClientCIDRs",
-                          {{{"clientCIDR", "0.0.0.0/0"},
-                            {"serverAddress", "127.0.0.1:" + std::to_string(port)}}}}}};
+      return Reply{200,
+                   {{"kind", "APIVersions"},
+                    {"versions", {"v1"}},
+                    {"serverAddressByClientCIDRs",
+                     {{{"clientCIDR", "0.0.0.0/0"},
+                       {"serverAddress", "127.0.0.1:" + std::to_string(port)}}}}}};
     }
     const auto groups = GroupVersionsLocked();
     if (path == "/apis") {
@@ -1383,16 +1433,18 @@ struct KubeApiServer::Impl {
     const bool core_list = segments.size() == 2 && segments[0] == "api";
     const bool group_list = segments.size() == 3 && segments[0] == "apis";
     if (core_list || group_list) {
-      const std::string group_version =
-          core_list ? segments[1] : segments[1] + "/" + segments[2];
+      const std::string group_version = core_list ? segments[1] : segments[1] + "/" + segments[2];
       json resources = json::array();
       for (const auto& [key, type] : types) {
         if (type->api_version() != group_version) continue;
         for (auto& entry : DiscoveryEntries(*type)) resources.push_back(entry);
       }
       if (resources.empty()) return std::nullopt;
-      return Reply{200, {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
-                         {"groupVersion", group_version}, {"resources", resources}}};
+      return Reply{200,
+                   {{"kind", "APIResourceList"},
+                    {"apiVersion", "v1"},
+                    {"groupVersion", group_version},
+                    {"resources", resources}}};
     }
     if (path == "/openapi/v3") {
       json paths = json::object();
@@ -1518,7 +1570,8 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
     try {
       self->Dispatch(req, res);
     } catch (const std::exception& e) {
-      Impl::Send(StatusReply(500, "InternalError", std::string("internal error: ") + e.what()), res);
+      Impl::Send(StatusReply(500, "InternalError", std::string("internal error: ") + e.what()),
+                 res);
     }
   };
   self->http.Get(".*", dispatch);
@@ -1558,7 +1611,9 @@ std::string KubeApiServer::Kubeconfig() const {
          "clusters:\n"
          "- name: tidemark-test\n"
          "  cluster:\n"
-         "    server: " + url() + "\n"
+         "    server: " +
+         url() +
+         "\n"
          "contexts:\n"
          "- name: tidemark-test\n"
          "  context:\n"
@@ -1589,7 +1644,8 @@ Status KubeApiServer::InstallCrd(const json& crd) {
   strict.field_validation = "Strict";
   const Reply reply = impl_->CreateLocked(*type, "", crd, strict);
   if (reply.code != 201) {
-    return Status::InvalidArgument("CRD rejected: " + reply.body.value("message", reply.body.dump()));
+    return Status::InvalidArgument("CRD rejected: " +
+                                   reply.body.value("message", reply.body.dump()));
   }
   return Status::Ok();
 }

@@ -68,7 +68,8 @@ json PathItem(const ResourceType& type, const std::string& ref) {
   patch["parameters"].push_back(QueryParameter("force", "boolean"));
   // kubectl computes a strategic merge patch from OpenAPI only when the content type is
   // listed; built-in kinds leave it out so kubectl uses its compiled-in schemas instead.
-  const json body_schema = {{"schema", {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}};
+  const json body_schema = {
+      {"schema", {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}};
   patch["requestBody"] = {{"content",
                            {{"application/apply-patch+yaml", body_schema},
                             {"application/json-patch+json", body_schema},
@@ -103,11 +104,17 @@ json Cell(const json& column, const json& object, std::chrono::system_clock::tim
 }  // namespace
 
 std::vector<ResourceTypePtr> BuiltinResourceTypes() {
-  const std::vector<std::string> event_fields = {
-      "involvedObject.kind",       "involvedObject.namespace", "involvedObject.name",
-      "involvedObject.uid",        "involvedObject.apiVersion", "involvedObject.resourceVersion",
-      "involvedObject.fieldPath",  "reason",                   "reportingComponent",
-      "source",                    "type"};
+  const std::vector<std::string> event_fields = {"involvedObject.kind",
+                                                 "involvedObject.namespace",
+                                                 "involvedObject.name",
+                                                 "involvedObject.uid",
+                                                 "involvedObject.apiVersion",
+                                                 "involvedObject.resourceVersion",
+                                                 "involvedObject.fieldPath",
+                                                 "reason",
+                                                 "reportingComponent",
+                                                 "source",
+                                                 "type"};
   std::vector<std::string> events_v1_fields;
   for (const auto& field : event_fields) {
     std::string mapped = field;
@@ -117,25 +124,54 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
     events_v1_fields.push_back(mapped);
   }
   return {
-      Builtin({.version = "v1", .plural = "namespaces", .singular = "namespace",
-               .kind = "Namespace", .namespaced = false, .short_names = {"ns"},
-               .status_subresource = true, .field_labels = {"status.phase"}}),
-      Builtin({.version = "v1", .plural = "configmaps", .singular = "configmap",
-               .kind = "ConfigMap", .short_names = {"cm"}}),
-      Builtin({.version = "v1", .plural = "secrets", .singular = "secret", .kind = "Secret",
+      Builtin({.version = "v1",
+               .plural = "namespaces",
+               .singular = "namespace",
+               .kind = "Namespace",
+               .namespaced = false,
+               .short_names = {"ns"},
+               .status_subresource = true,
+               .field_labels = {"status.phase"}}),
+      Builtin({.version = "v1",
+               .plural = "configmaps",
+               .singular = "configmap",
+               .kind = "ConfigMap",
+               .short_names = {"cm"}}),
+      Builtin({.version = "v1",
+               .plural = "secrets",
+               .singular = "secret",
+               .kind = "Secret",
                .field_labels = {"type"}}),
-      Builtin({.version = "v1", .plural = "events", .singular = "event", .kind = "Event",
-               .short_names = {"ev"}, .storage = "/events", .field_labels = event_fields}),
-      Builtin({.group = "events.k8s.io", .version = "v1", .plural = "events",
-               .singular = "event", .kind = "Event", .short_names = {"ev"},
-               .storage = "/events", .field_labels = events_v1_fields}),
-      Builtin({.group = "coordination.k8s.io", .version = "v1", .plural = "leases",
-               .singular = "lease", .kind = "Lease"}),
-      Builtin({.group = "apiextensions.k8s.io", .version = "v1",
-               .plural = "customresourcedefinitions", .singular = "customresourcedefinition",
-               .kind = "CustomResourceDefinition", .namespaced = false,
-               .short_names = {"crd", "crds"}, .categories = {"api-extensions"},
-               .status_subresource = true, .has_generation = true,
+      Builtin({.version = "v1",
+               .plural = "events",
+               .singular = "event",
+               .kind = "Event",
+               .short_names = {"ev"},
+               .storage = "/events",
+               .field_labels = event_fields}),
+      Builtin({.group = "events.k8s.io",
+               .version = "v1",
+               .plural = "events",
+               .singular = "event",
+               .kind = "Event",
+               .short_names = {"ev"},
+               .storage = "/events",
+               .field_labels = events_v1_fields}),
+      Builtin({.group = "coordination.k8s.io",
+               .version = "v1",
+               .plural = "leases",
+               .singular = "lease",
+               .kind = "Lease"}),
+      Builtin({.group = "apiextensions.k8s.io",
+               .version = "v1",
+               .plural = "customresourcedefinitions",
+               .singular = "customresourcedefinition",
+               .kind = "CustomResourceDefinition",
+               .namespaced = false,
+               .short_names = {"crd", "crds"},
+               .categories = {"api-extensions"},
+               .status_subresource = true,
+               .has_generation = true,
                .allow_unconditional_update = false}),
   };
 }
@@ -172,8 +208,8 @@ Result<std::vector<ResourceTypePtr>> ResourceTypesFromCrd(const json& crd) {
       }
       type.printer_columns = version.value(
           "additionalPrinterColumns",
-          json::array({{{"name", "Age"}, {"type", "date"},
-                        {"jsonPath", ".metadata.creationTimestamp"}}}));
+          json::array(
+              {{{"name", "Age"}, {"type", "date"}, {"jsonPath", ".metadata.creationTimestamp"}}}));
       types.push_back(std::make_shared<const ResourceType>(std::move(type)));
     }
     return types;
@@ -183,9 +219,12 @@ Result<std::vector<ResourceTypePtr>> ResourceTypesFromCrd(const json& crd) {
 }
 
 std::vector<json> DiscoveryEntries(const ResourceType& type) {
-  json entry = {{"name", type.plural},       {"singularName", type.singular},
-                {"namespaced", type.namespaced}, {"kind", type.kind},
-                {"verbs", kAllVerbs},        {"storageVersionHash", ""}};
+  json entry = {{"name", type.plural},
+                {"singularName", type.singular},
+                {"namespaced", type.namespaced},
+                {"kind", type.kind},
+                {"verbs", kAllVerbs},
+                {"storageVersionHash", ""}};
   if (!type.short_names.empty()) entry["shortNames"] = type.short_names;
   if (!type.categories.empty()) entry["categories"] = type.categories;
   std::vector<json> entries = {entry};
@@ -207,8 +246,9 @@ json OpenApiDocument(const std::string& group_version, const std::vector<Resourc
                     {{"schemas",
                       {{"io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
                         {{"type", "object"},
-                         {"description", "Patch is provided to give a concrete name and type "
-                                         "to the Kubernetes PATCH request body."}}}}}}}};
+                         {"description",
+                          "Patch is provided to give a concrete name and type "
+                          "to the Kubernetes PATCH request body."}}}}}}}};
   for (const auto& type : types) {
     if (type->api_version() != group_version) continue;
     const std::string name = SchemaName(*type);
@@ -217,9 +257,8 @@ json OpenApiDocument(const std::string& group_version, const std::vector<Resourc
                       : json{{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
     schema["x-kubernetes-group-version-kind"] = json::array({GroupVersionKind(*type)});
     document["components"]["schemas"][name] = schema;
-    const std::string prefix =
-        (type->group.empty() ? "/api/" : "/apis/") + type->api_version() +
-        (type->namespaced ? "/namespaces/{namespace}/" : "/") + type->plural;
+    const std::string prefix = (type->group.empty() ? "/api/" : "/apis/") + type->api_version() +
+                               (type->namespaced ? "/namespaces/{namespace}/" : "/") + type->plural;
     const std::string ref = "#/components/schemas/" + name;
     document["paths"][prefix + "/{name}"] = PathItem(*type, ref);
     if (type->status_subresource) {

@@ -24,10 +24,10 @@ void PruneValue(json& value, const json& schema, const std::string& path,
   if (!schema.is_object()) return;
   if (value.is_object()) {
     const json* properties = schema.contains("properties") ? &schema["properties"] : nullptr;
-    const json* additional = schema.contains("additionalProperties") &&
-                                     schema["additionalProperties"].is_object()
-                                 ? &schema["additionalProperties"]
-                                 : nullptr;
+    const json* additional =
+        schema.contains("additionalProperties") && schema["additionalProperties"].is_object()
+            ? &schema["additionalProperties"]
+            : nullptr;
     for (auto it = value.begin(); it != value.end();) {
       const json* child_schema = nullptr;
       if (properties && properties->contains(it.key())) {
@@ -57,8 +57,8 @@ void DefaultValue(json& value, const json& schema) {
   if (value.is_object()) {
     if (schema.contains("properties")) {
       for (const auto& [key, child] : schema["properties"].items()) {
-        const bool absent = !value.contains(key) ||
-                            (value[key].is_null() && !child.value("nullable", false));
+        const bool absent =
+            !value.contains(key) || (value[key].is_null() && !child.value("nullable", false));
         if (absent && child.contains("default")) value[key] = child["default"];
         if (value.contains(key)) DefaultValue(value[key], child);
       }
@@ -131,8 +131,8 @@ class Validator {
   }
   void TypeError(const std::string& path, const std::string& actual, const std::string& type) {
     Add(path, "FieldValueTypeInvalid",
-        "Invalid value: \"" + actual + "\": " + path + " in body must be of type " + type +
-            ": \"" + actual + "\"");
+        "Invalid value: \"" + actual + "\": " + path + " in body must be of type " + type + ": \"" +
+            actual + "\"");
   }
   void Invalid(const std::string& path, const json& value, const std::string& detail) {
     Add(path, "FieldValueInvalid", "Invalid value: " + Quote(value) + ": " + detail);
@@ -262,7 +262,8 @@ class Validator {
     }
     if (schema.contains("anyOf") && CountValid(value, schema["anyOf"], path) == 0) {
       Add(path, "FieldValueInvalid",
-          "Invalid value: " + type + ": " + path + " in body must validate at least one schema (anyOf)");
+          "Invalid value: " + type + ": " + path +
+              " in body must validate at least one schema (anyOf)");
     }
     if (schema.contains("allOf")) {
       for (const auto& part : schema["allOf"]) Check(value, part, path);

@@ -9,10 +9,9 @@
 // Immutable after construction; all methods are const and thread-safe.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace tidemark::testing {
 

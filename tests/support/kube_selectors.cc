@@ -35,8 +35,8 @@ std::vector<std::string> SplitTopLevel(std::string_view text) {
 }
 
 std::string LabelValue(const json& object, const std::string& key, bool* present) {
-  const json labels = object.contains("metadata") ? object["metadata"].value("labels", json())
-                                                  : json();
+  const json labels =
+      object.contains("metadata") ? object["metadata"].value("labels", json()) : json();
   *present = labels.is_object() && labels.contains(key);
   return *present && labels[key].is_string() ? labels[key].get<std::string>() : "";
 }
@@ -157,7 +157,9 @@ bool FieldSelector::Matches(const json& object) const {
 Result<std::vector<json>> EvaluateJsonPath(const json& root, std::string_view path) {
   std::vector<json> current = {root};
   size_t i = 0;
-  const auto bad = [&] { return Status::InvalidArgument("unsupported JSONPath " + std::string(path)); };
+  const auto bad = [&] {
+    return Status::InvalidArgument("unsupported JSONPath " + std::string(path));
+  };
   while (i < path.size()) {
     std::vector<json> next;
     if (path[i] == '.') {
@@ -192,8 +194,8 @@ Result<std::vector<json>> EvaluateJsonPath(const json& root, std::string_view pa
           if (!value.is_array()) continue;
           for (const auto& item : value) {
             TM_ASSIGN_OR_RETURN(auto found, EvaluateJsonPath(item, "." + field));
-            const bool match = !found.empty() && found[0].is_string() &&
-                               found[0].get<std::string>() == literal;
+            const bool match =
+                !found.empty() && found[0].is_string() && found[0].get<std::string>() == literal;
             if (match == equals) next.push_back(item);
           }
         }

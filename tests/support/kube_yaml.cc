@@ -14,8 +14,8 @@ namespace {
 using nlohmann::json;
 
 json PlainScalar(const std::string& text) {
-  static const std::set<std::string> kTrue = {"y",  "Y",    "yes",  "Yes", "YES", "on",
-                                              "On", "ON",   "true", "True", "TRUE"};
+  static const std::set<std::string> kTrue = {"y",  "Y",  "yes",  "Yes",  "YES", "on",
+                                              "On", "ON", "true", "True", "TRUE"};
   static const std::set<std::string> kFalse = {"n",   "N",   "no",    "No",    "NO",   "off",
                                                "Off", "OFF", "false", "False", "FALSE"};
   static const std::regex kInteger("^[-+]?[0-9]+$");
@@ -50,7 +50,8 @@ json NodeToJson(const YAML::Node& node) {
     }
     case YAML::NodeType::Map: {
       json object = json::object();
-      for (const auto& entry : node) object[entry.first.as<std::string>()] = NodeToJson(entry.second);
+      for (const auto& entry : node)
+        object[entry.first.as<std::string>()] = NodeToJson(entry.second);
       return object;
     }
   }
