@@ -46,6 +46,13 @@ std::vector<std::string> CauseFields(const json& status) {
   return fields;
 }
 
+std::pair<int, std::string> Decode415(int port) {
+  httplib::Client client("127.0.0.1", port);
+  const auto result = client.Post("/api/v1/namespaces", std::string("k8s\0", 4),
+                                  "application/vnd.kubernetes.protobuf");
+  return result ? std::make_pair(result->status, result->body) : std::make_pair(0, std::string());
+}
+
 class KubeApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer({}); }
@@ -445,6 +452,37 @@ TEST_F(KubeApiServerTest, WatchWithoutVersionStartsWithTheCurrentObjects) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["type"], "ADDED");
   EXPECT_EQ(events[0]["object"]["metadata"]["name"], "b");
+}
+
+TEST_F(KubeApiServerTest, SendInitialEventsEndsTheInitialEventsWithABookmark) {
+  Create(kPlans, Plan("a"));
+  const std::string now = std::to_string(server_->resource_version());
+  EXPECT_EQ(api_->Get(kPlans + "?watch=true&sendInitialEvents=true").status, 422);
+  const auto events = api_->Watch(kPlans +
+                                      "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&"
+                                      "resourceVersionMatch=NotOlderThan",
+                                  2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[1]["type"], "BOOKMARK");
+  EXPECT_EQ(events[1]["object"]["metadata"]["resourceVersion"], now);
+  EXPECT_EQ(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+}
+
+TEST_F(KubeApiServerTest, WatchOfOneObjectByItsPath) {
+  const json created = Create(kPlans, Plan("a"));
+  Create(kPlans, Plan("b"));
+  api_->Patch(kPlans + "/a", R"({"spec":{"suspend":true}})", "application/merge-patch+json");
+  const auto events = api_->Watch(kPlans + "/a?watch=true&resourceVersion=" + Rv(created), 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "MODIFIED");
+  EXPECT_EQ(events[0]["object"]["metadata"]["name"], "a");
+}
+
+TEST_F(KubeApiServerTest, ProtobufBodiesAreRefusedWithAHint) {
+  const auto refused = Decode415(server_->port());
+  EXPECT_EQ(refused.first, 415);
+  EXPECT_NE(refused.second.find("use kubectl apply -f"), std::string::npos);
 }
 
 TEST_F(KubeApiServerTest, WatchSelectorsTurnLeavingAndEnteringIntoDeletedAndAdded) {

@@ -212,6 +212,14 @@ Reply ConflictReply(const ResourceType& type, const std::string& name, const std
       "Operation cannot be fulfilled on " + type.qualified_plural() + " \"" + name + "\": " + why,
       Details(type, name, type.plural));
 }
+// kubectl's imperative commands (create namespace/secret/configmap) send protobuf, which
+// this server does not decode; `kubectl apply -f` sends JSON.
+Reply UnsupportedBodyReply() {
+  return StatusReply(415, "UnsupportedMediaType",
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json (the test API server does not decode protobuf: "
+                     "use kubectl apply -f)");
+}
 Reply BadRequestReply(const std::string& message) {
   return StatusReply(400, "BadRequest", message);
 }
@@ -1094,9 +1102,22 @@ struct KubeApiServer::Impl {
     Clock::time_point next_bookmark;
     uint64_t drop_generation = 0;
     uint64_t bookmark_generation = 0;
-    std::deque<json> initial;  // synthetic ADDED events of a watch from "" or "0"
-    bool expired = false;      // send the 410 ERROR event, then close
+    std::string name;                 // a watch of one object by its path
+    std::deque<json> initial;         // synthetic ADDED events of a watch from "" or "0"
+    bool initial_events_end = false;  // sendInitialEvents: bookmark after the initial events
+    bool expired = false;             // send the 410 ERROR event, then close
   };
+
+  bool Selects(const WatchStream& stream, const json& object) const {
+    if (!stream.name.empty() && object["metadata"].value("name", "") != stream.name) return false;
+    return Matches(stream.query, stream.ns, object);
+  }
+
+  static json Bookmark(const ResourceType& type, int64_t version, bool initial_events_end) {
+    json metadata = {{"resourceVersion", std::to_string(version)}, {"creationTimestamp", nullptr}};
+    if (initial_events_end) metadata["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+    return {{"kind", type.kind}, {"apiVersion", type.api_version()}, {"metadata", metadata}};
+  }
 
   std::string EventLine(WatchStream& stream, const std::string& event_type, json object) {
     if (stream.table && event_type != "BOOKMARK" && event_type != "ERROR") {
@@ -1114,6 +1135,7 @@ struct KubeApiServer::Impl {
     if (auto failure = ParseQuery(type, req, &stream->query)) return *failure;
     stream->type = target.type;
     stream->ns = target.ns;
+    stream->name = target.name;
     stream->bookmarks = BoolParam(req, "allowWatchBookmarks");
     stream->table = WantsTable(req);
     stream->include_object = IncludeObject(req);
@@ -1130,11 +1152,19 @@ struct KubeApiServer::Impl {
     stream->drop_generation = drop_generation;
     stream->bookmark_generation = bookmark_generation;
     const std::string requested = req.get_param_value("resourceVersion");
-    if (requested.empty() || requested == "0") {
+    const bool send_initial = BoolParam(req, "sendInitialEvents");
+    if (send_initial && !stream->bookmarks) {
+      return InvalidReply(type, "",
+                          {{"allowWatchBookmarks", "FieldValueForbidden",
+                            "Forbidden: sendInitialEvents requires setting allowWatchBookmarks "
+                            "to true"}});
+    }
+    if (requested.empty() || requested == "0" || send_initial) {
       stream->cursor = resource_version;
+      stream->initial_events_end = send_initial;
       for (const auto& [key, stored] : SnapshotLocked(type.storage, resource_version)) {
         json object = FromStorage(type, stored);
-        if (Matches(stream->query, stream->ns, object)) stream->initial.push_back(object);
+        if (Selects(*stream, object)) stream->initial.push_back(object);
       }
       return std::nullopt;
     }
@@ -1154,7 +1184,8 @@ struct KubeApiServer::Impl {
     std::string out;
     const auto has_news = [&] {
       return stopping || stream.drop_generation != drop_generation || stream.expired ||
-             !stream.initial.empty() || stream.cursor < resource_version ||
+             !stream.initial.empty() || stream.initial_events_end ||
+             stream.cursor < resource_version ||
              (stream.bookmarks && stream.bookmark_generation != bookmark_generation);
     };
     auto wake = std::min(stream.deadline, Clock::now() + std::chrono::seconds(1));
@@ -1177,16 +1208,19 @@ struct KubeApiServer::Impl {
       out += EventLine(stream, "ADDED", std::move(stream.initial.front()));
       stream.initial.pop_front();
     }
+    if (stream.initial_events_end) {
+      out += EventLine(stream, "BOOKMARK", Bookmark(type, stream.cursor, true));
+      stream.initial_events_end = false;
+    }
     auto event = std::lower_bound(
         history.begin(), history.end(), stream.cursor + 1,
         [](const HistoryEvent& e, int64_t version) { return e.resource_version < version; });
     for (; event != history.end(); ++event) {
       if (event->storage != type.storage) continue;
       const json object = FromStorage(type, event->object);
-      const bool now_matches = Matches(stream.query, stream.ns, object);
+      const bool now_matches = Selects(stream, object);
       const bool matched_before =
-          !event->previous.is_null() &&
-          Matches(stream.query, stream.ns, FromStorage(type, event->previous));
+          !event->previous.is_null() && Selects(stream, FromStorage(type, event->previous));
       std::string event_type = event->type;
       if (event_type == "MODIFIED" && now_matches && !matched_before) event_type = "ADDED";
       if (event_type == "MODIFIED" && !now_matches && matched_before) event_type = "DELETED";
@@ -1198,12 +1232,7 @@ struct KubeApiServer::Impl {
     const auto now = Clock::now();
     if (stream.bookmarks &&
         (now >= stream.next_bookmark || stream.bookmark_generation != bookmark_generation)) {
-      out += EventLine(
-          stream, "BOOKMARK",
-          {{"kind", type.kind},
-           {"apiVersion", type.api_version()},
-           {"metadata",
-            {{"resourceVersion", std::to_string(stream.cursor)}, {"creationTimestamp", nullptr}}}});
+      out += EventLine(stream, "BOOKMARK", Bookmark(type, stream.cursor, false));
       stream.next_bookmark = now + options.bookmark_interval;
       stream.bookmark_generation = bookmark_generation;
     }
@@ -1320,7 +1349,7 @@ struct KubeApiServer::Impl {
       return;
     }
     const bool collection = target->name.empty();
-    if (req.method == "GET" && collection && BoolParam(req, "watch")) {
+    if (req.method == "GET" && BoolParam(req, "watch")) {
       ServeWatch(*target, req, res);
       return;
     }
@@ -1340,9 +1369,7 @@ struct KubeApiServer::Impl {
       if (target->type->namespaced && target->ns.empty()) {
         reply = StatusReply(404, "NotFound", "the server could not find the requested resource");
       } else if (!json_body) {
-        reply = StatusReply(415, "UnsupportedMediaType",
-                            "the body of the request was in an unknown format - accepted media "
-                            "types include: application/json, application/yaml");
+        reply = UnsupportedBodyReply();
       } else if (!parse_body(&body)) {
         reply = BadRequestReply("the request body is not valid JSON");
       } else {
@@ -1350,9 +1377,7 @@ struct KubeApiServer::Impl {
       }
     } else if (req.method == "PUT" && !collection) {
       if (!json_body) {
-        reply = StatusReply(415, "UnsupportedMediaType",
-                            "the body of the request was in an unknown format - accepted media "
-                            "types include: application/json, application/yaml");
+        reply = UnsupportedBodyReply();
       } else if (!parse_body(&body)) {
         reply = BadRequestReply("the request body is not valid JSON");
       } else {
