@@ -292,6 +292,27 @@ TEST_F(KubectlTest, GetWatchSeesAChange) {
   EXPECT_EQ(out.find("NAME", 1), std::string::npos) << "headers printed once: " << out;
 }
 
+TEST_F(KubectlTest, ImperativeCreateSendsProtobufAndWorks) {
+  ASSERT_EQ(Kubectl({"create", "namespace", "prod"}).exit_code, 0);
+  const auto secret = Kubectl({"create", "secret", "generic", "shop-db", "-n", "prod",
+                               "--from-literal=dsn=host=db dbname=shop"});
+  ASSERT_EQ(secret.exit_code, 0) << secret.err;
+  const auto config = Kubectl({"create", "configmap", "shop-migrations-0", "-n", "prod",
+                               "--from-literal=steps.yaml=- {app: shop, name: 0001_initial}"});
+  ASSERT_EQ(config.exit_code, 0) << config.err;
+  const json stored = api_->Get("/api/v1/namespaces/prod/secrets/shop-db").body;
+  EXPECT_EQ(stored["data"]["dsn"], "aG9zdD1kYiBkYm5hbWU9c2hvcA==");
+  EXPECT_EQ(stored["type"], "Opaque");
+  EXPECT_EQ(
+      api_->Get("/api/v1/namespaces/prod/configmaps/shop-migrations-0").body["data"]["steps.yaml"],
+      "- {app: shop, name: 0001_initial}");
+  bool protobuf = false;
+  for (const auto& request : server_->requests()) {
+    protobuf |= request.content_type == "application/vnd.kubernetes.protobuf";
+  }
+  EXPECT_TRUE(protobuf);
+}
+
 TEST_F(KubectlTest, TheDispatcherWorksAgainstTheServer) {
   const std::vector<std::string> base = {"/usr/bin/kubectl", "--kubeconfig", kubeconfig_,
                                          "--cache-dir", (dir_ / "cache").string()};

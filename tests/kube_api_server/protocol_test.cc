@@ -48,8 +48,11 @@ std::vector<std::string> CauseFields(const json& status) {
 
 std::pair<int, std::string> Decode415(int port) {
   httplib::Client client("127.0.0.1", port);
-  const auto result = client.Post("/api/v1/namespaces", std::string("k8s\0", 4),
-                                  "application/vnd.kubernetes.protobuf");
+  // A protobuf apps/v1 Deployment envelope: TypeMeta{apiVersion: apps/v1, kind: Deployment}.
+  const std::string envelope =
+      std::string("k8s\0", 4) + "\x0a\x15\x0a\x07" + "apps/v1" + "\x12\x0a" + "Deployment";
+  const auto result =
+      client.Post("/api/v1/namespaces", envelope, "application/vnd.kubernetes.protobuf");
   return result ? std::make_pair(result->status, result->body) : std::make_pair(0, std::string());
 }
 
@@ -482,7 +485,7 @@ TEST_F(KubeApiServerTest, WatchOfOneObjectByItsPath) {
 TEST_F(KubeApiServerTest, ProtobufBodiesAreRefusedWithAHint) {
   const auto refused = Decode415(server_->port());
   EXPECT_EQ(refused.first, 415);
-  EXPECT_NE(refused.second.find("use kubectl apply -f"), std::string::npos);
+  EXPECT_NE(refused.second.find("send JSON"), std::string::npos);
 }
 
 TEST_F(KubeApiServerTest, WatchSelectorsTurnLeavingAndEnteringIntoDeletedAndAdded) {

@@ -14,6 +14,8 @@
 #include <set>
 #include <thread>
 
+#include "tests/support/kube_base64.h"
+#include "tests/support/kube_protobuf.h"
 #include "tests/support/kube_resource_types.h"
 #include "tests/support/kube_selectors.h"
 #include "tests/support/kube_yaml.h"
@@ -51,55 +53,6 @@ std::string NewUid() {
   uid[16] = kHex[8 + (uid[16] % 4)];  // RFC 4122 variant
   for (size_t at : {20, 16, 12, 8}) uid.insert(at, "-");
   return uid;
-}
-
-std::string Base64Encode(const std::string& in) {
-  static const char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int shift : {18, 12, 6, 0}) out += kTable[(n >> shift) & 63];
-  }
-  if (i < in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    if (i + 1 < in.size()) n |= uint8_t(in[i + 1]) << 8;
-    out += kTable[(n >> 18) & 63];
-    out += kTable[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kTable[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> Base64Decode(const std::string& in) {
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    int value;
-    if (c >= 'A' && c <= 'Z')
-      value = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      value = c - '0' + 52;
-    else if (c == '+' || c == '-')
-      value = 62;
-    else if (c == '/' || c == '_')
-      value = 63;
-    else if (c == '=')
-      break;
-    else
-      return std::nullopt;
-    buffer = (buffer << 6) | value;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
 }
 
 bool IsDnsSubdomain(const std::string& name) {
@@ -212,13 +165,13 @@ Reply ConflictReply(const ResourceType& type, const std::string& name, const std
       "Operation cannot be fulfilled on " + type.qualified_plural() + " \"" + name + "\": " + why,
       Details(type, name, type.plural));
 }
-// kubectl's imperative commands (create namespace/secret/configmap) send protobuf, which
-// this server does not decode; `kubectl apply -f` sends JSON.
+// Protobuf is decoded only for the kinds kubectl's imperative commands create (see
+// kube_protobuf.h); everything else must be JSON.
 Reply UnsupportedBodyReply() {
   return StatusReply(415, "UnsupportedMediaType",
                      "the body of the request was in an unknown format - accepted media types "
-                     "include: application/json (the test API server does not decode protobuf: "
-                     "use kubectl apply -f)");
+                     "include: application/json (the test API server decodes protobuf only for "
+                     "Namespaces, ConfigMaps and Secrets: send JSON, e.g. kubectl apply -f)");
 }
 Reply BadRequestReply(const std::string& message) {
   return StatusReply(400, "BadRequest", message);
@@ -545,7 +498,7 @@ struct KubeApiServer::Impl {
         object.erase("stringData");
       }
     }
-    if (type.kind == "Secret" && !object.contains("type")) object["type"] = "Opaque";
+    if (type.kind == "Secret" && object.value("type", "").empty()) object["type"] = "Opaque";
     if (!errors.empty()) return InvalidReply(type, name, errors);
     return std::nullopt;
   }
@@ -1355,12 +1308,6 @@ struct KubeApiServer::Impl {
     }
     std::lock_guard lock(mu);
     const WriteOptions write = ReadWriteOptions(req);
-    const bool json_body =
-        req.get_header_value("Content-Type").rfind("application/json", 0) == 0 || req.body.empty();
-    const auto parse_body = [&](json* out) {
-      *out = json::parse(req.body, nullptr, false);
-      return !out->is_discarded();
-    };
     json body;
     Reply reply;
     if (req.method == "GET") {
@@ -1368,18 +1315,14 @@ struct KubeApiServer::Impl {
     } else if (req.method == "POST" && collection && target->subresource.empty()) {
       if (target->type->namespaced && target->ns.empty()) {
         reply = StatusReply(404, "NotFound", "the server could not find the requested resource");
-      } else if (!json_body) {
-        reply = UnsupportedBodyReply();
-      } else if (!parse_body(&body)) {
-        reply = BadRequestReply("the request body is not valid JSON");
+      } else if (auto failure = DecodeBody(req, &body)) {
+        reply = *failure;
       } else {
         reply = CreateLocked(*target->type, target->ns, body, write);
       }
     } else if (req.method == "PUT" && !collection) {
-      if (!json_body) {
-        reply = UnsupportedBodyReply();
-      } else if (!parse_body(&body)) {
-        reply = BadRequestReply("the request body is not valid JSON");
+      if (auto failure = DecodeBody(req, &body)) {
+        reply = *failure;
       } else {
         reply = UpdateLocked(*target, body, write);
       }
@@ -1394,6 +1337,26 @@ struct KubeApiServer::Impl {
                           "the server does not allow this method on the requested resource");
     }
     Send(reply, res);
+  }
+
+  // A POST or PUT body: JSON, or the protobuf kubectl's imperative commands send.
+  static std::optional<Reply> DecodeBody(const httplib::Request& req, json* body) {
+    const std::string content_type = req.get_header_value("Content-Type");
+    if (content_type.rfind("application/vnd.kubernetes.protobuf", 0) == 0) {
+      auto decoded = DecodeKubernetesProtobuf(req.body);
+      if (decoded.ok()) {
+        *body = std::move(*decoded);
+        return std::nullopt;
+      }
+      if (decoded.status().code() == StatusCode::kUnsupported) return UnsupportedBodyReply();
+      return BadRequestReply(decoded.status().message());
+    }
+    if (content_type.rfind("application/json", 0) != 0 && !req.body.empty()) {
+      return UnsupportedBodyReply();
+    }
+    *body = json::parse(req.body, nullptr, false);
+    if (body->is_discarded()) return BadRequestReply("the request body is not valid JSON");
+    return std::nullopt;
   }
 
   Reply DeleteCollectionLocked(const Target& target, const httplib::Request& req) {
