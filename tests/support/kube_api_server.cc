@@ -259,6 +259,8 @@ struct HistoryEvent {
   json previous;     // storage form, before the change (null for ADDED)
 };
 
+constexpr size_t kRecordedRequests = 10000;
+
 struct Fault {
   std::string method;
   std::regex path;
@@ -291,7 +293,7 @@ struct KubeApiServer::Impl {
   uint64_t bookmark_generation = 0;
   bool stopping = false;
   size_t watch_count = 0;
-  std::vector<RecordedRequest> recorded;
+  std::deque<RecordedRequest> recorded;  // the most recent kRecordedRequests
   std::vector<Fault> faults;
   std::chrono::milliseconds delay{0};
 
@@ -378,6 +380,12 @@ struct KubeApiServer::Impl {
     const std::string key = ObjectKey(final_state);
     json previous = slot[key];
     slot.erase(key);
+    // A later object of the same name starts with no applied configurations.
+    const std::string applied_prefix = storage + "|" + key + "|";
+    for (auto it = applied.lower_bound(applied_prefix);
+         it != applied.end() && it->first.rfind(applied_prefix, 0) == 0;) {
+      it = applied.erase(it);
+    }
     RecordLocked(storage, "DELETED", final_state, std::move(previous));
     if (storage == "apiextensions.k8s.io/customresourcedefinitions") {
       RemoveCustomObjectsLocked(final_state);
@@ -1499,6 +1507,7 @@ struct KubeApiServer::Impl {
       for (const auto& [key, value] : req.params) {
         query += (query.empty() ? "?" : "&") + key + "=" + value;
       }
+      if (recorded.size() == kRecordedRequests) recorded.pop_front();
       recorded.push_back({req.method, target + query, req.get_header_value("Content-Type"),
                           req.get_header_value("Accept"), req.body});
       wait = delay;
@@ -1650,7 +1659,7 @@ size_t KubeApiServer::open_watches() const {
 
 std::vector<RecordedRequest> KubeApiServer::requests() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->recorded;
+  return {impl_->recorded.begin(), impl_->recorded.end()};
 }
 
 void KubeApiServer::DropWatches() {

@@ -74,6 +74,7 @@ class KubeApiServer {
   // The current value of the global resourceVersion counter.
   int64_t resource_version() const;
   size_t open_watches() const;
+  // The most recent requests (up to 10000), oldest first.
   std::vector<RecordedRequest> requests() const;
 
   // --- Fault injection -------------------------------------------------------------

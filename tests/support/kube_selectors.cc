@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
 
 namespace tidemark::testing {
 namespace {
@@ -82,7 +83,12 @@ Result<LabelSelector> LabelSelector::Parse(std::string_view text) {
     } else {
       requirement = {part, Op::kExists, {}};
     }
-    if (requirement.key.empty()) return Status::InvalidArgument("no key in " + part);
+    static const std::regex kQualifiedName(
+        "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        "[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$");
+    if (!std::regex_match(requirement.key, kQualifiedName)) {
+      return Status::InvalidArgument("invalid label key \"" + requirement.key + "\" in " + part);
+    }
     selector.requirements_.push_back(std::move(requirement));
   }
   return selector;
