@@ -1,0 +1,313 @@
+#include "tests/support/kube_resource_types.h"
+
+#include <ctime>
+
+#include "tests/support/kube_selectors.h"
+
+namespace tidemark::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get",
+                                            "list",   "patch",  "update",           "watch"};
+
+ResourceTypePtr Builtin(ResourceType type) {
+  if (type.storage.empty()) type.storage = type.group + "/" + type.plural;
+  if (type.list_kind.empty()) type.list_kind = type.kind + "List";
+  return std::make_shared<const ResourceType>(std::move(type));
+}
+
+json GroupVersionKind(const ResourceType& type) {
+  return {{"group", type.group}, {"version", type.version}, {"kind", type.kind}};
+}
+
+std::string SchemaName(const ResourceType& type) {
+  // Reverse-domain like kube-apiserver: dev.tidemark.v1alpha1.MigrationPlan.
+  std::string reversed;
+  std::string group = type.group.empty() ? "io.k8s.api.core" : type.group;
+  if (!type.group.empty()) {
+    size_t end = group.size();
+    while (true) {
+      const size_t dot = group.rfind('.', end - 1);
+      const size_t start = dot == std::string::npos ? 0 : dot + 1;
+      reversed += (reversed.empty() ? "" : ".") + group.substr(start, end - start);
+      if (dot == std::string::npos) break;
+      end = dot;
+    }
+  } else {
+    reversed = group;
+  }
+  return reversed + "." + type.version + "." + type.kind;
+}
+
+json QueryParameter(const std::string& name, const std::string& type = "string") {
+  return {{"name", name}, {"in", "query"}, {"schema", {{"type", type}, {"uniqueItems", true}}}};
+}
+
+json Operation(const ResourceType& type, const std::string& action, const std::string& ref) {
+  json operation = {{"x-kubernetes-action", action},
+                    {"x-kubernetes-group-version-kind", GroupVersionKind(type)},
+                    {"parameters", json::array()},
+                    {"responses",
+                     {{"200",
+                       {{"description", "OK"},
+                        {"content", {{"application/json", {{"schema", {{"$ref", ref}}}}}}}}}}}};
+  return operation;
+}
+
+json PathItem(const ResourceType& type, const std::string& ref) {
+  json item;
+  item["get"] = Operation(type, "get", ref);
+  item["put"] = Operation(type, "put", ref);
+  item["delete"] = Operation(type, "delete", ref);
+  json patch = Operation(type, "patch", ref);
+  for (const char* name : {"dryRun", "fieldManager", "fieldValidation"}) {
+    patch["parameters"].push_back(QueryParameter(name));
+  }
+  patch["parameters"].push_back(QueryParameter("force", "boolean"));
+  // kubectl computes a strategic merge patch from OpenAPI only when the content type is
+  // listed; built-in kinds leave it out so kubectl uses its compiled-in schemas instead.
+  const json body_schema = {
+      {"schema", {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}};
+  patch["requestBody"] = {{"content",
+                           {{"application/apply-patch+yaml", body_schema},
+                            {"application/json-patch+json", body_schema},
+                            {"application/merge-patch+json", body_schema}}}};
+  item["patch"] = patch;
+  return item;
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text) {
+  std::tm tm{};
+  if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+json Cell(const json& column, const json& object, std::chrono::system_clock::time_point now) {
+  auto results = EvaluateJsonPath(object, column.value("jsonPath", ""));
+  if (!results.ok() || results->empty() || results->front().is_null()) return nullptr;
+  const json& value = results->front();
+  const std::string type = column.value("type", "string");
+  if (type == "date") {
+    const auto at = value.is_string() ? ParseTimestamp(value.get<std::string>()) : std::nullopt;
+    if (!at) return nullptr;
+    return HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *at));
+  }
+  if (type == "string") return value.is_string() ? value.get<std::string>() : value.dump();
+  if (type == "integer" && !value.is_number_integer()) return nullptr;
+  if (type == "number" && !value.is_number()) return nullptr;
+  if (type == "boolean" && !value.is_boolean()) return nullptr;
+  return value;
+}
+
+}  // namespace
+
+std::vector<ResourceTypePtr> BuiltinResourceTypes() {
+  const std::vector<std::string> event_fields = {"involvedObject.kind",
+                                                 "involvedObject.namespace",
+                                                 "involvedObject.name",
+                                                 "involvedObject.uid",
+                                                 "involvedObject.apiVersion",
+                                                 "involvedObject.resourceVersion",
+                                                 "involvedObject.fieldPath",
+                                                 "reason",
+                                                 "reportingComponent",
+                                                 "source",
+                                                 "type"};
+  std::vector<std::string> events_v1_fields;
+  for (const auto& field : event_fields) {
+    std::string mapped = field;
+    if (mapped.rfind("involvedObject.", 0) == 0) mapped = "regarding." + mapped.substr(15);
+    if (mapped == "reportingComponent") mapped = "reportingController";
+    if (mapped == "source") continue;
+    events_v1_fields.push_back(mapped);
+  }
+  return {
+      Builtin({.version = "v1",
+               .plural = "namespaces",
+               .singular = "namespace",
+               .kind = "Namespace",
+               .namespaced = false,
+               .short_names = {"ns"},
+               .status_subresource = true,
+               .field_labels = {"status.phase"}}),
+      Builtin({.version = "v1",
+               .plural = "configmaps",
+               .singular = "configmap",
+               .kind = "ConfigMap",
+               .short_names = {"cm"}}),
+      Builtin({.version = "v1",
+               .plural = "secrets",
+               .singular = "secret",
+               .kind = "Secret",
+               .field_labels = {"type"}}),
+      Builtin({.version = "v1",
+               .plural = "events",
+               .singular = "event",
+               .kind = "Event",
+               .short_names = {"ev"},
+               .storage = "/events",
+               .field_labels = event_fields}),
+      Builtin({.group = "events.k8s.io",
+               .version = "v1",
+               .plural = "events",
+               .singular = "event",
+               .kind = "Event",
+               .short_names = {"ev"},
+               .storage = "/events",
+               .field_labels = events_v1_fields}),
+      Builtin({.group = "coordination.k8s.io",
+               .version = "v1",
+               .plural = "leases",
+               .singular = "lease",
+               .kind = "Lease"}),
+      Builtin({.group = "apiextensions.k8s.io",
+               .version = "v1",
+               .plural = "customresourcedefinitions",
+               .singular = "customresourcedefinition",
+               .kind = "CustomResourceDefinition",
+               .namespaced = false,
+               .short_names = {"crd", "crds"},
+               .categories = {"api-extensions"},
+               .status_subresource = true,
+               .has_generation = true,
+               .allow_unconditional_update = false}),
+  };
+}
+
+Result<std::vector<ResourceTypePtr>> ResourceTypesFromCrd(const json& crd) {
+  try {
+    const json& spec = crd.at("spec");
+    const json& names = spec.at("names");
+    std::vector<ResourceTypePtr> types;
+    for (const json& version : spec.at("versions")) {
+      if (!version.value("served", true)) continue;
+      ResourceType type;
+      type.group = spec.at("group").get<std::string>();
+      type.version = version.at("name").get<std::string>();
+      type.plural = names.at("plural").get<std::string>();
+      type.kind = names.at("kind").get<std::string>();
+      type.singular = names.value("singular", "");
+      if (type.singular.empty()) {
+        type.singular = type.kind;
+        for (auto& c : type.singular) c = static_cast<char>(std::tolower(c));
+      }
+      type.list_kind = names.value("listKind", type.kind + "List");
+      type.namespaced = spec.value("scope", "Namespaced") == "Namespaced";
+      type.short_names = names.value("shortNames", std::vector<std::string>{});
+      type.categories = names.value("categories", std::vector<std::string>{});
+      const json subresources = version.value("subresources", json::object());
+      type.status_subresource = subresources.contains("status");
+      type.custom = true;
+      type.has_generation = true;
+      type.allow_unconditional_update = false;
+      type.storage = type.group + "/" + type.plural;
+      if (version.contains("schema") && version["schema"].contains("openAPIV3Schema")) {
+        type.schema = OpenApiSchema(version["schema"]["openAPIV3Schema"]);
+      }
+      type.printer_columns = version.value(
+          "additionalPrinterColumns",
+          json::array(
+              {{{"name", "Age"}, {"type", "date"}, {"jsonPath", ".metadata.creationTimestamp"}}}));
+      types.push_back(std::make_shared<const ResourceType>(std::move(type)));
+    }
+    return types;
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(std::string("malformed CustomResourceDefinition: ") + e.what());
+  }
+}
+
+std::vector<json> DiscoveryEntries(const ResourceType& type) {
+  json entry = {{"name", type.plural},
+                {"singularName", type.singular},
+                {"namespaced", type.namespaced},
+                {"kind", type.kind},
+                {"verbs", kAllVerbs},
+                {"storageVersionHash", ""}};
+  if (!type.short_names.empty()) entry["shortNames"] = type.short_names;
+  if (!type.categories.empty()) entry["categories"] = type.categories;
+  std::vector<json> entries = {entry};
+  if (type.status_subresource) {
+    entries.push_back({{"name", type.plural + "/status"},
+                       {"singularName", ""},
+                       {"namespaced", type.namespaced},
+                       {"kind", type.kind},
+                       {"verbs", {"get", "patch", "update"}}});
+  }
+  return entries;
+}
+
+json OpenApiDocument(const std::string& group_version, const std::vector<ResourceTypePtr>& types) {
+  json document = {{"openapi", "3.0.0"},
+                   {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+                   {"paths", json::object()},
+                   {"components",
+                    {{"schemas",
+                      {{"io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+                        {{"type", "object"},
+                         {"description",
+                          "Patch is provided to give a concrete name and type "
+                          "to the Kubernetes PATCH request body."}}}}}}}};
+  for (const auto& type : types) {
+    if (type->api_version() != group_version) continue;
+    const std::string name = SchemaName(*type);
+    json schema = type->schema.document().is_object()
+                      ? type->schema.document()
+                      : json{{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+    schema["x-kubernetes-group-version-kind"] = json::array({GroupVersionKind(*type)});
+    document["components"]["schemas"][name] = schema;
+    const std::string prefix = (type->group.empty() ? "/api/" : "/apis/") + type->api_version() +
+                               (type->namespaced ? "/namespaces/{namespace}/" : "/") + type->plural;
+    const std::string ref = "#/components/schemas/" + name;
+    document["paths"][prefix + "/{name}"] = PathItem(*type, ref);
+    if (type->status_subresource) {
+      document["paths"][prefix + "/{name}/status"] = PathItem(*type, ref);
+    }
+  }
+  return document;
+}
+
+json MakeTable(const ResourceType& type, const std::vector<json>& objects, bool with_headers,
+               const std::string& include_object, std::chrono::system_clock::time_point now) {
+  json columns = json::array();
+  columns.push_back({{"name", "Name"},
+                     {"type", "string"},
+                     {"format", "name"},
+                     {"description", "Name must be unique within a namespace."},
+                     {"priority", 0}});
+  json printer_columns = type.printer_columns;
+  if (printer_columns.empty()) {
+    printer_columns.push_back(
+        {{"name", "Age"}, {"type", "date"}, {"jsonPath", ".metadata.creationTimestamp"}});
+  }
+  for (const json& column : printer_columns) {
+    columns.push_back({{"name", column.value("name", "")},
+                       {"type", column.value("type", "string")},
+                       {"format", column.value("format", "")},
+                       {"description", column.value("description", "")},
+                       {"priority", column.value("priority", 0)}});
+  }
+  json rows = json::array();
+  for (const json& object : objects) {
+    json cells = json::array({object["metadata"].value("name", "")});
+    for (const json& column : printer_columns) cells.push_back(Cell(column, object, now));
+    json row = {{"cells", cells}};
+    if (include_object == "Object") {
+      row["object"] = object;
+    } else if (include_object != "None") {
+      row["object"] = {{"kind", "PartialObjectMetadata"},
+                       {"apiVersion", "meta.k8s.io/v1"},
+                       {"metadata", object["metadata"]}};
+    }
+    rows.push_back(row);
+  }
+  json table = {{"kind", "Table"},
+                {"apiVersion", "meta.k8s.io/v1"},
+                {"metadata", json::object()},
+                {"rows", rows}};
+  if (with_headers) table["columnDefinitions"] = columns;
+  return table;
+}
+
+}  // namespace tidemark::testing
