@@ -81,6 +81,8 @@ void OnWatchEnd(WatcherState* state, const WatchEnded& ended, WatcherStep* step,
   }
   if (!ended.status.ok() || quick) {
     Fail(state, step, tuning, unit_random);  // watch again from the same version
+  } else {
+    state->failures = 0;  // a healthy stream that the server ended on time
   }
 }
 
