@@ -195,25 +195,32 @@ httplib::Request MakeRequest(const HttpRequest& request, const httplib::Headers&
   return out;
 }
 
-Status TransportError(const HttpRequest& request, httplib::Error error,
-                      std::chrono::steady_clock::duration elapsed) {
+Status TransportError(const HttpRequest& request, std::chrono::milliseconds timeout,
+                      httplib::Error error, std::chrono::steady_clock::duration elapsed) {
   const std::string what = Describe(request) + ": " + httplib::to_string(error);
-  if (error == httplib::Error::ConnectionTimeout || elapsed >= request.timeout) {
-    return Status::DeadlineExceeded(what + " (no answer within " +
-                                    std::to_string(request.timeout.count()) + " ms)");
+  if (error == httplib::Error::ConnectionTimeout || elapsed >= timeout) {
+    return Status::DeadlineExceeded(what + " (no answer within " + std::to_string(timeout.count()) +
+                                    " ms)");
   }
   return Status::Unavailable(what);
 }
 
 }  // namespace
 
+std::chrono::milliseconds Transport::TimeoutOf(const HttpRequest& request) const {
+  return request.timeout > std::chrono::milliseconds(0) ? request.timeout
+                                                        : options_.request_timeout;
+}
+
 Result<HttpResponse> Transport::Send(const HttpRequest& request) const {
+  const auto timeout = TimeoutOf(request);
   TM_ASSIGN_OR_RETURN(Connection connection,
-                      Connect(config_, options_, tls_, host_, port_, request.timeout));
+                      Connect(config_, options_, tls_, host_, port_, timeout));
   const auto started = std::chrono::steady_clock::now();
   httplib::Result result = connection.client->send(MakeRequest(request, connection.headers));
   if (!result) {
-    return TransportError(request, result.error(), std::chrono::steady_clock::now() - started);
+    return TransportError(request, timeout, result.error(),
+                          std::chrono::steady_clock::now() - started);
   }
   return HttpResponse{result->status, result->get_header_value("Content-Type"),
                       std::move(result->body)};
@@ -223,8 +230,9 @@ Result<HttpResponse> Transport::Stream(const HttpRequest& request,
                                        const std::function<bool(std::string_view)>& on_data,
                                        std::stop_token stop) const {
   if (stop.stop_requested()) return Status::Cancelled(Describe(request) + ": stopped");
+  const auto timeout = TimeoutOf(request);
   TM_ASSIGN_OR_RETURN(Connection connection,
-                      Connect(config_, options_, tls_, host_, port_, request.timeout));
+                      Connect(config_, options_, tls_, host_, port_, timeout));
   httplib::ClientImpl& client = *connection.client;
   // A stop that comes before the socket exists is caught when it is made; one that comes
   // later closes it, which wakes the blocked read.
@@ -252,7 +260,8 @@ Result<HttpResponse> Transport::Stream(const HttpRequest& request,
   httplib::Result result = client.send(http);
   if (stop.stop_requested()) return Status::Cancelled(Describe(request) + ": stopped");
   if (!result && result.error() != httplib::Error::Canceled) {
-    return TransportError(request, result.error(), std::chrono::steady_clock::now() - started);
+    return TransportError(request, timeout, result.error(),
+                          std::chrono::steady_clock::now() - started);
   }
   return response;
 }

@@ -23,8 +23,9 @@ struct HttpRequest {
   std::string method = "GET";
   std::string path;  // with its query string, already percent-encoded
   std::string body;
-  std::string content_type;                   // of the body
-  std::chrono::milliseconds timeout{30'000};  // the longest wait for any one read or write
+  std::string content_type;  // of the body
+  // The longest wait for any one read or write; 0: TransportOptions::request_timeout.
+  std::chrono::milliseconds timeout{0};
 };
 
 struct HttpResponse {
@@ -35,6 +36,7 @@ struct HttpResponse {
 
 struct TransportOptions {
   std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds request_timeout{30'000};  // for requests that set none
   std::string user_agent = "tidemark";
 };
 
@@ -66,6 +68,8 @@ class Transport {
         tls_(tls),
         host_(std::move(host)),
         port_(port) {}
+
+  std::chrono::milliseconds TimeoutOf(const HttpRequest& request) const;
 
   const Config config_;
   const TransportOptions options_;

@@ -45,8 +45,8 @@ using LeaderElectorPtr = std::unique_ptr<LeaderElector>;
 
 class LeaderElector {
  public:
-  // `client` must outlive the elector; its request timeout should not exceed the renew
-  // deadline, or a hung request delays stepping down.
+  // `client` must outlive the elector. Give it a TransportOptions::request_timeout well
+  // under the renew deadline (say 5 s), or a hung request delays stepping down.
   LeaderElector(const kube::Client& client, LeaderElectionOptions options);
 
   // Acquires the lease (retrying every retry period), leads while renewals succeed, and
