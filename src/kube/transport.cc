@@ -10,7 +10,6 @@
 
 #include <charconv>
 #include <memory>
-#include <mutex>
 
 namespace tidemark::kube {
 namespace {
@@ -74,12 +73,6 @@ std::string Describe(const HttpRequest& request) {
 
 }  // namespace
 
-// Everything one request needs, built fresh so that rotated credentials apply at once.
-struct Connection {
-  std::unique_ptr<httplib::ClientImpl> client;
-  httplib::Headers headers;
-};
-
 Result<TransportPtr> Transport::Create(Config config, TransportOptions options) {
   const std::string& server = config.server;
   bool tls;
@@ -135,6 +128,12 @@ Result<TransportPtr> Transport::Create(Config config, TransportOptions options) 
 }
 
 namespace {
+
+// Everything one request needs, built fresh so that rotated credentials apply at once.
+struct Connection {
+  std::unique_ptr<httplib::ClientImpl> client;
+  httplib::Headers headers;
+};
 
 Result<Connection> Connect(const Config& config, const TransportOptions& options, bool tls,
                            const std::string& host, int port, std::chrono::milliseconds timeout) {
