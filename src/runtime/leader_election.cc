@@ -27,6 +27,21 @@ std::string SpecString(const json& lease, const char* field) {
 
 }  // namespace
 
+Status LeaderElectionOptions::Validate() const {
+  if (lease_namespace.empty() || lease_name.empty() || identity.empty()) {
+    return Status::InvalidArgument(
+        "leader election needs a lease namespace, a lease name and an identity");
+  }
+  if (lease_duration <= renew_deadline) {
+    return Status::InvalidArgument("the lease duration must be longer than the renew deadline");
+  }
+  if (renew_deadline.count() * 10 <= retry_period.count() * 12) {
+    return Status::InvalidArgument(
+        "the renew deadline must be longer than 1.2 times the retry period");
+  }
+  return Status::Ok();
+}
+
 LeaderElector::LeaderElector(const kube::Client& client, LeaderElectionOptions options)
     : client_(client), options_(std::move(options)) {}
 

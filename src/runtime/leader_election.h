@@ -38,6 +38,9 @@ struct LeaderElectionOptions {
   // Called on Run()'s thread when leadership ends (lost, or stopped); the controller must
   // stop reconciling at once.
   std::function<void()> on_stopped_leading;
+
+  // client-go's checks: names set, lease duration > renew deadline > 1.2 x retry period.
+  Status Validate() const;
 };
 
 class LeaderElector;

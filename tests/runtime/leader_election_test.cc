@@ -171,5 +171,20 @@ TEST_F(LeaderElectionTest, RunStepsDownWhenRenewalsFailPastTheDeadline) {
   EXPECT_FALSE(a.IsLeader());
 }
 
+TEST(LeaderElectionOptionsTest, ValidatesLikeClientGo) {
+  LeaderElectionOptions options;
+  options.lease_namespace = "ns";
+  options.lease_name = "lease";
+  options.identity = "pod-a";
+  EXPECT_TRUE(options.Validate().ok());  // 15 s / 10 s / 2 s
+  options.renew_deadline = seconds(15);
+  EXPECT_EQ(options.Validate().code(), StatusCode::kInvalidArgument);
+  options.renew_deadline = seconds(2);
+  EXPECT_EQ(options.Validate().code(), StatusCode::kInvalidArgument);
+  options.renew_deadline = seconds(10);
+  options.identity.clear();
+  EXPECT_EQ(options.Validate().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace tidemark::runtime
