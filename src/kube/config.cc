@@ -107,6 +107,11 @@ class TokenFileSource : public CredentialSource {
     return Credentials{token_, "", ""};
   }
 
+  void Invalidate() override {
+    std::lock_guard lock(mutex_);
+    read_at_.reset();
+  }
+
  private:
   const std::string path_;
   const std::chrono::seconds refresh_;
@@ -212,6 +217,11 @@ class ExecSource : public CredentialSource {
          {{"interactive", false}}}}.dump();
     TM_ASSIGN_OR_RETURN(const std::string out, RunPlugin(argv, env, plugin_.origin));
     return Parse(out);
+  }
+
+  void Invalidate() override {
+    std::lock_guard lock(mutex_);
+    cached_.reset();
   }
 
  private:

@@ -29,6 +29,8 @@ class CredentialSource {
  public:
   virtual ~CredentialSource() = default;
   virtual Result<Credentials> Get() = 0;
+  // The server refused the last credentials (HTTP 401): read or fetch them anew next time.
+  virtual void Invalidate() {}
 };
 using CredentialSourcePtr = std::shared_ptr<CredentialSource>;
 

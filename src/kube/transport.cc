@@ -212,6 +212,17 @@ std::chrono::milliseconds Transport::TimeoutOf(const HttpRequest& request) const
 }
 
 Result<HttpResponse> Transport::Send(const HttpRequest& request) const {
+  TM_ASSIGN_OR_RETURN(HttpResponse response, SendOnce(request));
+  // Rotated credentials (a new token file, an exec credential revoked early) are fetched
+  // again once, as client-go does on 401.
+  if (response.status == 401 && config_.credentials) {
+    config_.credentials->Invalidate();
+    return SendOnce(request);
+  }
+  return response;
+}
+
+Result<HttpResponse> Transport::SendOnce(const HttpRequest& request) const {
   const auto timeout = TimeoutOf(request);
   TM_ASSIGN_OR_RETURN(Connection connection,
                       Connect(config_, options_, tls_, host_, port_, timeout));

@@ -49,7 +49,8 @@ class Transport {
   static Result<TransportPtr> Create(Config config, TransportOptions options = {});
 
   // One request. Any HTTP reply is a success here (callers map error codes); failing to get
-  // a reply is Unavailable, or DeadlineExceeded when the timeout passed.
+  // a reply is Unavailable, or DeadlineExceeded when the timeout passed. A 401 makes the
+  // credentials be fetched anew and the request sent once more.
   Result<HttpResponse> Send(const HttpRequest& request) const;
 
   // Like Send, but a 2xx body goes piece by piece to `on_data` as it arrives, until the
@@ -70,6 +71,7 @@ class Transport {
         port_(port) {}
 
   std::chrono::milliseconds TimeoutOf(const HttpRequest& request) const;
+  Result<HttpResponse> SendOnce(const HttpRequest& request) const;
 
   const Config config_;
   const TransportOptions options_;

@@ -137,7 +137,8 @@ void Watcher::Run(const std::function<void(const WatcherEvent&)>& on_event, std:
       watch.resource_version = state.resource_version;
       watch.label_selector = options_.label_selector;
       watch.field_selector = options_.field_selector;
-      watch.timeout_seconds = options_.watch_timeout_seconds;
+      watch.timeout_seconds =
+          static_cast<int>(options_.watch_timeout_seconds * (1.0 + unit(random_)));
       bool saw_event = false;
       const MonoTime started = clock.Now();
       const Status status = client_.Watch(

@@ -71,8 +71,10 @@ struct WatcherOptions {
   std::string ns;              // "": every namespace
   std::string label_selector;  // shard by label (SPEC 4)
   std::string field_selector;
-  int64_t page_size = 500;          // list limit per page
-  int watch_timeout_seconds = 300;  // the server ends each watch after this long
+  int64_t page_size = 500;  // list limit per page
+  // Each watch asks the server to end it after 1x to 2x this, at random (client-go's
+  // spread, so that replicas do not all re-watch at once).
+  int watch_timeout_seconds = 300;
   WatcherTuning tuning;
   const Clock* clock = &SystemClock();  // not owned
   // Called on each restart of the stream after a failure, an expired version or a quick

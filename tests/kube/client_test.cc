@@ -204,6 +204,37 @@ TEST(ClientTest, ErrorRepliesBecomeTypedStatusesWithTheServersMessage) {
   EXPECT_THAT(down.message(), HasSubstr("server says 503"));
 }
 
+TEST(ClientTest, ARefusedTokenIsReadAgainFromItsFileOnce) {
+  TinyServer server;
+  server.server().Get("/api/v1/namespaces/ns/configmaps/c", [](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    if (req.get_header_value("Authorization") != "Bearer rotated") {
+      res.status = 401;
+      res.set_content(StatusBody(401, "Unauthorized", "Unauthorized"), "application/json");
+      return;
+    }
+    res.set_content(R"({"metadata":{"name":"c"}})", "application/json");
+  });
+  server.Start();
+  TempDir dir;
+  const std::string token = dir.Write("token", "old");
+  FakeClock clock;  // never advanced: only the 401 makes the file be read again
+  Config config;
+  config.server = server.url();
+  config.credentials = TokenFileCredentials(token, std::chrono::seconds(60), &clock);
+  auto client = Client::Create(config);
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ((*client)->Get(resources::kConfigMaps, "ns", "c").status().code(),
+            StatusCode::kFailedPrecondition);  // "old" refused twice: no endless retry
+  dir.Write("token", "rotated");
+  auto object = (*client)->Get(resources::kConfigMaps, "ns", "c");
+  ASSERT_TRUE(object.ok()) << object.status().ToString();
+  const std::vector<Seen> seen = server.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[2].authorization, "Bearer old");
+  EXPECT_EQ(seen[3].authorization, "Bearer rotated");
+}
+
 TEST(ClientTest, NoServerIsUnavailableAndASilentOneIsDeadlineExceeded) {
   Config config;
   config.server = "http://127.0.0.1:1";  // nothing listens on port 1
