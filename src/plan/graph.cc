@@ -34,7 +34,13 @@ class Graph {
   std::vector<StepId> Leaves(const std::string& app) const;
   std::set<std::string> Apps() const;
   // Django's iterative_dfs: post-order over parents (forwards) or children (backwards).
-  std::vector<StepId> Walk(const StepId& start, bool forwards) const;
+  // Nodes in `seen` are skipped with everything behind them (already listed); the walk
+  // adds what it lists to `seen`, so one set serves a sequence of walks.
+  std::vector<StepId> Walk(const StepId& start, bool forwards, std::set<StepId>& seen) const;
+  std::vector<StepId> Walk(const StepId& start, bool forwards) const {
+    std::set<StepId> seen;
+    return Walk(start, forwards, seen);
+  }
 
  private:
   void Link(const StepId& parent, const StepId& child) {
@@ -79,9 +85,9 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
   for (const Step& step : steps) {
     for (const StepId& dependency : step.dependencies) {
       if (dependency == step.id) {
-        return Problem{"DependencyCycle",
-                       step.origin + ".dependencies: step " + step.id.ToString() +
-                           " depends on itself; remove that dependency"};
+        return Problem{"DependencyCycle", step.origin + ".dependencies: step " +
+                                              step.id.ToString() +
+                                              " depends on itself; remove that dependency"};
       }
       if (defined_.count(dependency)) {
         Link(dependency, step.id);
@@ -90,8 +96,8 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
         if (squash->second != step.id) Link(squash->second, step.id);
       } else {
         return Problem{"UnknownDependency",
-                       step.origin + ".dependencies: step " + step.id.ToString() +
-                           " depends on " + dependency.ToString() +
+                       step.origin + ".dependencies: step " + step.id.ToString() + " depends on " +
+                           dependency.ToString() +
                            ", which no step of this plan defines; add that step (inline or "
                            "through migrationsFrom) or correct the name"};
       }
@@ -100,9 +106,9 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
   // Django's loader: a squash stands for its replaced steps unless they are partly applied.
   for (const Step& step : steps) {
     if (step.replaces.empty()) continue;
-    const size_t applied_count = std::count_if(
-        step.replaces.begin(), step.replaces.end(),
-        [&](const StepId& id) { return ledger.count(id) > 0; });
+    const size_t applied_count =
+        std::count_if(step.replaces.begin(), step.replaces.end(),
+                      [&](const StepId& id) { return ledger.count(id) > 0; });
     if (applied_count == step.replaces.size()) applied_.insert(step.id);
     if (applied_count == 0 || applied_count == step.replaces.size()) {
       ReplaceSquashedNodes(step);
@@ -241,9 +247,9 @@ std::optional<Problem> Graph::FindConflicts() const {
                      "--merge)"};
 }
 
-std::vector<StepId> Graph::Walk(const StepId& start, bool forwards) const {
+std::vector<StepId> Graph::Walk(const StepId& start, bool forwards,
+                                std::set<StepId>& seen) const {
   std::vector<StepId> visited;
-  std::set<StepId> seen;
   std::vector<std::pair<StepId, bool>> stack{{start, false}};
   while (!stack.empty()) {
     auto [id, processed] = stack.back();
@@ -257,15 +263,15 @@ std::vector<StepId> Graph::Walk(const StepId& start, bool forwards) const {
     stack.emplace_back(id, true);
     const Node& node = nodes_.at(id);
     for (const StepId& next : forwards ? node.parents : node.children) {
-      stack.emplace_back(next, false);
+      if (!seen.count(next)) stack.emplace_back(next, false);
     }
   }
   return visited;
 }
 
 // Finds the target's step: an exact name, or a unique prefix as Django's migrate accepts.
-std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph,
-                                                           const Target& target, size_t index) {
+std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph, const Target& target,
+                                                           size_t index) {
   const std::string field = "spec.targets[" + std::to_string(index) + "]";
   if (target.migration == "zero") return std::optional<StepId>();
   std::vector<StepId> matches;
@@ -291,9 +297,12 @@ std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph,
 
 const char* ActionName(ActionKind kind) {
   switch (kind) {
-    case ActionKind::kApply: return "apply";
-    case ActionKind::kRevert: return "revert";
-    case ActionKind::kFake: return "fake";
+    case ActionKind::kApply:
+      return "apply";
+    case ActionKind::kRevert:
+      return "revert";
+    case ActionKind::kFake:
+      return "fake";
   }
   return "apply";
 }
@@ -343,11 +352,11 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
   std::set<StepId> desired;
   std::map<StepId, StepId> needed_by;  // step -> the root that first pulled it in
   for (const StepId& root : roots) {
-    for (const StepId& id : graph.Walk(root, /*forwards=*/true)) {
-      if (desired.insert(id).second) {
-        desired_order.push_back(id);
-        needed_by.emplace(id, root);
-      }
+    // A node listed by an earlier root has its ancestors listed too, so sharing the set
+    // of listed nodes between walks gives Django's order without walking them again.
+    for (const StepId& id : graph.Walk(root, /*forwards=*/true, desired)) {
+      desired_order.push_back(id);
+      needed_by.emplace(id, root);
     }
   }
 
@@ -364,8 +373,10 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
                      "spec.targets[" + std::to_string(target.second) + "] wants app " + app +
                          " at " + (target.first ? target.first->name : std::string("zero")) +
                          ", but " + root.ToString() + " needs " + id.ToString() +
-                         "; add a target for app " + root.app + " that does not need it, or "
-                         "move the target of " + app};
+                         "; add a target for app " + root.app +
+                         " that does not need it, or "
+                         "move the target of " +
+                         app};
     }
   }
 
@@ -379,12 +390,10 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
   for (const auto& [id, node] : nodes) {
     if (diff.applied.count(id) && !desired.count(id)) reverting.insert(id);
   }
-  std::set<StepId> listed;
+  std::set<StepId> walked;
   for (const StepId& id : reverting) {
-    for (const StepId& step : graph.Walk(id, /*forwards=*/false)) {
-      if (reverting.count(step) && listed.insert(step).second) {
-        diff.actions.push_back({ActionKind::kRevert, nodes.at(step).step});
-      }
+    for (const StepId& step : graph.Walk(id, /*forwards=*/false, walked)) {
+      if (reverting.count(step)) diff.actions.push_back({ActionKind::kRevert, nodes.at(step).step});
     }
   }
   const std::set<StepId> faked(fake.begin(), fake.end());
@@ -394,15 +403,17 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
     diff.actions.push_back({kind, nodes.at(id).step});
   }
 
-  // Display order: per app, the app's steps in graph order (as showmigrations lists them).
+  // Display order: per app, the app's steps in the order of one walk over every leaf.
+  std::set<StepId> shown;
+  std::vector<StepId> order;
   for (const std::string& app : apps) {
-    std::set<StepId> shown;
     for (const StepId& leaf : graph.Leaves(app)) {
-      for (const StepId& id : graph.Walk(leaf, true)) {
-        if (id.app == app && shown.insert(id).second) diff.nodes.push_back(nodes.at(id).step);
-      }
+      for (StepId& id : graph.Walk(leaf, true, shown)) order.push_back(std::move(id));
     }
   }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const StepId& a, const StepId& b) { return a.app < b.app; });
+  for (const StepId& id : order) diff.nodes.push_back(nodes.at(id).step);
   return diff;
 }
 

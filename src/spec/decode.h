@@ -7,6 +7,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ Result<plan::MigrationPlan> DecodePlan(const YAML::Node& node, const std::string
 // Decodes a YAML list of steps, as a ConfigMap data key holds them. Each step's origin
 // becomes `origin[i]`.
 Result<std::vector<plan::Step>> DecodeSteps(const YAML::Node& node, const std::string& origin);
+
+// The same tree as YAML nodes, for objects that arrive as JSON (the API server, .json
+// files): far cheaper than handing JSON text to the YAML parser.
+YAML::Node FromJson(const nlohmann::json& value);
 
 // Parses "5s", "15m", "1h30m", "250ms", "0" (Go duration syntax, as Kubernetes writes it).
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out);

@@ -60,7 +60,8 @@ Result<std::string> ResolveValue(const plan::Value& value, const std::string& fi
   const plan::ValueSource& source = *value.from;
   using Kind = plan::ValueSource::Kind;
   if (source.kind != Kind::kSecretKeyRef && !allow_local_sources) {
-    return Status::InvalidArgument(field + "From: env and file sources work only with "
+    return Status::InvalidArgument(field +
+                                   "From: env and file sources work only with "
                                    "`tidemark run`; in a cluster use secretKeyRef");
   }
   switch (source.kind) {
@@ -97,8 +98,14 @@ Result<std::string> ResolveValue(const plan::Value& value, const std::string& fi
 
 Status LoadedFiles::AddText(const std::string& text, const std::string& origin) {
   std::vector<YAML::Node> documents;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') {
+    const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded()) return Status::InvalidArgument(origin + ": not valid JSON");
+    documents.push_back(FromJson(json));
+  }
   try {
-    documents = YAML::LoadAll(text);
+    if (documents.empty()) documents = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
     return Status::InvalidArgument(origin + ": not valid YAML at line " +
                                    std::to_string(e.mark.line + 1) + ", column " +
