@@ -100,7 +100,6 @@ Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(std::string_view address
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
 
-  probe->host_ = address.host;
   if (address.port == 0) {
     probe->port_ = server.bind_to_any_port(address.host);
   } else if (server.bind_to_port(address.host, address.port)) {

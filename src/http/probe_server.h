@@ -53,7 +53,6 @@ class ProbeServer {
 
   // The port bound: the one asked for, or the one the system chose for port 0.
   int port() const { return port_; }
-  const std::string& host() const { return host_; }
   // Stops accepting, finishes the requests in flight and joins the thread. Idempotent.
   void Stop();
 
@@ -62,7 +61,6 @@ class ProbeServer {
 
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
-  std::string host_;
   int port_ = 0;
 };
 

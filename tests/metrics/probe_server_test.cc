@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 
 #include "metrics/metrics.h"
@@ -139,6 +140,21 @@ TEST(ProbeServerStartTest, MalformedAddressIsInvalidArgument) {
       "no-port", metrics, [] { return Status::Ok(); }, [] { return Status::Ok(); });
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ProbeServerStartTest, ThrowingCheckAnswers500AndServerKeepsServing) {
+  metrics::Metrics metrics("dev");
+  Result<std::unique_ptr<ProbeServer>> server = ProbeServer::Start(
+      "127.0.0.1:0", metrics, [] { return Status::Ok(); },
+      []() -> Status { throw std::runtime_error("bug in a check"); });
+  ASSERT_TRUE(server.ok());
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result response = client.Get("/readyz");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 500);
+  response = client.Get("/healthz");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
 }
 
 TEST(ProbeServerStartTest, StartThenStopAtOnce) {
