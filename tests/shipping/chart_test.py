@@ -127,6 +127,8 @@ logLevel: debug
 logFormat: text
 workers: 8
 resources: {requests: {cpu: 200m, memory: 128Mi}, limits: {cpu: null, memory: 1Gi}}
+nodeSelector: {kubernetes.io/os: linux}
+tolerations: [{key: dedicated, operator: Equal, value: ops, effect: NoSchedule}]
 """)
         deployment, controller = container(objects)
         self.assertEqual(deployment["spec"]["replicas"], 3)
@@ -137,6 +139,10 @@ resources: {requests: {cpu: 200m, memory: 128Mi}, limits: {cpu: null, memory: 1G
         self.assertEqual(controller["resources"],
                          {"requests": {"cpu": "200m", "memory": "128Mi"},
                           "limits": {"memory": "1Gi"}})
+        pod = deployment["spec"]["template"]["spec"]
+        self.assertEqual(pod["nodeSelector"], {"kubernetes.io/os": "linux"})
+        self.assertEqual(pod["tolerations"], [{"key": "dedicated", "operator": "Equal",
+                                               "value": "ops", "effect": "NoSchedule"}])
         self.assertEqual(controller["args"],
                          ["operator", "--leader-elect", "--metrics-addr", ":8080", "--workers",
                           "8", "--log-level", "debug", "--log-format", "text"])
