@@ -2,8 +2,18 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <regex>
+
 namespace tidemark::cli {
 namespace {
+
+// Strings a YAML reader would take for another type ("True", "5", "null") keep quotes.
+bool NeedsQuotes(const std::string& text) {
+  static const std::regex kPlainScalar(
+      "(|~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|no|No|on|On|off|Off|"
+      "[-+]?[0-9][0-9_.:eE+-]*|\\.inf|\\.nan)");
+  return std::regex_match(text, kPlainScalar);
+}
 
 void Emit(YAML::Emitter& out, const nlohmann::json& value) {
   if (value.is_object()) {
@@ -23,7 +33,11 @@ void Emit(YAML::Emitter& out, const nlohmann::json& value) {
     out << YAML::EndSeq;
   } else if (value.is_string()) {
     const std::string& text = value.get_ref<const std::string&>();
-    if (text.find('\n') != std::string::npos) out << YAML::Literal;
+    if (text.find('\n') != std::string::npos) {
+      out << YAML::Literal;
+    } else if (NeedsQuotes(text)) {
+      out << YAML::DoubleQuoted;
+    }
     out << text;
   } else if (value.is_boolean()) {
     out << value.get<bool>();

@@ -54,7 +54,8 @@ class Decoder {
       std::string best;
       size_t best_distance = 3;
       for (const char* k : known) {
-        const size_t d = EditDistance(key, k);
+        // "password" -> "passwordFrom": a prefix counts as close.
+        const size_t d = std::string_view(k).starts_with(key) ? 1 : EditDistance(key, k);
         if (d < best_distance) best_distance = d, best = k;
       }
       std::string known_list;
