@@ -125,6 +125,18 @@ class DockerfileTest(unittest.TestCase):
         self.assertRegex(self.stages[0][0], r"^FROM debian:bookworm AS \w+$")
         self.assertEqual(self.stages[1][0], "FROM debian:bookworm-slim")
 
+    def test_build_stage_installs_every_library_dev_package(self):
+        # tools/install-deps lists what the build needs; test-only libraries aside, the
+        # image's build stage must install the same -dev packages.
+        with open(os.path.join(SOURCE_DIR, "tools", "install-deps"), encoding="utf-8") as f:
+            listed = re.search(r"packages=\((.*?)\)", f.read(), re.S).group(1).split()
+        test_only = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev"}
+        needed = {p for p in listed if p.endswith("-dev")} - test_only
+        build_stage = " ".join(self.stages[0][1])
+        for package in sorted(needed):
+            self.assertIn(" " + package + " ", build_stage + " ",
+                          "the build stage does not install " + package)
+
     def test_runtime_is_non_root_with_a_fixed_entry_point(self):
         runtime = self.stages[1][1]
         self.assertIn("USER 65532:65532", runtime)
