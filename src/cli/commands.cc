@@ -1,7 +1,6 @@
 #include "cli/commands.h"
 
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -105,8 +104,8 @@ int RunApply(const CommonOptions& common, const ApplyOptions& apply) {
   const OutputFormat format = Format(common);
   std::ostream& progress = format == OutputFormat::kText ? std::cout : std::cerr;
   progress << "Running migrations for plan " << plan.Key() << ":\n" << std::flush;
-  const engine::Report report = engine::Reconcile(
-      plan, MakeConnector(plan, loaded->files), options, ProgressPrinter(progress));
+  const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files), options,
+                                                  ProgressPrinter(progress));
   if (format != OutputFormat::kText) {
     PrintDocument(ReportJson(plan, report, StatusOf(plan, report)), format);
   } else if (report.ledger_read && report.done.empty() && report.outcome.pending.empty()) {
@@ -148,7 +147,8 @@ int RunSql(const CommonOptions& common, const std::string& migration, bool backw
       return kExitOk;
     }
     if (step.atomic) std::cout << "BEGIN;\n";
-    if (step.python) std::cout << "--\n-- Python code (RunPython) here cannot be shown as SQL\n--\n";
+    if (step.python)
+      std::cout << "--\n-- Python code (RunPython) here cannot be shown as SQL\n--\n";
     for (const std::string& statement : *statements) std::cout << statement << ";\n";
     if (step.atomic) std::cout << "COMMIT;\n";
     return kExitOk;
@@ -160,7 +160,7 @@ int RunLint(const CommonOptions& common) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   int exit_code = kExitOk;
-  nlohmann::json findings_json = nlohmann::json::array();
+  nlohmann::ordered_json findings_json = nlohmann::ordered_json::array();
   for (const plan::MigrationPlan& plan : loaded->plans) {
     std::vector<const plan::Step*> steps;
     for (const plan::Step& step : plan.migrations) steps.push_back(&step);
@@ -192,15 +192,15 @@ int RunResolve(const CommonOptions& common, const std::string& migration,
   if (!id) return Invalid(migration + ": write app.migration");
   if (state != "applied" && state != "unapplied") return Invalid("--state: applied or unapplied");
   engine::Options options = BaseOptions(common);
-  Result<bool> resolved =
-      engine::ResolveDirty(*plan, MakeConnector(*plan, loaded->files), *id,
-                           state == "applied", options.lock_wait);
+  Result<bool> resolved = engine::ResolveDirty(*plan, MakeConnector(*plan, loaded->files), *id,
+                                               state == "applied", options.lock_wait);
   if (!resolved.ok()) {
     std::cerr << "error: " << resolved.status().message() << "\n";
     return resolved.status().code() == StatusCode::kInvalidArgument ? kExitInvalid : kExitPending;
   }
   std::cout << "step " << migration
-            << (*resolved ? " resolved as " + state : std::string(" is not dirty; nothing to resolve"))
+            << (*resolved ? " resolved as " + state
+                          : std::string(" is not dirty; nothing to resolve"))
             << "\n";
   return kExitOk;
 }
@@ -215,8 +215,9 @@ int Main(int argc, char** argv) {
   CommonOptions common;
   if (const char* url = std::getenv("DATABASE_URL")) common.database = url;
   auto add_common = [&common](CLI::App* command) {
-    command->add_option("-f,--file", common.files,
-                        "plan files or folders (YAML/JSON; many documents allowed)")
+    command
+        ->add_option("-f,--file", common.files,
+                     "plan files or folders (YAML/JSON; many documents allowed)")
         ->capture_default_str();
     command->add_option("--database", common.database,
                         "libpq DSN or URI; replaces the plan's database (env DATABASE_URL)");
@@ -224,14 +225,16 @@ int Main(int argc, char** argv) {
     command->add_option("-o,--output", common.output, "text, json or yaml")
         ->check(CLI::IsMember({"text", "json", "yaml"}))
         ->capture_default_str();
-    command->add_option("--lock-wait", common.lock_wait,
-                        "how long to wait for another run's migration lock")
+    command
+        ->add_option("--lock-wait", common.lock_wait,
+                     "how long to wait for another run's migration lock")
         ->capture_default_str();
     command->add_option("--log-level", common.log_level, "debug, info, warn or error")
         ->capture_default_str();
   };
 
-  auto* status = app.add_subcommand("status", "list steps as applied [X] or not [ ] (showmigrations)");
+  auto* status =
+      app.add_subcommand("status", "list steps as applied [X] or not [ ] (showmigrations)");
   add_common(status);
   auto* plan_command = app.add_subcommand("plan", "list what apply would do (migrate --plan)");
   add_common(plan_command);
@@ -244,7 +247,8 @@ int Main(int argc, char** argv) {
   sql->add_flag("--backwards", backwards, "the SQL that reverts the step");
 
   ApplyOptions apply;
-  auto* apply_command = app.add_subcommand("apply", "apply and revert steps to reach the targets (migrate)");
+  auto* apply_command =
+      app.add_subcommand("apply", "apply and revert steps to reach the targets (migrate)");
   add_common(apply_command);
   apply_command->add_option("--target", apply.targets,
                             "app.migration or app.zero; replaces the plan's target for that app");
@@ -257,7 +261,8 @@ int Main(int argc, char** argv) {
 
   auto* check = app.add_subcommand("check", "exit 1 when anything is pending (migrate --check)");
   add_common(check);
-  auto* lint = app.add_subcommand("lint", "report SQL that takes long locks or breaks running code");
+  auto* lint =
+      app.add_subcommand("lint", "report SQL that takes long locks or breaks running code");
   add_common(lint);
 
   std::string state;
@@ -280,10 +285,12 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitInvalid;
   }
   log::Level level = log::Level::kWarn;
-  if (!log::ParseLevel(common.log_level, &level)) return Invalid("--log-level: " + common.log_level);
+  if (!log::ParseLevel(common.log_level, &level))
+    return Invalid("--log-level: " + common.log_level);
   log::Init(log::Format::kText, level);
   std::chrono::milliseconds ignored;
-  if (!spec::ParseDuration(common.lock_wait, &ignored)) return Invalid("--lock-wait: " + common.lock_wait);
+  if (!spec::ParseDuration(common.lock_wait, &ignored))
+    return Invalid("--lock-wait: " + common.lock_wait);
 
   if (*status) return RunStatus(common, false);
   if (*plan_command) return RunStatus(common, true);

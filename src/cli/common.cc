@@ -69,9 +69,8 @@ engine::Connector MakeConnector(const plan::MigrationPlan& plan, spec::ObjectSou
 
 namespace {
 bool IsInvalidInput(const std::string& reason) {
-  return reason == "InvalidSpec" || reason == "DependencyCycle" ||
-         reason == "UnknownDependency" || reason == "TargetConflict" ||
-         reason == "SecretNotFound";
+  return reason == "InvalidSpec" || reason == "DependencyCycle" || reason == "UnknownDependency" ||
+         reason == "TargetConflict" || reason == "SecretNotFound";
 }
 
 }  // namespace
@@ -88,18 +87,20 @@ int ExitCode(const engine::Report& report, bool pending_is_failure) {
 // Says why a reconcile stopped, on stderr, as a person needs it.
 void PrintProblem(const engine::Report& report) {
   const plan::Outcome& out = report.outcome;
-  if (out.stalled) std::cerr << "error: " << out.stalled->reason << ": " << out.stalled->message << "\n";
+  if (out.stalled)
+    std::cerr << "error: " << out.stalled->reason << ": " << out.stalled->message << "\n";
   if (out.progressing) {
-    std::cerr << "not done: " << out.progressing->reason << ": " << out.progressing->message << "\n";
+    std::cerr << "not done: " << out.progressing->reason << ": " << out.progressing->message
+              << "\n";
   }
 }
 
-nlohmann::json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
+nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
   return plan::StatusToJson(
       plan::ComputeStatus(report.outcome, plan.meta.generation, {}, engine::NowRfc3339()));
 }
 
-void PrintDocument(const nlohmann::json& document, OutputFormat format) {
+void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format) {
   if (format == OutputFormat::kJson) {
     std::cout << document.dump(2) << "\n";
   } else {
@@ -118,10 +119,10 @@ engine::Observer ProgressPrinter(std::ostream& out) {
   engine::Observer observer;
   observer.on_step_start = [&out](const plan::Action& action, size_t index, size_t count) {
     const char* verb = action.kind == plan::ActionKind::kRevert ? "Reverting"
-                       : action.kind == plan::ActionKind::kFake  ? "Faking"
-                                                                 : "Applying";
-    out << "  [" << index + 1 << "/" << count << "] " << verb << " "
-        << action.step->id.ToString() << "..." << std::flush;
+                       : action.kind == plan::ActionKind::kFake ? "Faking"
+                                                                : "Applying";
+    out << "  [" << index + 1 << "/" << count << "] " << verb << " " << action.step->id.ToString()
+        << "..." << std::flush;
   };
   observer.on_step_done = [&out](const plan::Action&, const ledger::StepResult& result) {
     if (result.ok) {

@@ -45,8 +45,8 @@ engine::Options BaseOptions(const CommonOptions& common);
 int ExitCode(const engine::Report& report, bool pending_is_failure);
 // Why a reconcile stopped, on stderr.
 void PrintProblem(const engine::Report& report);
-nlohmann::json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report);
-void PrintDocument(const nlohmann::json& document, OutputFormat format);
+nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report);
+void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format);
 // Django-like progress: "  [1/3] Applying shop.0001_initial... OK (12 ms)".
 engine::Observer ProgressPrinter(std::ostream& out);
 

@@ -15,7 +15,7 @@ bool NeedsQuotes(const std::string& text) {
   return std::regex_match(text, kPlainScalar);
 }
 
-void Emit(YAML::Emitter& out, const nlohmann::json& value) {
+void Emit(YAML::Emitter& out, const nlohmann::ordered_json& value) {
   if (value.is_object()) {
     out << YAML::BeginMap;
     for (const auto& [key, item] : value.items()) {
@@ -52,7 +52,7 @@ void Emit(YAML::Emitter& out, const nlohmann::json& value) {
 
 }  // namespace
 
-std::string ToYaml(const nlohmann::json& value) {
+std::string ToYaml(const nlohmann::ordered_json& value) {
   YAML::Emitter out;
   Emit(out, value);
   return std::string(out.c_str()) + "\n";
@@ -75,8 +75,8 @@ std::string ShowSteps(const engine::Report& report) {
   return text;
 }
 
-nlohmann::json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
-                          const nlohmann::json& status) {
+nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
+                          const nlohmann::ordered_json& status) {
   nlohmann::ordered_json out;
   out["plan"] = plan.Key();
   out["steps"] = nlohmann::ordered_json::array();
@@ -90,7 +90,7 @@ nlohmann::json ReportJson(const plan::MigrationPlan& plan, const engine::Report&
                            {"durationMs", record.duration_ms}});
   }
   out["status"] = status;
-  return nlohmann::json(out);
+  return out;
 }
 
 }  // namespace tidemark::cli

@@ -13,13 +13,13 @@ namespace tidemark::cli {
 enum class OutputFormat { kText, kJson, kYaml };
 
 // Block-style YAML of a JSON value (multi-line strings as literal blocks).
-std::string ToYaml(const nlohmann::json& value);
+std::string ToYaml(const nlohmann::ordered_json& value);
 
 // `tidemark status` as Django's showmigrations prints it: app, then [X]/[ ] per step.
 std::string ShowSteps(const engine::Report& report);
 
 // The report's steps, pending actions and status as one JSON document.
-nlohmann::json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
-                          const nlohmann::json& status);
+nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
+                          const nlohmann::ordered_json& status);
 
 }  // namespace tidemark::cli

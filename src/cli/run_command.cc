@@ -50,11 +50,11 @@ std::string Fingerprint(const std::vector<std::string>& paths) {
 struct PlanSchedule {
   SteadyClock::time_point next;
   uint32_t failures = 0;
-  nlohmann::json status;  // the last status, for lastTransitionTime and change detection
+  nlohmann::ordered_json status;  // the last status, for lastTransitionTime and change detection
 };
 
 // The status without its timestamps, to print a plan again only when something changed.
-nlohmann::json WithoutTimes(nlohmann::json status) {
+nlohmann::ordered_json WithoutTimes(nlohmann::ordered_json status) {
   for (auto& condition : status["conditions"]) condition.erase("lastTransitionTime");
   if (status.contains("lastApplied")) status["lastApplied"].erase("at");
   if (status.contains("failure")) status["failure"].erase("at");
@@ -73,8 +73,8 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
     std::signal(SIGINT, RequestStop);
     std::signal(SIGTERM, RequestStop);
   }
-  const OutputFormat format = Format(common) == OutputFormat::kJson ? OutputFormat::kJson
-                                                                    : OutputFormat::kYaml;
+  const OutputFormat format =
+      Format(common) == OutputFormat::kJson ? OutputFormat::kJson : OutputFormat::kYaml;
   std::map<std::string, PlanSchedule> schedules;
   std::unique_ptr<Loaded> loaded;  // plans outlive the connectors made from them
   std::string fingerprint;
@@ -98,11 +98,12 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
       for (const plan::MigrationPlan& plan : loaded->plans) {
         PlanSchedule& schedule = schedules[plan.Key()];
         if (!changed && SteadyClock::now() < schedule.next) continue;
-        const engine::Report report = engine::Reconcile(
-            plan, MakeConnector(plan, loaded->files), BaseOptions(common), ProgressPrinter(std::cerr));
-        const nlohmann::json status = plan::StatusToJson(plan::ComputeStatus(
-            report.outcome, plan.meta.generation, plan::ConditionsFromJson(schedule.status),
-            engine::NowRfc3339()));
+        const engine::Report report =
+            engine::Reconcile(plan, MakeConnector(plan, loaded->files), BaseOptions(common),
+                              ProgressPrinter(std::cerr));
+        const nlohmann::ordered_json status = plan::StatusToJson(
+            plan::ComputeStatus(report.outcome, plan.meta.generation,
+                                plan::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
         if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {
           if (format == OutputFormat::kYaml) std::cout << "---\n";
           PrintDocument({{"plan", plan.Key()}, {"status", status}}, format);
@@ -117,8 +118,8 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
           schedule.next = SteadyClock::now() + kResync;
         } else {
           ++schedule.failures;
-          schedule.next = SteadyClock::now() +
-                          BackoffDelay(BackoffPolicy::Reconcile(), schedule.failures);
+          schedule.next =
+              SteadyClock::now() + BackoffDelay(BackoffPolicy::Reconcile(), schedule.failures);
         }
       }
     }

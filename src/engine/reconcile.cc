@@ -153,8 +153,8 @@ std::optional<Problem> Reconciler::CheckBeforeRunning() {
     return Stalled("DirtyNonAtomic",
                    "non-atomic step " + id.ToString() + " stopped " +
                        (dirty.forward ? "applying" : "reverting") + " at statement " +
-                       std::to_string(dirty.statement_index + 1) + " (started " +
-                       dirty.started_at + (dirty.error.empty() ? "" : "; error: " + dirty.error) +
+                       std::to_string(dirty.statement_index + 1) + " (started " + dirty.started_at +
+                       (dirty.error.empty() ? "" : "; error: " + dirty.error) +
                        "); check the database by hand, then set spec.resolve: [{migration: " +
                        id.ToString() + ", state: applied|unapplied}] or run `tidemark resolve " +
                        id.ToString() + " --state applied|unapplied`");
@@ -163,9 +163,10 @@ std::optional<Problem> Reconciler::CheckBeforeRunning() {
       !out.drift.checksum_mismatches.empty()) {
     const StepId& id = out.drift.checksum_mismatches.front();
     return Stalled("ChecksumMismatch",
-                   "step " + id.ToString() + " was applied with different forward SQL than the "
-                   "plan has now; restore the SQL it was applied with, or set policy.checksum: "
-                   "Warn to accept the change");
+                   "step " + id.ToString() +
+                       " was applied with different forward SQL than the "
+                       "plan has now; restore the SQL it was applied with, or set policy.checksum: "
+                       "Warn to accept the change");
   }
   if (plan_.policy.unknown_applied == plan::UnknownAppliedPolicy::kBlock &&
       !out.drift.unknown_applied.empty()) {
@@ -188,15 +189,16 @@ std::optional<Problem> Reconciler::CheckBeforeRunning() {
     if (!statements.ok()) return Stalled("InvalidSpec", statements.status().message());
     statements_[action.step] = std::move(statements).value();
   }
-  const size_t reverts = std::count_if(actions_.begin(), actions_.end(),
-                                       [](const Action& a) { return a.kind == ActionKind::kRevert; });
+  const size_t reverts = std::count_if(actions_.begin(), actions_.end(), [](const Action& a) {
+    return a.kind == ActionKind::kRevert;
+  });
   const bool revert_allowed =
       options_.allow_revert || plan_.policy.revert == plan::RevertPolicy::kAllow;
   if (reverts > 0 && !revert_allowed) {
     return Stalled("RevertDenied",
                    "the plan would revert " + std::to_string(reverts) + " applied step" +
-                       (reverts == 1 ? "" : "s") + " (first: " +
-                       actions_.front().step->id.ToString() +
+                       (reverts == 1 ? "" : "s") +
+                       " (first: " + actions_.front().step->id.ToString() +
                        "); set policy.revert: Allow (CLI: --allow-revert) to permit it, or move "
                        "the target forward");
   }
@@ -282,8 +284,8 @@ void Reconciler::ExecuteActions() {
     if (observer_.on_step_done) observer_.on_step_done(action, result);
 
     if (result.ok) {
-      const std::string name = run.fake ? (forward ? "fake" : "fake-revert")
-                                        : plan::ActionName(action.kind);
+      const std::string name =
+          run.fake ? (forward ? "fake" : "fake-revert") : plan::ActionName(action.kind);
       report_.done.push_back(
           {step.id, name, now_(), static_cast<int64_t>(result.duration_ms + 0.5)});
       out.applied += forward ? 1 : -1;
@@ -312,31 +314,30 @@ void Reconciler::ExecuteActions() {
     failure.attempts = history_.failures[step.id] + 1;
     out.failure = failure;
     SetPending(i);
-    const std::string where =
-        error.statement_index >= 0
-            ? " at statement " + std::to_string(error.statement_index + 1) + " " +
-                  Quoted(error.statement)
-            : "";
+    const std::string where = error.statement_index >= 0
+                                  ? " at statement " + std::to_string(error.statement_index + 1) +
+                                        " " + Quoted(error.statement)
+                                  : "";
     const std::string sql_state = error.sql_state.empty() ? "" : error.sql_state + " ";
     if (error.dirty) {
-      out.stalled = Stalled(
-          "DirtyNonAtomic",
-          "non-atomic step " + step.id.ToString() + " stopped" + where + ": " + sql_state +
-              error.message + "; its earlier statements stay done. Check the database, then set "
-              "spec.resolve: [{migration: " + step.id.ToString() +
-              ", state: applied|unapplied}] or run `tidemark resolve " + step.id.ToString() +
-              " --state applied|unapplied`");
+      out.stalled = Stalled("DirtyNonAtomic",
+                            "non-atomic step " + step.id.ToString() + " stopped" + where + ": " +
+                                sql_state + error.message +
+                                "; its earlier statements stay done. Check the database, then set "
+                                "spec.resolve: [{migration: " +
+                                step.id.ToString() +
+                                ", state: applied|unapplied}] or run `tidemark resolve " +
+                                step.id.ToString() + " --state applied|unapplied`");
     } else if (error.connection_lost) {
       out.progressing = Problem{"DatabaseUnavailable",
-                                "lost the database connection while running " +
-                                    step.id.ToString() + " (rolled back: " + error.message +
-                                    "); will retry"};
+                                "lost the database connection while running " + step.id.ToString() +
+                                    " (rolled back: " + error.message + "); will retry"};
     } else if (error.lock_timeout) {
       out.progressing = Problem{
           forward ? "Applying" : "Reverting",
           "step " + step.id.ToString() + where + " could not take its locks within lockTimeout " +
-              std::to_string(plan_.policy.lock_timeout.count()) + "ms (" +
-              std::to_string(attempt) + " attempts; rolled back each time); will retry"};
+              std::to_string(plan_.policy.lock_timeout.count()) + "ms (" + std::to_string(attempt) +
+              " attempts; rolled back each time); will retry"};
     } else {
       out.stalled = Stalled(
           "MigrationFailed",
@@ -351,8 +352,10 @@ void Reconciler::ExecuteActions() {
   if (!record_only.empty()) {
     std::string note;
     for (const auto& id : record_only) note += (note.empty() ? "" : ", ") + id;
-    report_.outcome.notes.push_back("recorded without running their Python code "
-                                    "(pythonSteps: RecordOnly): " + note);
+    report_.outcome.notes.push_back(
+        "recorded without running their Python code "
+        "(pythonSteps: RecordOnly): " +
+        note);
   }
 }
 
@@ -405,8 +408,8 @@ Report Reconciler::Run(const Connector& connect) {
     if (status.IsRetryable()) {
       out.progressing = Problem{"DatabaseUnavailable", status.message() + "; will retry"};
     } else {
-      out.stalled = Stalled("InvalidSpec", "cannot read the ledger " + store_->Describe() +
-                                               ": " + status.message());
+      out.stalled = Stalled(
+          "InvalidSpec", "cannot read the ledger " + store_->Describe() + ": " + status.message());
     }
     return report_;
   }
@@ -425,7 +428,8 @@ Report Reconciler::Run(const Connector& connect) {
   }
   plan::Diff& diff = std::get<plan::Diff>(computed);
   report_.ledger_read = true;
-  for (const Step* step : diff.nodes) report_.steps.push_back({step, diff.applied.count(step->id) > 0});
+  for (const Step* step : diff.nodes)
+    report_.steps.push_back({step, diff.applied.count(step->id) > 0});
   out.total = static_cast<int64_t>(diff.nodes.size());
   out.applied = static_cast<int64_t>(diff.applied.size());
   out.drift.unknown_applied = diff.unknown_applied;
@@ -440,6 +444,11 @@ Report Reconciler::Run(const Connector& connect) {
     }
   }
   actions_ = diff.actions;
+  if (options_.fake_all) {
+    for (Action& action : actions_) {
+      if (action.kind == ActionKind::kApply) action.kind = ActionKind::kFake;
+    }
+  }
   ConvertFakeInitial();
   SetPending(0);
   if (auto problem = CheckBeforeRunning()) {
@@ -461,9 +470,8 @@ Result<std::vector<std::string>> StepStatements(const Step& step, bool forward) 
   auto parsed = sql::Parse(script, /*with_trees=*/false);
   if (!parsed.ok()) {
     return Status::InvalidArgument("step " + step.id.ToString() + " (" + step.origin + ") " +
-                                   (forward ? "forward" : "backward") +
-                                   " SQL does not parse, " + parsed.status().message() +
-                                   "; fix the SQL");
+                                   (forward ? "forward" : "backward") + " SQL does not parse, " +
+                                   parsed.status().message() + "; fix the SQL");
   }
   std::vector<std::string> statements;
   for (auto& statement : *parsed) statements.push_back(std::move(statement.text));
@@ -485,9 +493,9 @@ Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& conn
   LockRelease release(store.get());
   TM_ASSIGN_OR_RETURN(ledger::History history, store->ReadHistory());
   if (!history.dirty.count(id)) return false;
-  TM_RETURN_IF_ERROR(store->Resolve(
-      id, LedgerRows(*step), applied,
-      {plan.meta.ns, plan.meta.name, plan.meta.uid, plan.meta.generation}));
+  TM_RETURN_IF_ERROR(
+      store->Resolve(id, LedgerRows(*step), applied,
+                     {plan.meta.ns, plan.meta.name, plan.meta.uid, plan.meta.generation}));
   return true;
 }
 
@@ -510,10 +518,10 @@ std::string NowRfc3339() {
   return buffer;
 }
 
-Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect,
-                 const Options& options, const Observer& observer,
-                 const std::function<std::string()>& now) {
-  Reconciler reconciler(plan, options, observer, now ? now : std::function<std::string()>(NowRfc3339));
+Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect, const Options& options,
+                 const Observer& observer, const std::function<std::string()>& now) {
+  Reconciler reconciler(plan, options, observer,
+                        now ? now : std::function<std::string()>(NowRfc3339));
   return reconciler.Run(connect);
 }
 

@@ -23,13 +23,13 @@ namespace tidemark::engine {
 
 // What the caller wants done, beyond what the plan says.
 struct Options {
-  bool execute = true;         // false: read-only (status, plan, check): no lock, no writes
-  bool dry_run = false;        // compute and report, execute nothing (or plan.dry_run)
-  bool fake_all = false;       // record every action without running it (Django --fake)
-  bool fake_initial = false;   // or plan.fake_initial
-  bool allow_revert = false;   // or plan.policy.revert == Allow
+  bool execute = true;        // false: read-only (status, plan, check): no lock, no writes
+  bool dry_run = false;       // compute and report, execute nothing (or plan.dry_run)
+  bool fake_all = false;      // record every action without running it (Django --fake)
+  bool fake_initial = false;  // or plan.fake_initial
+  bool allow_revert = false;  // or plan.policy.revert == Allow
   std::chrono::milliseconds lock_wait{10'000};  // bound on waiting for the advisory lock
-  int lock_timeout_attempts = 3;  // tries of a step whose statements hit lock_timeout
+  int lock_timeout_attempts = 3;                // tries of a step whose statements hit lock_timeout
 };
 
 // Progress callbacks; all optional. Called on the reconciling thread.
@@ -47,8 +47,8 @@ struct StepView {
 
 struct Report {
   plan::Outcome outcome;
-  std::vector<StepView> steps;               // display order, when the ledger was read
-  std::vector<plan::StepRecord> done;        // actions executed by this reconcile
+  std::vector<StepView> steps;         // display order, when the ledger was read
+  std::vector<plan::StepRecord> done;  // actions executed by this reconcile
   bool ledger_read = false;
 };
 
@@ -56,9 +56,8 @@ using Connector = std::function<Result<ledger::StorePtr>()>;
 
 // Runs one reconcile. `plan` must have passed spec::CompletePlan. `now` gives RFC 3339
 // timestamps (a parameter so that tests can fix it).
-Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect,
-                 const Options& options, const Observer& observer = {},
-                 const std::function<std::string()>& now = nullptr);
+Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect, const Options& options,
+                 const Observer& observer = {}, const std::function<std::string()>& now = nullptr);
 
 // Marks a dirty non-atomic step as resolved by a person (CLI `tidemark resolve`):
 // `applied` records it in the ledger, otherwise its rows are removed. False when the step

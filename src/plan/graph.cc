@@ -79,9 +79,9 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
   for (const Step& step : steps) {
     for (const StepId& dependency : step.dependencies) {
       if (dependency == step.id) {
-        return Problem{"DependencyCycle",
-                       step.origin + ".dependencies: step " + step.id.ToString() +
-                           " depends on itself; remove that dependency"};
+        return Problem{"DependencyCycle", step.origin + ".dependencies: step " +
+                                              step.id.ToString() +
+                                              " depends on itself; remove that dependency"};
       }
       if (defined_.count(dependency)) {
         Link(dependency, step.id);
@@ -90,8 +90,8 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
         if (squash->second != step.id) Link(squash->second, step.id);
       } else {
         return Problem{"UnknownDependency",
-                       step.origin + ".dependencies: step " + step.id.ToString() +
-                           " depends on " + dependency.ToString() +
+                       step.origin + ".dependencies: step " + step.id.ToString() + " depends on " +
+                           dependency.ToString() +
                            ", which no step of this plan defines; add that step (inline or "
                            "through migrationsFrom) or correct the name"};
       }
@@ -100,9 +100,9 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
   // Django's loader: a squash stands for its replaced steps unless they are partly applied.
   for (const Step& step : steps) {
     if (step.replaces.empty()) continue;
-    const size_t applied_count = std::count_if(
-        step.replaces.begin(), step.replaces.end(),
-        [&](const StepId& id) { return ledger.count(id) > 0; });
+    const size_t applied_count =
+        std::count_if(step.replaces.begin(), step.replaces.end(),
+                      [&](const StepId& id) { return ledger.count(id) > 0; });
     if (applied_count == step.replaces.size()) applied_.insert(step.id);
     if (applied_count == 0 || applied_count == step.replaces.size()) {
       ReplaceSquashedNodes(step);
@@ -264,8 +264,8 @@ std::vector<StepId> Graph::Walk(const StepId& start, bool forwards) const {
 }
 
 // Finds the target's step: an exact name, or a unique prefix as Django's migrate accepts.
-std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph,
-                                                           const Target& target, size_t index) {
+std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph, const Target& target,
+                                                           size_t index) {
   const std::string field = "spec.targets[" + std::to_string(index) + "]";
   if (target.migration == "zero") return std::optional<StepId>();
   std::vector<StepId> matches;
@@ -291,9 +291,12 @@ std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph,
 
 const char* ActionName(ActionKind kind) {
   switch (kind) {
-    case ActionKind::kApply: return "apply";
-    case ActionKind::kRevert: return "revert";
-    case ActionKind::kFake: return "fake";
+    case ActionKind::kApply:
+      return "apply";
+    case ActionKind::kRevert:
+      return "revert";
+    case ActionKind::kFake:
+      return "fake";
   }
   return "apply";
 }
@@ -364,8 +367,10 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
                      "spec.targets[" + std::to_string(target.second) + "] wants app " + app +
                          " at " + (target.first ? target.first->name : std::string("zero")) +
                          ", but " + root.ToString() + " needs " + id.ToString() +
-                         "; add a target for app " + root.app + " that does not need it, or "
-                         "move the target of " + app};
+                         "; add a target for app " + root.app +
+                         " that does not need it, or "
+                         "move the target of " +
+                         app};
     }
   }
 

@@ -42,8 +42,8 @@ struct Value {
 };
 
 struct DatabaseSpec {
-  Value dsn;       // a libpq connection string or URI; the fields below add to it
-  Value host;      // a host name or a unix-socket folder (/cloudsql/proj:region:inst)
+  Value dsn;   // a libpq connection string or URI; the fields below add to it
+  Value host;  // a host name or a unix-socket folder (/cloudsql/proj:region:inst)
   Value port;
   Value dbname;
   Value user;
@@ -107,8 +107,8 @@ struct MigrationPlan {
   ObjectMeta meta;
   DatabaseSpec database;
   LedgerSpec ledger;
-  std::vector<Step> migrations;                // inline steps, then those of migrationsFrom
-  std::vector<std::string> config_map_names;   // spec.migrationsFrom[].configMapRef.name
+  std::vector<Step> migrations;               // inline steps, then those of migrationsFrom
+  std::vector<std::string> config_map_names;  // spec.migrationsFrom[].configMapRef.name
   std::vector<Target> targets;
   Policy policy;
   std::vector<StepId> fake;

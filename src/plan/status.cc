@@ -12,15 +12,15 @@ constexpr size_t kMaxConditionMessage = 32768;
 
 Condition Make(const std::string& type, bool status, const std::string& reason,
                const std::string& message) {
-  return Condition{type, status ? "True" : "False", 0, "", reason,
-                   Truncate(message, kMaxConditionMessage)};
+  return Condition{
+      type, status ? "True" : "False", 0, "", reason, Truncate(message, kMaxConditionMessage)};
 }
 
 std::string DescribePending(const Outcome& outcome) {
   const size_t count = outcome.pending.size();
   if (count == 0) return "nothing pending";
-  std::string text = std::to_string(count) + (count == 1 ? " step" : " steps") + " pending, next: " +
-                     outcome.pending.front().action + " " +
+  std::string text = std::to_string(count) + (count == 1 ? " step" : " steps") +
+                     " pending, next: " + outcome.pending.front().action + " " +
                      outcome.pending.front().migration.ToString();
   return text;
 }
@@ -81,7 +81,7 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
   } else if (outcome.idle_reason == "Suspended" || !outcome.pending.empty()) {
     const std::string reason = outcome.idle_reason.value_or("Pending");
     const std::string message =
-        DescribePending(outcome) + (reason == "DryRun"     ? "; dryRun is set, nothing executed"
+        DescribePending(outcome) + (reason == "DryRun"      ? "; dryRun is set, nothing executed"
                                     : reason == "Suspended" ? "; suspend is set, nothing touched"
                                                             : "");
     status.conditions = {Make("Ready", false, reason, message),
@@ -116,7 +116,7 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
   return status;
 }
 
-nlohmann::json StatusToJson(const PlanStatus& status) {
+nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
   nlohmann::ordered_json out;
   out["observedGeneration"] = status.observed_generation;
   out["conditions"] = nlohmann::ordered_json::array();
@@ -147,8 +147,7 @@ nlohmann::json StatusToJson(const PlanStatus& status) {
     const StepFailure& f = *status.failure;
     nlohmann::ordered_json failure = {{"migration", f.migration.ToString()}};
     if (f.statement_index >= 0) {
-      failure["statement"] = {{"index", f.statement_index},
-                              {"text", Truncate(f.statement, 200)}};
+      failure["statement"] = {{"index", f.statement_index}, {"text", Truncate(f.statement, 200)}};
     }
     failure["sqlState"] = f.sql_state;
     failure["message"] = f.message;
@@ -172,13 +171,12 @@ nlohmann::json StatusToJson(const PlanStatus& status) {
     drift["unknownApplied"].push_back(id.ToString());
   }
   out["drift"] = drift;
-  return nlohmann::json(out);
+  return out;
 }
 
-std::vector<Condition> ConditionsFromJson(const nlohmann::json& status) {
+std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status) {
   std::vector<Condition> conditions;
-  if (!status.is_object() || !status.contains("conditions") ||
-      !status["conditions"].is_array()) {
+  if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
     return conditions;
   }
   for (const auto& c : status["conditions"]) {

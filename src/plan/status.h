@@ -54,8 +54,8 @@ struct Drift {
 
 // What one reconcile ended with. At most one of `stalled` and `progressing` is set.
 struct Outcome {
-  std::optional<Problem> stalled;      // needs a person (Stalled reasons of SPEC 1)
-  std::optional<Problem> progressing;  // will retry by itself (WaitingForLock, ...)
+  std::optional<Problem> stalled;          // needs a person (Stalled reasons of SPEC 1)
+  std::optional<Problem> progressing;      // will retry by itself (WaitingForLock, ...)
   std::optional<std::string> idle_reason;  // DryRun or Suspended: nothing executed on purpose
   std::vector<PendingAction> pending;      // what remains, in order
   int64_t total = 0;                       // steps in the graph
@@ -96,8 +96,8 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now);
 
 // The `status` object as the CRD stores it (camelCase fields).
-nlohmann::json StatusToJson(const PlanStatus& status);
+nlohmann::ordered_json StatusToJson(const PlanStatus& status);
 // Reads back the conditions of a stored status (for lastTransitionTime bookkeeping).
-std::vector<Condition> ConditionsFromJson(const nlohmann::json& status);
+std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status);
 
 }  // namespace tidemark::plan

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace tidemark::postgres {
@@ -151,20 +152,17 @@ StepError PgStore::ErrorOf(const PGresult* result, int index, const std::string&
 Status PgStore::Init() {
   TM_ASSIGN_OR_RETURN(ResultPtr db, Exec("SELECT current_database()"));
   database_ = PQgetvalue(db.get(), 0, 0);
-  TM_ASSIGN_OR_RETURN(ResultPtr schema,
-                      ExecParams("SELECT 1 FROM pg_namespace WHERE nspname = $1",
-                                 {options_.schema}));
+  TM_ASSIGN_OR_RETURN(ResultPtr schema, ExecParams("SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                                                   {options_.schema}));
   if (PQntuples(schema.get()) == 0) {
     return Status::FailedPrecondition(
         "schema \"" + options_.schema + "\" does not exist in database " + database_ +
-        "; create it (CREATE SCHEMA " + Quote(options_.schema) +
-        ") or fix spec.database.schema");
+        "; create it (CREATE SCHEMA " + Quote(options_.schema) + ") or fix spec.database.schema");
   }
   // Steps and the ledger both resolve unqualified names in the plan's schema.
   TM_RETURN_IF_ERROR(Exec("SET search_path TO " + Quote(options_.schema)).status());
-  TM_ASSIGN_OR_RETURN(
-      ResultPtr key,
-      ExecParams("SELECT " + LockKeySql(), {options_.schema, options_.ledger.table}));
+  TM_ASSIGN_OR_RETURN(ResultPtr key, ExecParams("SELECT " + LockKeySql(),
+                                                {options_.schema, options_.ledger.table}));
   lock_key_ = PQgetvalue(key.get(), 0, 0);
   TM_ASSIGN_OR_RETURN(history_exists_, TableExists(options_.ledger.history_table));
   return Status::Ok();
@@ -203,9 +201,9 @@ Status PgStore::EnsureTables() {
 Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
   const auto start = Clock::now();
   // lock_timeout bounds the wait of pg_advisory_lock like any other heavyweight lock.
-  TM_RETURN_IF_ERROR(
-      Exec("SET lock_timeout = '" + Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
-          .status());
+  TM_RETURN_IF_ERROR(Exec("SET lock_timeout = '" +
+                          Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
+                         .status());
   ResultPtr result(PQexecParams(conn_, "SELECT pg_advisory_lock($1::bigint)", 1, nullptr,
                                 std::vector<const char*>{lock_key_.c_str()}.data(), nullptr,
                                 nullptr, 0));
@@ -216,8 +214,8 @@ Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
   const double waited = std::chrono::duration<double>(Clock::now() - start).count();
   if (!locked) {
     if (state == kLockTimeoutState) {
-      return Status::DeadlineExceeded("another session holds the migration lock of " +
-                                      Describe() + " (advisory lock " + lock_key_ + ")");
+      return Status::DeadlineExceeded("another session holds the migration lock of " + Describe() +
+                                      " (advisory lock " + lock_key_ + ")");
     }
     return ErrorStatus(result.get(), "pg_advisory_lock");
   }
@@ -284,16 +282,20 @@ std::string PgStore::RecordSql(const StepRun& run, const std::string& action) co
   const std::string history =
       "INSERT INTO " + HistoryTable() +
       " (app, name, action, direction, checksum, started_at, duration_ms, plan_namespace,"
-      " plan_name, plan_uid, plan_generation) VALUES ($3, $4, '" + action + "', $5, $6,"
+      " plan_name, plan_uid, plan_generation) VALUES ($3, $4, '" +
+      action +
+      "', $5, $6,"
       " now(), $7, $8, $9, $10, $11)";
   if (run.direction == Direction::kForward) {
     return "WITH recorded AS (INSERT INTO " + LedgerTable() +
            " (app, name, applied) SELECT a, n, now() FROM unnest($1::varchar[], $2::varchar[])"
-           " AS t(a, n) RETURNING 1) " + history;
+           " AS t(a, n) RETURNING 1) " +
+           history;
   }
   return "WITH removed AS (DELETE FROM " + LedgerTable() +
          " WHERE (app, name) IN (SELECT a, n FROM unnest($1::varchar[], $2::varchar[]) AS"
-         " t(a, n)) RETURNING 1) " + history;
+         " t(a, n)) RETURNING 1) " +
+         history;
 }
 
 std::vector<std::string> PgStore::RecordParams(const StepRun& run, double duration_ms) const {
@@ -325,8 +327,8 @@ void PgStore::RecordFailure(const StepRun& run, const StepError& error, double d
           " VALUES ($1, $2, 'failure', $3, $4, now(), $5, $6, $7, $8, $9, $10, $11, $12)",
       {run.id.app, run.id.name, run.direction == Direction::kForward ? "forward" : "backward",
        run.checksum, std::to_string(duration_ms), run.plan.ns, run.plan.name, run.plan.uid,
-       std::to_string(run.plan.generation), std::to_string(error.statement_index),
-       error.sql_state, error.message});
+       std::to_string(run.plan.generation), std::to_string(error.statement_index), error.sql_state,
+       error.message});
 }
 
 const char* ActionOf(const StepRun& run) {
@@ -340,48 +342,76 @@ StepResult PgStore::Run(const StepRun& run) {
 
 StepResult PgStore::RunAtomic(const StepRun& run) {
   const auto start = Clock::now();
-  auto elapsed_ms = [&] {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  };
   StepResult outcome;
-  auto fail = [&](StepError error) {
-    if (!error.connection_lost) (void)Exec("ROLLBACK");
-    outcome.ok = false;
-    outcome.error = std::move(error);
-    outcome.duration_ms = elapsed_ms();
-    RecordFailure(run, outcome.error, outcome.duration_ms);
-    return outcome;
-  };
-  std::string begin = "BEGIN";
+  // One pipeline, one network round trip: BEGIN, the timeouts, every statement, the ledger
+  // and history rows, COMMIT. The first error aborts the rest; the server skips them.
+  std::vector<std::string> commands = {"BEGIN"};
   if (!run.fake) {
-    begin += "; SET LOCAL lock_timeout = '" + Milliseconds(run.lock_timeout) +
-             "'; SET LOCAL statement_timeout = '" + Milliseconds(run.statement_timeout) + "'";
+    commands.push_back("SET LOCAL lock_timeout = '" + Milliseconds(run.lock_timeout) + "'");
+    commands.push_back("SET LOCAL statement_timeout = '" + Milliseconds(run.statement_timeout) +
+                       "'");
   }
-  ResultPtr began(PQexec(conn_, begin.c_str()));
-  if (PQresultStatus(began.get()) != PGRES_COMMAND_OK) return fail(ErrorOf(began.get(), -1, ""));
-  if (!run.fake) {
-    for (size_t i = 0; i < run.statements.size(); ++i) {
-      ResultPtr result(PQexec(conn_, run.statements[i].c_str()));
-      const ExecStatusType status = PQresultStatus(result.get());
-      if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        return fail(ErrorOf(result.get(), static_cast<int>(i), run.statements[i]));
-      }
+  const size_t first_statement = commands.size();
+  if (!run.fake) commands.insert(commands.end(), run.statements.begin(), run.statements.end());
+  const size_t record_index = commands.size();
+  commands.push_back(RecordSql(run, ActionOf(run)));
+  commands.push_back("COMMIT");
+  // The duration is measured by the server: from BEGIN to the history row.
+  std::vector<std::string> params = RecordParams(run, 0);
+  params[6] = "";
+
+  std::optional<StepError> error;
+  bool sent = PQenterPipelineMode(conn_) == 1;
+  for (size_t i = 0; sent && i < commands.size(); ++i) {
+    if (i == record_index) {
+      std::vector<const char*> values;
+      for (const auto& p : params) values.push_back(p.empty() ? nullptr : p.c_str());
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), static_cast<int>(values.size()),
+                               nullptr, values.data(), nullptr, nullptr, 0) == 1;
+    } else {
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                               0) == 1;
     }
   }
-  const double duration = elapsed_ms();
-  auto recorded = ExecParams(RecordSql(run, ActionOf(run)), RecordParams(run, duration));
-  if (!recorded.ok()) {
-    StepError error;
-    error.message = "recording the step in the ledger failed: " + recorded.status().message();
-    error.connection_lost = Lost();
-    return fail(error);
+  if (sent) sent = PQpipelineSync(conn_) == 1;
+  if (!sent) {
+    error = StepError{};
+    error->message = PQerrorMessage(conn_);
+    error->connection_lost = Lost();
+  } else {
+    // Each command yields its result then a null; the sync yields PGRES_PIPELINE_SYNC.
+    for (size_t i = 0; i < commands.size(); ++i) {
+      ResultPtr result(PQgetResult(conn_));
+      const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+      if (!result || status == PGRES_FATAL_ERROR) {
+        if (!error) {
+          const bool is_statement = i >= first_statement && i < record_index;
+          const size_t index = i - first_statement;
+          *(error = StepError{}) = ErrorOf(result.get(), is_statement ? static_cast<int>(index) : -1,
+                                          is_statement ? run.statements[index] : "");
+          if (i == record_index) {
+            error->message = "recording the step in the ledger failed: " + error->message;
+          }
+        }
+        if (!result) break;
+      }
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    }
+    if (!Lost()) {
+      ResultPtr sync(PQgetResult(conn_));
+      while (sync && PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) sync.reset(PQgetResult(conn_));
+    }
   }
-  ResultPtr committed(PQexec(conn_, "COMMIT"));
-  if (PQresultStatus(committed.get()) != PGRES_COMMAND_OK) {
-    return fail(ErrorOf(committed.get(), -1, "COMMIT"));
+  PQexitPipelineMode(conn_);
+  outcome.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (!error) {
+    outcome.ok = true;
+    return outcome;
   }
-  outcome.ok = true;
-  outcome.duration_ms = elapsed_ms();
+  if (!Lost()) (void)Exec("ROLLBACK");  // an explicit transaction stays aborted after a sync
+  error->connection_lost = Lost();
+  outcome.error = std::move(*error);
+  RecordFailure(run, outcome.error, outcome.duration_ms);
   return outcome;
 }
 
@@ -425,9 +455,9 @@ StepResult PgStore::RunNonAtomic(const StepRun& run) {
   }
   for (size_t i = 0; i < run.statements.size(); ++i) {
     if (i > 0) {
-      auto progress = ExecParams("UPDATE " + HistoryTable() +
-                                     " SET statement_index = $1 WHERE id = $2",
-                                 {std::to_string(i), marker_id});
+      auto progress =
+          ExecParams("UPDATE " + HistoryTable() + " SET statement_index = $1 WHERE id = $2",
+                     {std::to_string(i), marker_id});
       if (!progress.ok()) {
         StepError error;
         error.statement_index = static_cast<int>(i);
@@ -445,13 +475,14 @@ StepResult PgStore::RunNonAtomic(const StepRun& run) {
   (void)Exec("RESET lock_timeout; RESET statement_timeout");
   const double duration = elapsed_ms();
   auto recorded = Exec("BEGIN");
-  if (recorded.ok()) recorded = ExecParams(RecordSql(run, ActionOf(run)), RecordParams(run, duration));
+  if (recorded.ok())
+    recorded = ExecParams(RecordSql(run, ActionOf(run)), RecordParams(run, duration));
   if (recorded.ok()) recorded = Exec("COMMIT");
   if (!recorded.ok()) {
     (void)Exec("ROLLBACK");
     StepError error;
-    error.message = "the statements ran, but recording the step failed: " +
-                    recorded.status().message();
+    error.message =
+        "the statements ran, but recording the step failed: " + recorded.status().message();
     error.connection_lost = Lost();
     return fail(error);
   }
@@ -467,13 +498,12 @@ Result<std::set<std::string>> PgStore::ExistingTables(const std::vector<std::str
     schemas.push_back(dot == std::string::npos ? options_.schema : table.substr(0, dot));
     names.push_back(dot == std::string::npos ? table : table.substr(dot + 1));
   }
-  TM_ASSIGN_OR_RETURN(
-      ResultPtr result,
-      ExecParams("SELECT CASE WHEN t.s = $3 THEN t.n ELSE t.s || '.' || t.n END"
-                 " FROM unnest($1::text[], $2::text[]) AS t(s, n)"
-                 " JOIN pg_namespace ns ON ns.nspname = t.s"
-                 " JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n",
-                 {ArrayLiteral(schemas), ArrayLiteral(names), options_.schema}));
+  TM_ASSIGN_OR_RETURN(ResultPtr result,
+                      ExecParams("SELECT CASE WHEN t.s = $3 THEN t.n ELSE t.s || '.' || t.n END"
+                                 " FROM unnest($1::text[], $2::text[]) AS t(s, n)"
+                                 " JOIN pg_namespace ns ON ns.nspname = t.s"
+                                 " JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n",
+                                 {ArrayLiteral(schemas), ArrayLiteral(names), options_.schema}));
   std::set<std::string> existing;
   for (int r = 0; r < PQntuples(result.get()); ++r) existing.insert(PQgetvalue(result.get(), r, 0));
   return existing;
@@ -532,12 +562,14 @@ Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
   if (conn == nullptr) return Status::Unavailable("out of memory connecting to the database");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
     PQfinish(conn);
     return Status::Unavailable("cannot connect to " + params.Describe() + ": " + message);
   }
   // Server notices ("relation already exists, skipping") are not for the user's terminal.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   auto store = std::make_unique<PgStore>(conn, options);
   TM_RETURN_IF_ERROR(store->Init());
   return ledger::StorePtr(std::move(store));

@@ -60,9 +60,8 @@ class Decoder {
       }
       std::string known_list;
       for (const char* k : known) known_list += std::string(known_list.empty() ? "" : ", ") + k;
-      Fail(Join(path, key), "unknown field" +
-                                (best.empty() ? "; known fields here: " + known_list
-                                              : "; did you mean \"" + best + "\"?"));
+      Fail(Join(path, key), "unknown field" + (best.empty() ? "; known fields here: " + known_list
+                                                            : "; did you mean \"" + best + "\"?"));
     }
   }
 
@@ -155,10 +154,14 @@ void DecodeValueSource(Decoder& d, const YAML::Node& node, const std::string& pa
     if (d.ExpectMap(ref, ref_path)) {
       d.CheckFields(ref, ref_path, {"name", "key", "optional"});
       source.kind = plan::ValueSource::Kind::kSecretKeyRef;
-      if (!ref["name"]) d.Fail(ref_path + ".name", "required: the Secret's name");
-      else if (auto s = d.String(ref["name"], ref_path + ".name")) source.secret_name = *s;
-      if (!ref["key"]) d.Fail(ref_path + ".key", "required: the key inside the Secret");
-      else if (auto s = d.String(ref["key"], ref_path + ".key")) source.secret_key = *s;
+      if (!ref["name"])
+        d.Fail(ref_path + ".name", "required: the Secret's name");
+      else if (auto s = d.String(ref["name"], ref_path + ".name"))
+        source.secret_name = *s;
+      if (!ref["key"])
+        d.Fail(ref_path + ".key", "required: the key inside the Secret");
+      else if (auto s = d.String(ref["key"], ref_path + ".key"))
+        source.secret_key = *s;
     }
   }
   if (node["env"]) {
@@ -185,7 +188,7 @@ void DecodeDatabase(Decoder& d, const YAML::Node& node, const std::string& path,
                 {"dsn", "dsnFrom", "host", "hostFrom", "port", "portFrom", "dbname", "dbnameFrom",
                  "user", "userFrom", "passwordFrom", "sslMode", "sslModeFrom", "schema"});
   const std::pair<const char*, plan::Value*> fields[] = {
-      {"dsn", &db->dsn},   {"host", &db->host}, {"port", &db->port},
+      {"dsn", &db->dsn},       {"host", &db->host}, {"port", &db->port},
       {"dbname", &db->dbname}, {"user", &db->user}, {"sslMode", &db->ssl_mode}};
   for (const auto& [name, value] : fields) {
     const std::string from = std::string(name) + "From";
@@ -199,15 +202,15 @@ void DecodeDatabase(Decoder& d, const YAML::Node& node, const std::string& path,
     if (node[from]) DecodeValueSource(d, node[from], d.Join(path, from), value);
   }
   if (db->ssl_mode.literal) {
-    static const std::set<std::string> kModes = {"disable", "allow", "prefer",
-                                                  "require", "verify-ca", "verify-full"};
+    static const std::set<std::string> kModes = {"disable", "allow",     "prefer",
+                                                 "require", "verify-ca", "verify-full"};
     if (!kModes.count(*db->ssl_mode.literal)) {
       d.Fail(d.Join(path, "sslMode"),
              "must be one of disable, allow, prefer, require, verify-ca, verify-full");
     }
   }
-  if (node["passwordFrom"]) DecodeValueSource(d, node["passwordFrom"], path + ".passwordFrom",
-                                              &db->password);
+  if (node["passwordFrom"])
+    DecodeValueSource(d, node["passwordFrom"], path + ".passwordFrom", &db->password);
   if (node["schema"]) {
     if (auto s = d.String(node["schema"], path + ".schema")) {
       db->schema = *s;
@@ -239,8 +242,9 @@ void DecodeLedger(Decoder& d, const YAML::Node& node, const std::string& path,
 void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, plan::Step* step) {
   step->origin = path;
   if (!d.ExpectMap(node, path)) return;
-  d.CheckFields(node, path, {"app", "name", "dependencies", "atomic", "forward", "backward",
-                             "replaces", "python"});
+  d.CheckFields(
+      node, path,
+      {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces", "python"});
   if (!node["app"]) {
     d.Fail(path + ".app", "required: the Django app label, e.g. shop");
   } else if (auto s = d.String(node["app"], path + ".app")) {
@@ -257,7 +261,8 @@ void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, pla
       d.Fail(path + ".name", "\"" + *s + "\" is not a migration name (letters, digits, _)");
     }
   }
-  if (node["dependencies"]) step->dependencies = d.Ids(node["dependencies"], path + ".dependencies");
+  if (node["dependencies"])
+    step->dependencies = d.Ids(node["dependencies"], path + ".dependencies");
   if (node["replaces"]) step->replaces = d.Ids(node["replaces"], path + ".replaces");
   if (node["atomic"]) {
     if (auto b = d.Bool(node["atomic"], path + ".atomic")) step->atomic = *b;
@@ -277,12 +282,13 @@ void DecodePolicy(Decoder& d, const YAML::Node& node, const std::string& path,
                   plan::Policy* policy) {
   using namespace plan;
   if (!d.ExpectMap(node, path)) return;
-  d.CheckFields(node, path, {"revert", "lockTimeout", "statementTimeout", "lint", "checksum",
-                             "unknownApplied", "pythonSteps"});
+  d.CheckFields(node, path,
+                {"revert", "lockTimeout", "statementTimeout", "lint", "checksum", "unknownApplied",
+                 "pythonSteps"});
   if (node["revert"]) {
-    if (auto v = d.OneOf<RevertPolicy>(node["revert"], path + ".revert",
-                                       {{"Deny", RevertPolicy::kDeny},
-                                        {"Allow", RevertPolicy::kAllow}})) {
+    if (auto v = d.OneOf<RevertPolicy>(
+            node["revert"], path + ".revert",
+            {{"Deny", RevertPolicy::kDeny}, {"Allow", RevertPolicy::kAllow}})) {
       policy->revert = *v;
     }
   }
@@ -303,9 +309,9 @@ void DecodePolicy(Decoder& d, const YAML::Node& node, const std::string& path,
     }
   }
   if (node["unknownApplied"]) {
-    if (auto v = d.OneOf<UnknownAppliedPolicy>(node["unknownApplied"], path + ".unknownApplied",
-                                               {{"Warn", UnknownAppliedPolicy::kWarn},
-                                                {"Block", UnknownAppliedPolicy::kBlock}})) {
+    if (auto v = d.OneOf<UnknownAppliedPolicy>(
+            node["unknownApplied"], path + ".unknownApplied",
+            {{"Warn", UnknownAppliedPolicy::kWarn}, {"Block", UnknownAppliedPolicy::kBlock}})) {
       policy->unknown_applied = *v;
     }
   }
@@ -330,8 +336,9 @@ void DecodePolicy(Decoder& d, const YAML::Node& node, const std::string& path,
 void DecodeSpec(Decoder& d, const YAML::Node& spec, plan::MigrationPlan* plan) {
   const std::string path = "spec";
   if (!d.ExpectMap(spec, path)) return;
-  d.CheckFields(spec, path, {"database", "ledger", "migrations", "migrationsFrom", "targets",
-                             "policy", "fake", "fakeInitial", "dryRun", "suspend", "resolve"});
+  d.CheckFields(spec, path,
+                {"database", "ledger", "migrations", "migrationsFrom", "targets", "policy", "fake",
+                 "fakeInitial", "dryRun", "suspend", "resolve"});
   if (spec["database"]) DecodeDatabase(d, spec["database"], "spec.database", &plan->database);
   if (spec["ledger"]) DecodeLedger(d, spec["ledger"], "spec.ledger", &plan->ledger);
   if (spec["migrations"] && d.ExpectList(spec["migrations"], "spec.migrations")) {
@@ -365,8 +372,10 @@ void DecodeSpec(Decoder& d, const YAML::Node& spec, plan::MigrationPlan* plan) {
       if (!d.ExpectMap(item, item_path)) continue;
       d.CheckFields(item, item_path, {"app", "migration"});
       plan::Target target;
-      if (!item["app"]) d.Fail(item_path + ".app", "required: the app label");
-      else if (auto s = d.String(item["app"], item_path + ".app")) target.app = *s;
+      if (!item["app"])
+        d.Fail(item_path + ".app", "required: the app label");
+      else if (auto s = d.String(item["app"], item_path + ".app"))
+        target.app = *s;
       if (!item["migration"]) {
         d.Fail(item_path + ".migration", "required: a step name of the app, or \"zero\"");
       } else if (auto s = d.String(item["migration"], item_path + ".migration")) {
@@ -391,7 +400,8 @@ void DecodeSpec(Decoder& d, const YAML::Node& spec, plan::MigrationPlan* plan) {
       if (!d.ExpectMap(item, item_path)) continue;
       d.CheckFields(item, item_path, {"migration", "state"});
       plan::Resolution resolution;
-      if (!item["migration"]) d.Fail(item_path + ".migration", "required: app.migration");
+      if (!item["migration"])
+        d.Fail(item_path + ".migration", "required: app.migration");
       else if (auto id = d.Id(item["migration"], item_path + ".migration")) {
         resolution.migration = *id;
       }
@@ -446,9 +456,11 @@ Result<plan::MigrationPlan> DecodePlan(const YAML::Node& node, const std::string
   try {
     if (!d.ExpectMap(node, "(document)")) return d.Result();
     d.CheckFields(node, "", {"apiVersion", "kind", "metadata", "spec", "status"});
-    const std::string api_version = node["apiVersion"] ? node["apiVersion"].as<std::string>("") : "";
+    const std::string api_version =
+        node["apiVersion"] ? node["apiVersion"].as<std::string>("") : "";
     if (api_version != kApiVersion) {
-      d.Fail("apiVersion", "must be " + std::string(kApiVersion) + " (got \"" + api_version + "\")");
+      d.Fail("apiVersion",
+             "must be " + std::string(kApiVersion) + " (got \"" + api_version + "\")");
     }
     const YAML::Node metadata = node["metadata"];
     if (!metadata || !metadata.IsMap() || !metadata["name"]) {
@@ -457,8 +469,9 @@ Result<plan::MigrationPlan> DecodePlan(const YAML::Node& node, const std::string
       if (auto s = d.String(metadata["name"], "metadata.name")) {
         plan.meta.name = *s;
         if (!std::regex_match(*s, kObjectName) || s->size() > 253) {
-          d.Fail("metadata.name", "\"" + *s + "\" is not a Kubernetes name (lower-case "
-                                             "letters, digits, '-' and '.')");
+          d.Fail("metadata.name", "\"" + *s +
+                                      "\" is not a Kubernetes name (lower-case "
+                                      "letters, digits, '-' and '.')");
         }
       }
       if (metadata["namespace"]) {

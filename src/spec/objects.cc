@@ -60,7 +60,8 @@ Result<std::string> ResolveValue(const plan::Value& value, const std::string& fi
   const plan::ValueSource& source = *value.from;
   using Kind = plan::ValueSource::Kind;
   if (source.kind != Kind::kSecretKeyRef && !allow_local_sources) {
-    return Status::InvalidArgument(field + "From: env and file sources work only with "
+    return Status::InvalidArgument(field +
+                                   "From: env and file sources work only with "
                                    "`tidemark run`; in a cluster use secretKeyRef");
   }
   switch (source.kind) {

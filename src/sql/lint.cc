@@ -45,12 +45,11 @@ const LintRule kRenameTable{"renaming-table", "warning",
 const LintRule kDropIndexWithoutConcurrently{
     "require-concurrent-index-deletion", "warning",
     "DROP INDEX without CONCURRENTLY blocks reads and writes of the table"};
-const LintRule kDropDatabase{"ban-drop-database", "error",
-                             "a migration must not drop a database"};
+const LintRule kDropDatabase{"ban-drop-database", "error", "a migration must not drop a database"};
 
 const std::set<std::string> kVolatileFunctions = {
-    "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "clock_timestamp",
-    "timeofday", "statement_timestamp", "nextval", "txid_current"};
+    "random",    "gen_random_uuid",     "uuid_generate_v1", "uuid_generate_v4", "clock_timestamp",
+    "timeofday", "statement_timestamp", "nextval",          "txid_current"};
 
 std::string RelationName(const json& relation) {
   return relation.is_object() ? relation.value("relname", "") : "";
@@ -121,10 +120,9 @@ class StepLinter {
 
  private:
   void Report(const LintRule& rule, const std::string& what) {
-    findings_->push_back({step_.id, rule.name, rule.severity,
-                          "statement " + std::to_string(index_ + 1) + ": " + what + ": " +
-                              rule.summary,
-                          index_});
+    findings_->push_back(
+        {step_.id, rule.name, rule.severity,
+         "statement " + std::to_string(index_ + 1) + ": " + what + ": " + rule.summary, index_});
   }
 
   void ConcurrentlyCheck(const std::string& what) {
@@ -138,7 +136,8 @@ class StepLinter {
     if (index.value("concurrent", false)) {
       ConcurrentlyCheck("CREATE INDEX CONCURRENTLY on " + table);
     } else if (!IsNew(table)) {
-      Report(kIndexWithoutConcurrently, "CREATE INDEX " + index.value("idxname", "") + " on " + table);
+      Report(kIndexWithoutConcurrently,
+             "CREATE INDEX " + index.value("idxname", "") + " on " + table);
     }
   }
 
@@ -205,12 +204,20 @@ class StepLinter {
 }  // namespace
 
 const std::vector<LintRule>& LintRules() {
-  static const std::vector<LintRule> rules = {
-      kIndexWithoutConcurrently, kConcurrentlyInTransaction, kNotNullWithoutDefault,
-      kSetNotNull,               kColumnTypeChange,          kConstraintWithoutNotValid,
-      kUniqueConstraint,         kVolatileDefault,           kDropColumn,
-      kDropTable,                kRenameColumn,              kRenameTable,
-      kDropIndexWithoutConcurrently, kDropDatabase};
+  static const std::vector<LintRule> rules = {kIndexWithoutConcurrently,
+                                              kConcurrentlyInTransaction,
+                                              kNotNullWithoutDefault,
+                                              kSetNotNull,
+                                              kColumnTypeChange,
+                                              kConstraintWithoutNotValid,
+                                              kUniqueConstraint,
+                                              kVolatileDefault,
+                                              kDropColumn,
+                                              kDropTable,
+                                              kRenameColumn,
+                                              kRenameTable,
+                                              kDropIndexWithoutConcurrently,
+                                              kDropDatabase};
   return rules;
 }
 

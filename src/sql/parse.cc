@@ -15,7 +15,8 @@ std::pair<int, int> Position(const std::string& text, size_t offset) {
   offset = std::min(offset, text.size());
   const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + offset, '\n'));
   const size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
-  const int column = static_cast<int>(offset - (line_start == std::string::npos ? 0 : line_start + 1)) + 1;
+  const int column =
+      static_cast<int>(offset - (line_start == std::string::npos ? 0 : line_start + 1)) + 1;
   return {line, column};
 }
 
@@ -67,7 +68,7 @@ Result<std::vector<Statement>> Parse(const std::string& script, bool with_trees)
     const size_t location = stmt.value("stmt_location", 0);
     // stmt_len 0 means "to the end of the script".
     const size_t length = stmt.value("stmt_len", 0) == 0 ? script.size() - location
-                                                          : stmt.value("stmt_len", size_t{0});
+                                                         : stmt.value("stmt_len", size_t{0});
     Statement statement = MakeStatement(script, location, length);
     if (statement.text.empty()) continue;
     statement.tree = stmt.value("stmt", nlohmann::json::object());

@@ -54,10 +54,10 @@ TEST(GraphTest, EmptyLedgerAppliesEverythingInDjangoOrder) {
   const auto steps = ShopSteps();
   // Django: leaves sorted (auth.0002, orders.0001, shop.0003), each with its ancestors
   // first, larger parents visited first.
-  EXPECT_THAT(Actions(ComputeDiff(steps, {}, {}, {})),
-              ElementsAre("apply auth.0001_initial", "apply auth.0002_email",
-                          "apply shop.0001_initial", "apply shop.0002_price",
-                          "apply orders.0001_initial", "apply shop.0003_stock"));
+  EXPECT_THAT(
+      Actions(ComputeDiff(steps, {}, {}, {})),
+      ElementsAre("apply auth.0001_initial", "apply auth.0002_email", "apply shop.0001_initial",
+                  "apply shop.0002_price", "apply orders.0001_initial", "apply shop.0003_stock"));
 }
 
 TEST(GraphTest, FullyAppliedLedgerIsANoOp) {

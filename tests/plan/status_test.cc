@@ -73,8 +73,8 @@ TEST(StatusTest, TransitionTimeMovesOnlyWhenStatusChanges) {
 TEST(StatusTest, DriftAndFailureReachTheJson) {
   Outcome outcome;
   outcome.drift.checksum_mismatches = {{"shop", "0001_initial"}};
-  outcome.failure = StepFailure{{"shop", "0002"}, 1, std::string(300, 'x'), "42P01", "no table",
-                                "t", 2};
+  outcome.failure =
+      StepFailure{{"shop", "0002"}, 1, std::string(300, 'x'), "42P01", "no table", "t", 2};
   const nlohmann::json json = StatusToJson(ComputeStatus(outcome, 1, {}, "t"));
   EXPECT_EQ(json["drift"]["checksumMismatches"][0], "shop.0001_initial");
   EXPECT_EQ(json["failure"]["statement"]["index"], 1);

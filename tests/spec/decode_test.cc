@@ -19,7 +19,8 @@ std::string ErrorOf(const std::string& yaml) {
   return result.ok() ? "" : result.status().message();
 }
 
-const char* kHeader = "apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\nmetadata: {name: shop}\n";
+const char* kHeader =
+    "apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\nmetadata: {name: shop}\n";
 
 std::string WithSpec(const std::string& spec) { return std::string(kHeader) + "spec:\n" + spec; }
 
@@ -122,8 +123,8 @@ TEST(DecodeTest, MissingAndBadStepNames) {
 }
 
 TEST(DecodeTest, WrongTypes) {
-  const std::string error = ErrorOf(WithSpec(
-      "  migrations: {app: a}\n  dryRun: maybe\n  targets: [{app: a, migration: [1]}]\n"));
+  const std::string error = ErrorOf(
+      WithSpec("  migrations: {app: a}\n  dryRun: maybe\n  targets: [{app: a, migration: [1]}]\n"));
   EXPECT_THAT(error, HasSubstr("spec.migrations: must be a list"));
   EXPECT_THAT(error, HasSubstr("spec.dryRun: must be true or false"));
   EXPECT_THAT(error, HasSubstr("spec.targets[0].migration: must be a string"));
