@@ -300,8 +300,9 @@ int Main(int argc, char** argv) {
   std::string resync = "10m", operator_lock_wait = "5s";
   auto* operator_command =
       app.add_subcommand("operator", "run the Kubernetes controller for MigrationPlans");
-  operator_command->add_option("--kubeconfig", controller.kubeconfig.path,
-                               "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  operator_command->add_option(
+      "--kubeconfig", controller.kubeconfig.path,
+      "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
   operator_command->add_option("--context", controller.kubeconfig.context, "kubeconfig context");
   operator_command->add_option("--namespace", controller.namespaces,
                                "watch only these namespaces (repeatable; default: all)");
@@ -316,13 +317,15 @@ int Main(int argc, char** argv) {
   operator_command->add_option("--lease-name", controller.lease_name)->capture_default_str();
   operator_command->add_option("--identity", controller.identity,
                                "this replica's name in the Lease (default: host name)");
-  operator_command->add_option("--metrics-addr", controller.metrics_address,
-                               "serve /metrics, /healthz and /readyz here")
+  operator_command
+      ->add_option("--metrics-addr", controller.metrics_address,
+                   "serve /metrics, /healthz and /readyz here")
       ->capture_default_str();
   operator_command->add_option("--resync", resync, "look again at Ready plans this often")
       ->capture_default_str();
-  operator_command->add_option("--lock-wait", operator_lock_wait,
-                               "wait this long for a busy ledger before requeueing")
+  operator_command
+      ->add_option("--lock-wait", operator_lock_wait,
+                   "wait this long for a busy ledger before requeueing")
       ->capture_default_str();
   operator_command->add_option("--log-level", common.log_level)->capture_default_str();
   operator_command->add_option("--log-format", log_format, "json or text")
@@ -351,7 +354,8 @@ int Main(int argc, char** argv) {
   if (*resolve) return RunResolve(common, migration, state);
   if (*run) return RunReconcileAll(common, watch, interval);
   if (*operator_command) {
-    if (!spec::ParseDuration(resync, &controller.reconciler.resync)) return Invalid("--resync: " + resync);
+    if (!spec::ParseDuration(resync, &controller.reconciler.resync))
+      return Invalid("--resync: " + resync);
     if (!spec::ParseDuration(operator_lock_wait, &controller.reconciler.lock_wait)) {
       return Invalid("--lock-wait: " + operator_lock_wait);
     }

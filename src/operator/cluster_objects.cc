@@ -2,8 +2,8 @@
 
 namespace tidemark::op {
 
-Result<std::map<std::string, std::string>> ClusterObjects::ConfigMapData(
-    const std::string& ns, const std::string& name) {
+Result<std::map<std::string, std::string>> ClusterObjects::ConfigMapData(const std::string& ns,
+                                                                         const std::string& name) {
   runtime::ObjectPtr object = config_maps_.Get(ns + "/" + name);
   if (!object) {
     return Status::NotFound("ConfigMap " + name + " (namespace " + ns +

@@ -50,15 +50,18 @@ class Controllers {
   ~Controllers() { Stop(); }
 
   void Start() {
-    Watch(plans_, "migrationplans", [this](const runtime::WatcherEvent&, const std::vector<std::string>& keys) {
-      for (const std::string& key : keys) queue_.Add(key);
-    });
-    Watch(config_maps_, "configmaps", [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
-      RequeueReferencing("ConfigMap", e, keys);
-    });
-    Watch(secrets_, "secrets", [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
-      RequeueReferencing("Secret", e, keys);
-    });
+    Watch(plans_, "migrationplans",
+          [this](const runtime::WatcherEvent&, const std::vector<std::string>& keys) {
+            for (const std::string& key : keys) queue_.Add(key);
+          });
+    Watch(config_maps_, "configmaps",
+          [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
+            RequeueReferencing("ConfigMap", e, keys);
+          });
+    Watch(secrets_, "secrets",
+          [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
+            RequeueReferencing("Secret", e, keys);
+          });
     for (int i = 0; i < std::max(1, options_.workers); ++i) {
       threads_.emplace_back([this](std::stop_token stop) { Work(stop); });
     }
@@ -188,8 +191,8 @@ int RunController(const ControllerOptions& options, std::stop_token stop) {
                                     : Status::Unavailable("caches are not synced yet");
       });
   if (!probes.ok()) {
-    log::Error("cannot serve metrics and probes", {{"address", options.metrics_address},
-                                                   {"error", probes.status().message()}});
+    log::Error("cannot serve metrics and probes",
+               {{"address", options.metrics_address}, {"error", probes.status().message()}});
     return 2;
   }
   log::Info("controller started", {{"server", config->server},

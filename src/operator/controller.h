@@ -14,14 +14,14 @@
 namespace tidemark::op {
 
 struct ControllerOptions {
-  kube::KubeconfigOptions kubeconfig;  // empty path: $KUBECONFIG, in-cluster, ~/.kube/config
+  kube::KubeconfigOptions kubeconfig;   // empty path: $KUBECONFIG, in-cluster, ~/.kube/config
   std::vector<std::string> namespaces;  // shard by namespace; empty: every namespace
   std::string label_selector;           // shard by label (MigrationPlans only)
   int workers = 4;                      // plans reconciled at once
   bool leader_elect = false;
-  std::string lease_namespace;          // default: the controller's own namespace
+  std::string lease_namespace;  // default: the controller's own namespace
   std::string lease_name = "tidemark-controller";
-  std::string identity;                 // default: the host name (the pod name)
+  std::string identity;  // default: the host name (the pod name)
   std::string metrics_address = ":8080";
   std::string version;
   ReconcilerOptions reconciler;

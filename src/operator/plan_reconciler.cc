@@ -35,9 +35,10 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
   const std::string ns = metadata.value("namespace", "default");
   const std::string name = metadata.value("name", "");
   const int64_t generation = metadata.value("generation", int64_t{0});
-  const auto previous =
-      plan::ConditionsFromJson(nlohmann::ordered_json::parse(object.value("status", json::object()).dump()));
-  const log::Fields fields = {{"plan", ns + "/" + name}, {"generation", std::to_string(generation)}};
+  const auto previous = plan::ConditionsFromJson(
+      nlohmann::ordered_json::parse(object.value("status", json::object()).dump()));
+  const log::Fields fields = {{"plan", ns + "/" + name},
+                              {"generation", std::to_string(generation)}};
 
   engine::Report report;
   auto decoded = spec::DecodePlan(spec::FromJson(object), "MigrationPlan " + ns + "/" + name);
@@ -53,10 +54,11 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
       engine::Observer observer;
       observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
       observer.on_step_start = [&](const plan::Action& action, size_t index, size_t count) {
-        log::Info("step started", {{"plan", ns + "/" + name},
-                                   {"step", action.step->id.ToString()},
-                                   {"action", plan::ActionName(action.kind)},
-                                   {"index", std::to_string(index + 1) + "/" + std::to_string(count)}});
+        log::Info("step started",
+                  {{"plan", ns + "/" + name},
+                   {"step", action.step->id.ToString()},
+                   {"action", plan::ActionName(action.kind)},
+                   {"index", std::to_string(index + 1) + "/" + std::to_string(count)}});
         if (index != 0) return;
         // Say at once that work is under way: Reconciling/Applying until the final status.
         plan::Outcome working;
@@ -126,7 +128,9 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.RecordReconcile(result.metric_result, seconds);
-  const plan::Condition* headline = status.Find(ready ? "Ready" : report.outcome.stalled ? "Stalled" : "Reconciling");
+  const plan::Condition* headline = status.Find(ready                    ? "Ready"
+                                                : report.outcome.stalled ? "Stalled"
+                                                                         : "Reconciling");
   log::Info("reconciled", {{"plan", ns + "/" + name},
                            {"result", result.metric_result},
                            {"reason", headline ? headline->reason : ""},
@@ -168,9 +172,9 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
                           Truncate(out.stalled->message, kMaxNote));
   } else if (out.progressing) {
     const bool warning = out.progressing->reason != "WaitingForLock";
-    (void)events_->Record(object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
-                          out.progressing->reason, "Reconcile",
-                          Truncate(out.progressing->message, kMaxNote));
+    (void)events_->Record(
+        object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
+        out.progressing->reason, "Reconcile", Truncate(out.progressing->message, kMaxNote));
   } else if (!report.done.empty() && out.pending.empty()) {
     (void)events_->Record(object, runtime::EventType::kNormal, "UpToDate", "Reconcile",
                           "the database ledger matches the desired state");

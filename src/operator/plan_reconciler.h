@@ -18,8 +18,7 @@
 
 namespace tidemark::op {
 
-inline const kube::ResourceRef kMigrationPlans{"tidemark.dev", "v1alpha1", "migrationplans",
-                                               true};
+inline const kube::ResourceRef kMigrationPlans{"tidemark.dev", "v1alpha1", "migrationplans", true};
 
 struct ReconcilerOptions {
   std::chrono::milliseconds resync{10 * 60'000};  // look again at a Ready plan after this
