@@ -9,7 +9,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libcpp-httplib-dev libssl-dev libpq-dev libyaml-cpp-dev prometheus-cpp-dev \
-      nlohmann-json3-dev libpg-query-dev libcli11-dev libspdlog-dev \
+      nlohmann-json3-dev libpg-query-dev libcli11-dev libspdlog-dev nettle-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -20,8 +20,9 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTIDEMARK_TESTS=OFF -DTIDEMA
 
 FROM debian:bookworm-slim
 # Shared libraries the binary links directly (their own dependencies come with them).
-ARG RUNTIME_LIBRARIES="libc6 libgcc-s1 libstdc++6 libssl3 libpq5 libyaml-cpp0.7 \
-  libprometheus-cpp-core1.0 libpg-query1504.0 libcpp-httplib0.11 libspdlog1.10 libfmt9"
+# libpg_query and yaml-cpp are linked statically, spdlog is header-only.
+ARG RUNTIME_LIBRARIES="libc6 libgcc-s1 libstdc++6 libssl3 libpq5 libnettle8 \
+  libprometheus-cpp-core1.0 libcpp-httplib0.11 libfmt9"
 # Not libraries: root certificates, for sslMode verify-full to databases with public CAs.
 ARG RUNTIME_EXTRAS="ca-certificates"
 RUN apt-get update \

@@ -294,6 +294,9 @@ int Main(int argc, char** argv) {
   run->add_flag("--watch", watch, "keep reconciling as the files change");
   run->add_option("--interval", interval, "with --watch: how often to look for changes")
       ->capture_default_str();
+  std::string run_metrics_address;
+  run->add_option("--metrics-addr", run_metrics_address,
+                  "with --watch: serve /metrics, /healthz and /readyz here (e.g. :9090)");
 
   op::ControllerOptions controller;
   std::string log_format = "json";
@@ -352,7 +355,7 @@ int Main(int argc, char** argv) {
   if (*check) return RunCheck(common);
   if (*lint) return RunLint(common);
   if (*resolve) return RunResolve(common, migration, state);
-  if (*run) return RunReconcileAll(common, watch, interval);
+  if (*run) return RunReconcileAll(common, watch, interval, run_metrics_address);
   if (*operator_command) {
     if (!spec::ParseDuration(resync, &controller.reconciler.resync))
       return Invalid("--resync: " + resync);

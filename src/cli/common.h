@@ -50,7 +50,8 @@ void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format);
 // Django-like progress: "  [1/3] Applying shop.0001_initial... OK (12 ms)".
 engine::Observer ProgressPrinter(std::ostream& out);
 
-// `tidemark run [--watch]`.
-int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval);
+// `tidemark run [--watch [--metrics-addr ADDR]]`.
+int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval,
+                    const std::string& metrics_address);
 
 }  // namespace tidemark::cli

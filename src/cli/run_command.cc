@@ -15,6 +15,9 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/version.h"
+#include "http/probe_server.h"
+#include "metrics/metrics.h"
 #include "spec/decode.h"
 
 namespace tidemark::cli {
@@ -63,7 +66,8 @@ nlohmann::ordered_json WithoutTimes(nlohmann::ordered_json status) {
 
 }  // namespace
 
-int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text) {
+int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text,
+                    const std::string& metrics_address) {
   std::chrono::milliseconds interval{2000};
   if (!spec::ParseDuration(interval_text, &interval) || interval.count() <= 0) {
     return Invalid("--interval: " + interval_text + " is not a duration");
@@ -75,6 +79,17 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
   }
   const OutputFormat format =
       Format(common) == OutputFormat::kJson ? OutputFormat::kJson : OutputFormat::kYaml;
+  // With --watch and --metrics-addr: the operator's metrics and probes for this process.
+  std::unique_ptr<metrics::Metrics> metrics;
+  std::unique_ptr<http::ProbeServer> probes;
+  if (watch && !metrics_address.empty()) {
+    metrics = std::make_unique<metrics::Metrics>(kVersion);
+    auto started = http::ProbeServer::Start(
+        metrics_address, *metrics, [] { return Status::Ok(); }, [] { return Status::Ok(); });
+    if (!started.ok()) return Invalid("--metrics-addr: " + started.status().message());
+    probes = std::move(started).value();
+    std::cerr << "serving /metrics on port " << probes->port() << "\n";
+  }
   std::map<std::string, PlanSchedule> schedules;
   std::unique_ptr<Loaded> loaded;  // plans outlive the connectors made from them
   std::string fingerprint;
@@ -98,9 +113,20 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
       for (const plan::MigrationPlan& plan : loaded->plans) {
         PlanSchedule& schedule = schedules[plan.Key()];
         if (!changed && SteadyClock::now() < schedule.next) continue;
-        const engine::Report report =
-            engine::Reconcile(plan, MakeConnector(plan, loaded->files), BaseOptions(common),
-                              ProgressPrinter(std::cerr));
+        const auto started = SteadyClock::now();
+        engine::Observer observer = ProgressPrinter(std::cerr);
+        if (metrics) {
+          const auto print_done = observer.on_step_done;
+          observer.on_step_done = [&, print_done](const plan::Action& action,
+                                                  const ledger::StepResult& result) {
+            print_done(action, result);
+            metrics->RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
+                                result.duration_ms / 1000.0);
+          };
+          observer.on_lock_acquired = [&](double seconds) { metrics->ObserveLockWait(seconds); };
+        }
+        const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
+                                                        BaseOptions(common), observer);
         const nlohmann::ordered_json status = plan::StatusToJson(
             plan::ComputeStatus(report.outcome, plan.meta.generation,
                                 plan::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
@@ -112,6 +138,17 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         }
         schedule.status = status;
         const int code = ExitCode(report, /*pending_is_failure=*/true);
+        if (metrics) {
+          const plan::Outcome& out = report.outcome;
+          metrics->SetPlanState(plan.meta.ns, plan.meta.name,
+                                static_cast<int64_t>(out.pending.size()), code == kExitOk);
+          metrics->SetDrift(plan.meta.ns, plan.meta.name,
+                            static_cast<int64_t>(out.drift.checksum_mismatches.size()),
+                            static_cast<int64_t>(out.drift.unknown_applied.size()));
+          metrics->RecordReconcile(
+              code == kExitOk ? "success" : "requeue",
+              std::chrono::duration<double>(SteadyClock::now() - started).count());
+        }
         exit_code = std::max(exit_code, code);
         if (code == kExitOk) {
           schedule.failures = 0;

@@ -1,12 +1,9 @@
 // `kubectl apply` a MigrationPlan and the database follows: the operator process against
 // the test API server (driven by the real kubectl) and a real PostgreSQL.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -26,18 +23,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 const char kKubectl[] = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 // A hang guard for asynchronous convergence, not a timing assertion.
 template <typename Predicate>
@@ -98,7 +83,7 @@ class OperatorTest : public ::testing::Test {
       // The Lease lives in the controller's namespace, as manifests/ create it.
       EXPECT_EQ(Kubectl({"create", "namespace", "tidemark-system"}).exit_code, 0);
     }
-    const int port = FreePort();
+    const int port = FreeLoopbackPort();
     std::vector<std::string> argv = {BuiltProgram("tidemark"),
                                      "operator",
                                      "--kubeconfig",

@@ -81,8 +81,11 @@ def linked_libraries(binary):
     libraries = {}
     for line in out.splitlines():
         match = re.match(r"\s*(\S+) => (\S+) \(", line)
+        loader = re.match(r"\s*(/\S+) \(", line)  # the dynamic loader: a path, no "=>"
         if match:
             libraries[match.group(1)] = match.group(2)
+        elif loader:
+            libraries[os.path.basename(loader.group(1))] = loader.group(1)
         elif "not found" in line:
             raise AssertionError("unresolved library: " + line.strip())
     return libraries

@@ -51,6 +51,9 @@ class BackgroundProcess {
   ProcessResult result_;
 };
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for servers that need one named).
+int FreeLoopbackPort();
+
 // Path of a program built by this build tree, e.g. BuiltProgram("tidemark").
 std::string BuiltProgram(const std::string& name);
 // Path of a file in the source tree, e.g. SourcePath("examples/shop.yaml").

@@ -1,0 +1,63 @@
+// `tidemark run --watch`: keeps reconciling as the files change, and serves /metrics.
+#include <gmock/gmock.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/cli/cli_fixture.h"
+
+namespace tidemark::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Scrape(int port) {
+  httplib::Client client("127.0.0.1", port);
+  auto response = client.Get("/metrics");
+  return response && response->status == 200 ? response->body : "";
+}
+
+// A hang guard for a process that works asynchronously, not a timing assertion.
+bool EventuallyContains(int port, const std::string& text) {
+  for (int i = 0; i < 600; ++i) {
+    if (Scrape(port).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+class WatchTest : public CliTest {};
+
+TEST_F(WatchTest, FollowsFileChangesAndServesMetrics) {
+  const std::string first =
+      "    - {app: a, name: \"0001\", forward: \"CREATE TABLE t1 (id int)\"}\n";
+  WriteSteps(first);
+  const int port = FreeLoopbackPort();
+  BackgroundProcess watch(TidemarkArgv({"run", "--watch", "--interval", "100ms", "--metrics-addr",
+                                        "127.0.0.1:" + std::to_string(port)}));
+  ASSERT_TRUE(
+      EventuallyContains(port, "tidemark_plan_ready{namespace=\"default\",plan=\"shop\"} 1"));
+  EXPECT_THAT(Scrape(port),
+              HasSubstr("tidemark_steps_total{action=\"apply\",result=\"success\"} 1"));
+
+  WriteSteps(first +
+             "    - {app: a, name: \"0002\", dependencies: [a.0001], forward: \"CREATE "
+             "TABLE t2 (id int)\"}\n");
+  ASSERT_TRUE(
+      EventuallyContains(port, "tidemark_steps_total{action=\"apply\",result=\"success\"} 2"));
+  EXPECT_TRUE(TableExists("t2"));
+
+  ProcessOptions input;
+  input.input = Scrape(port);
+  const ProcessResult promtool = RunProcess({"promtool", "check", "metrics"}, input);
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.out << promtool.err;
+
+  watch.Kill(SIGTERM);
+  const ProcessResult ended = watch.Wait();
+  EXPECT_EQ(ended.exit_code, 0) << Describe(ended);
+  EXPECT_THAT(ended.out, HasSubstr("reason: UpToDate"));
+}
+
+}  // namespace
+}  // namespace tidemark::testing
