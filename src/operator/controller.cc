@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <thread>
 
 #include "base/log.h"
@@ -24,13 +23,6 @@ std::string HostName() {
   char name[256] = {};
   gethostname(name, sizeof name - 1);
   return name;
-}
-
-std::string OwnNamespace() {
-  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
-  std::string ns;
-  std::getline(in, ns);
-  return ns.empty() ? "default" : ns;
 }
 
 // Everything that runs while this replica leads: caches, watchers and workers.
@@ -169,7 +161,8 @@ int RunController(const ControllerOptions& options, std::stop_token stop) {
     return 2;
   }
   kube::TransportOptions transport;
-  transport.request_timeout = std::chrono::seconds(10);  // below the lease renew deadline
+  // Well below the 10 s renew deadline, so a hung renewal cannot keep a stale leader.
+  transport.request_timeout = std::chrono::seconds(5);
   auto client = kube::Client::Create(*config, transport);
   if (!client.ok()) {
     log::Error("cannot create the API client", {{"error", client.status().message()}});
@@ -210,7 +203,7 @@ int RunController(const ControllerOptions& options, std::stop_token stop) {
     std::stop_callback forward(stop, [&] { lost.request_stop(); });
     runtime::LeaderElectionOptions election;
     election.lease_namespace =
-        options.lease_namespace.empty() ? OwnNamespace() : options.lease_namespace;
+        options.lease_namespace.empty() ? config->default_namespace : options.lease_namespace;
     election.lease_name = options.lease_name;
     election.identity = identity;
     election.on_started_leading = [&] {
@@ -232,12 +225,14 @@ int RunController(const ControllerOptions& options, std::stop_token stop) {
       return 2;
     }
     runtime::LeaderElector elector(**client, election);
-    std::jthread election_thread([&] { elector.Run(lost.get_token()); });
+    std::stop_source release;  // its own source: the lease goes only after the drain
+    std::jthread election_thread([&] { elector.Run(release.get_token()); });
     std::mutex mutex;
     std::condition_variable_any stopped;
     std::unique_lock lock(mutex);
     stopped.wait(lock, lost.get_token(), [] { return false; });
     controllers.Stop();  // drain before the lease is handed over
+    release.request_stop();
     election_thread.join();
   }
   controllers.Stop();
