@@ -134,6 +134,17 @@ Result<ObjectList> Client::List(const ResourceRef& ref, const std::string& ns,
   }
   ObjectList list;
   if (body["items"].is_array()) list.items = std::move(body["items"]);
+  // The API server leaves apiVersion and kind out of the items of built-in lists; fill
+  // them in, as client-go's dynamic client does, so every object names its kind.
+  const std::string list_kind = body.value("kind", "");
+  const bool named_list = list_kind.size() > 4 && list_kind.ends_with("List");
+  for (json& item : list.items) {
+    if (!item.is_object()) continue;
+    if (!item.contains("apiVersion")) item["apiVersion"] = ref.ApiVersion();
+    if (!item.contains("kind") && named_list) {
+      item["kind"] = list_kind.substr(0, list_kind.size() - 4);
+    }
+  }
   const json metadata = body.value("metadata", json::object());
   if (metadata.is_object()) {
     list.resource_version = metadata.value("resourceVersion", "");

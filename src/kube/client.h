@@ -80,7 +80,7 @@ class Client {
 
   // `ns` is ignored for cluster-scoped resources.
   Result<json> Get(const ResourceRef& ref, const std::string& ns, const std::string& name) const;
-  // One page; `ns` empty lists every namespace.
+  // One page; `ns` empty lists every namespace. Every item carries apiVersion and kind.
   Result<ObjectList> List(const ResourceRef& ref, const std::string& ns,
                           const ListOptions& options = {}) const;
   // Streams events to `on_event` until the server ends the stream (OK), `on_event` returns

@@ -273,6 +273,8 @@ Result<HttpResponse> Transport::Stream(const HttpRequest& request,
     return TransportError(request, timeout, result.error(),
                           std::chrono::steady_clock::now() - started);
   }
+  // No retry here (the watcher retries with back-off), but with fresh credentials.
+  if (response.status == 401 && config_.credentials) config_.credentials->Invalidate();
   return response;
 }
 

@@ -55,7 +55,8 @@ class Transport {
 
   // Like Send, but a 2xx body goes piece by piece to `on_data` as it arrives, until the
   // server ends it or `on_data` returns false. Requesting `stop` closes the connection and
-  // returns Cancelled. A non-2xx body is collected into the response instead.
+  // returns Cancelled. A non-2xx body is collected into the response instead; a 401 makes
+  // the next request fetch the credentials anew.
   Result<HttpResponse> Stream(const HttpRequest& request,
                               const std::function<bool(std::string_view)>& on_data,
                               std::stop_token stop) const;

@@ -43,7 +43,7 @@ Status LeaderElectionOptions::Validate() const {
 }
 
 LeaderElector::LeaderElector(const kube::Client& client, LeaderElectionOptions options)
-    : client_(client), options_(std::move(options)) {}
+    : client_(client), options_(std::move(options)), random_(std::random_device{}()) {}
 
 json LeaderElector::Spec(const std::string& holder, int duration_seconds,
                          const std::string& acquired, int64_t transitions) const {
@@ -130,7 +130,11 @@ void LeaderElector::Run(std::stop_token stop) {
     if (!acquired.ok()) {
       log::Warn("acquiring the lease failed: " + acquired.status().ToString(), fields);
     }
-    if (!clock.SleepFor(options_.retry_period, stop)) return;
+    // client-go's jitter (factor 1.2) keeps waiting replicas from retrying in step.
+    const double jitter = std::uniform_real_distribution<double>(0.0, 1.2)(random_);
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_period *
+                                                                            (1.0 + jitter));
+    if (!clock.SleepFor(wait, stop)) return;
   }
   log::Info("started leading", fields);
   if (options_.on_started_leading) options_.on_started_leading();

@@ -12,9 +12,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <stop_token>
 #include <string>
 
@@ -30,7 +30,7 @@ struct LeaderElectionOptions {
   std::string identity;                     // required, unique per replica (pod name)
   std::chrono::seconds lease_duration{15};  // how long others wait after the last renewal
   std::chrono::seconds renew_deadline{10};  // the leader gives up after failing this long
-  std::chrono::seconds retry_period{2};     // between attempts to acquire or renew
+  std::chrono::seconds retry_period{2};     // between renewals; acquiring waits 1x..2.2x
   bool release_on_stop = true;              // hand the lease over when Run() is stopped
   const Clock* clock = &SystemClock();      // not owned
   // Called on Run()'s thread: must return quickly (start the workers elsewhere).
@@ -77,6 +77,7 @@ class LeaderElector {
   // The last lease read or written, and when (on our clock) its spec last changed.
   std::optional<nlohmann::json> observed_;
   MonoTime observed_at_;
+  std::mt19937_64 random_;  // jitter of the acquire retries
 };
 
 }  // namespace tidemark::runtime

@@ -32,6 +32,17 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
       .dump();
 }
 
+std::string Event(const std::string& type, const std::string& name, int version) {
+  return json{{"type", type},
+              {"object",
+               {{"metadata",
+                 {{"name", name},
+                  {"namespace", "ns"},
+                  {"resourceVersion", std::to_string(version)}}}}}}
+             .dump() +
+         "\n";
+}
+
 struct Seen {
   std::string method, target, content_type, authorization;
 };
@@ -123,6 +134,9 @@ TEST(ClientTest, ListPassesItsOptionsAndReadsThePage) {
   EXPECT_EQ(list->continue_token, "next");
   ASSERT_EQ(list->items.size(), 1u);
   EXPECT_EQ(ObjectKey(list->items[0]), "x/a");
+  // Built-in lists leave these out of their items; the client fills them in.
+  EXPECT_EQ(list->items[0]["apiVersion"], "v1");
+  EXPECT_EQ(list->items[0]["kind"], "ConfigMap");
   EXPECT_EQ(server.seen()[0].target,
             "/api/v1/configmaps?labelSelector=app%3Dshop%2Ctier%21%3Ddb"
             "&fieldSelector=metadata.name%3Da%20b&limit=2&continue=tok%2Fen%3D");
@@ -235,6 +249,40 @@ TEST(ClientTest, ARefusedTokenIsReadAgainFromItsFileOnce) {
   EXPECT_EQ(seen[3].authorization, "Bearer rotated");
 }
 
+TEST(ClientTest, ARefusedWatchMakesTheNextRequestReadTheTokenAgain) {
+  TinyServer server;
+  server.server().Get(
+      "/api/v1/namespaces/ns/configmaps", [](const httplib::Request& req, httplib::Response& res) {
+        if (req.get_header_value("Authorization") != "Bearer rotated") {
+          res.status = 401;
+          res.set_content(StatusBody(401, "Unauthorized", "Unauthorized"), "application/json");
+          return;
+        }
+        res.set_content(Event("ADDED", "a", 1), "application/json");
+      });
+  server.Start();
+  TempDir dir;
+  const std::string token = dir.Write("token", "old");
+  FakeClock clock;  // never advanced
+  Config config;
+  config.server = server.url();
+  config.credentials = TokenFileCredentials(token, std::chrono::seconds(60), &clock);
+  auto client = Client::Create(config);
+  ASSERT_TRUE(client.ok());
+  int events = 0;
+  const auto count = [&](WatchEvent) {
+    ++events;
+    return true;
+  };
+  EXPECT_EQ((*client)->Watch(resources::kConfigMaps, "ns", {}, count, {}).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(server.seen().size(), 1u);  // not retried: the watcher backs off
+  dir.Write("token", "rotated");
+  const Status watched = (*client)->Watch(resources::kConfigMaps, "ns", {}, count, {});
+  EXPECT_TRUE(watched.ok()) << watched.ToString();
+  EXPECT_EQ(events, 1);
+}
+
 TEST(ClientTest, NoServerIsUnavailableAndASilentOneIsDeadlineExceeded) {
   Config config;
   config.server = "http://127.0.0.1:1";  // nothing listens on port 1
@@ -273,17 +321,6 @@ void ServeChunks(TinyServer& server, std::vector<std::string> parts) {
                               return true;
                             });
                       });
-}
-
-std::string Event(const std::string& type, const std::string& name, int version) {
-  return json{{"type", type},
-              {"object",
-               {{"metadata",
-                 {{"name", name},
-                  {"namespace", "ns"},
-                  {"resourceVersion", std::to_string(version)}}}}}}
-             .dump() +
-         "\n";
 }
 
 TEST(ClientTest, WatchDecodesEventsAcrossChunkBoundaries) {
