@@ -1583,6 +1583,8 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
   }
   if (self->port <= 0) return Status::Unavailable("cannot bind 127.0.0.1");
   self->listener = std::thread([self] { self->http.listen_after_bind(); });
+  // stop() is a no-op until the listener runs: wait, so that Stop() right away cannot hang.
+  while (!self->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return server;
 }
 
