@@ -12,10 +12,10 @@ namespace tidemark {
 using Millis = std::chrono::milliseconds;
 
 struct BackoffPolicy {
-  Millis initial{5};                     // delay after the first failure
-  Millis max{std::chrono::minutes(5)};   // the cap; retries never stop, they only slow down
-  double factor = 2.0;                   // growth per consecutive failure
-  double jitter = 0.0;                   // 0.2 adds up to +20% at random
+  Millis initial{5};                    // delay after the first failure
+  Millis max{std::chrono::minutes(5)};  // the cap; retries never stop, they only slow down
+  double factor = 2.0;                  // growth per consecutive failure
+  double jitter = 0.0;                  // 0.2 adds up to +20% at random
 
   // The reconcile retry policy of SPEC 3: 5 ms to 5 min.
   static BackoffPolicy Reconcile() { return {}; }

@@ -36,7 +36,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return {}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status Conflict(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
@@ -71,7 +73,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : state_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(state_).ok() && "a Result built from a Status must be an error");
   }
@@ -96,17 +98,16 @@ class [[nodiscard]] Result {
 }  // namespace tidemark
 
 // Returns early from the enclosing function when `expr` yields an error Status.
-#define TM_RETURN_IF_ERROR(expr)            \
-  do {                                      \
-    ::tidemark::Status tm_status_ = (expr); \
+#define TM_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::tidemark::Status tm_status_ = (expr);  \
     if (!tm_status_.ok()) return tm_status_; \
   } while (0)
 
 #define TM_CONCAT_INNER(a, b) a##b
 #define TM_CONCAT(a, b) TM_CONCAT_INNER(a, b)
 // `TM_ASSIGN_OR_RETURN(auto x, MakeX());` declares x from the Result or returns its Status.
-#define TM_ASSIGN_OR_RETURN(lhs, expr)                               \
-  auto TM_CONCAT(tm_result_, __LINE__) = (expr);                     \
-  if (!TM_CONCAT(tm_result_, __LINE__).ok())                         \
-    return TM_CONCAT(tm_result_, __LINE__).status();                 \
+#define TM_ASSIGN_OR_RETURN(lhs, expr)                                                        \
+  auto TM_CONCAT(tm_result_, __LINE__) = (expr);                                              \
+  if (!TM_CONCAT(tm_result_, __LINE__).ok()) return TM_CONCAT(tm_result_, __LINE__).status(); \
   lhs = std::move(TM_CONCAT(tm_result_, __LINE__)).value()

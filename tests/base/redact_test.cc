@@ -13,8 +13,7 @@ TEST(RedactTest, UriPassword) {
 TEST(RedactTest, KeywordPasswordPlainAndQuoted) {
   EXPECT_EQ(RedactDsn("host=/cloudsql/p:r:i dbname=shop password=hunter2 user=app"),
             "host=/cloudsql/p:r:i dbname=shop password=*** user=app");
-  EXPECT_EQ(RedactDsn("password = 'two words\\' here' dbname=shop"),
-            "password = *** dbname=shop");
+  EXPECT_EQ(RedactDsn("password = 'two words\\' here' dbname=shop"), "password = *** dbname=shop");
 }
 
 TEST(RedactTest, QueryParameterPassword) {

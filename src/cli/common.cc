@@ -1,0 +1,143 @@
+#include "cli/common.h"
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "postgres/pg_store.h"
+#include "spec/decode.h"
+
+namespace tidemark::cli {
+
+OutputFormat Format(const CommonOptions& common) {
+  if (common.output == "json") return OutputFormat::kJson;
+  if (common.output == "yaml") return OutputFormat::kYaml;
+  return OutputFormat::kText;
+}
+
+int Invalid(const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  return kExitInvalid;
+}
+
+Result<Loaded> LoadPlans(const CommonOptions& common) {
+  TM_ASSIGN_OR_RETURN(spec::LoadedFiles files, spec::LoadFiles(common.files));
+  Loaded loaded;
+  loaded.files = std::move(files);
+  for (plan::MigrationPlan& plan : loaded.files.plans) {
+    if (!common.plan_name.empty() && plan.meta.name != common.plan_name) continue;
+    TM_RETURN_IF_ERROR(spec::CompletePlan(&plan, loaded.files).WithContext("plan " + plan.Key()));
+    if (!common.database.empty()) {
+      const std::string schema = plan.database.schema;
+      plan.database = plan::DatabaseSpec{};
+      plan.database.dsn.literal = common.database;
+      plan.database.schema = schema;
+    }
+    loaded.plans.push_back(plan);
+  }
+  if (loaded.plans.empty()) {
+    std::string where;
+    for (const auto& f : common.files) where += (where.empty() ? "" : ", ") + f;
+    return Status::InvalidArgument(
+        common.plan_name.empty()
+            ? "no MigrationPlan found in " + where + "; pass plan files with -f"
+            : "no MigrationPlan named " + common.plan_name + " in " + where);
+  }
+  return loaded;
+}
+
+Result<plan::MigrationPlan> OnePlan(const Loaded& loaded) {
+  if (loaded.plans.size() > 1) {
+    std::string names;
+    for (const auto& p : loaded.plans) names += (names.empty() ? "" : ", ") + p.meta.name;
+    return Status::InvalidArgument("the files hold several plans (" + names +
+                                   "); choose one with --plan NAME");
+  }
+  return loaded.plans.front();
+}
+
+engine::Connector MakeConnector(const plan::MigrationPlan& plan, spec::ObjectSource& objects) {
+  return [&plan, &objects]() -> Result<ledger::StorePtr> {
+    TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
+                        spec::ResolveConnection(plan.database, plan.meta.ns, objects,
+                                                /*allow_local_sources=*/true));
+    postgres::ConnectOptions options;
+    options.schema = plan.database.schema;
+    options.ledger = plan.ledger;
+    return postgres::Connect(params, options);
+  };
+}
+
+namespace {
+bool IsInvalidInput(const std::string& reason) {
+  return reason == "InvalidSpec" || reason == "DependencyCycle" || reason == "UnknownDependency" ||
+         reason == "TargetConflict" || reason == "SecretNotFound";
+}
+
+}  // namespace
+
+// Exit code of a reconcile: 2 for bad input, 1 for anything not done, else 0.
+int ExitCode(const engine::Report& report, bool pending_is_failure) {
+  const plan::Outcome& out = report.outcome;
+  if (out.stalled) return IsInvalidInput(out.stalled->reason) ? kExitInvalid : kExitPending;
+  if (out.progressing) return kExitPending;
+  if (pending_is_failure && !out.pending.empty()) return kExitPending;
+  return kExitOk;
+}
+
+// Says why a reconcile stopped, on stderr, as a person needs it.
+void PrintProblem(const engine::Report& report) {
+  const plan::Outcome& out = report.outcome;
+  if (out.stalled)
+    std::cerr << "error: " << out.stalled->reason << ": " << out.stalled->message << "\n";
+  if (out.progressing) {
+    std::cerr << "not done: " << out.progressing->reason << ": " << out.progressing->message
+              << "\n";
+  }
+}
+
+nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
+  return plan::StatusToJson(
+      plan::ComputeStatus(report.outcome, plan.meta.generation, {}, engine::NowRfc3339()));
+}
+
+void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    std::cout << document.dump(2) << "\n";
+  } else {
+    std::cout << ToYaml(document);
+  }
+}
+
+engine::Options BaseOptions(const CommonOptions& common) {
+  engine::Options options;
+  spec::ParseDuration(common.lock_wait, &options.lock_wait);
+  return options;
+}
+
+// Django-like progress lines: "  Applying shop.0001_initial... OK (12 ms)".
+engine::Observer ProgressPrinter(std::ostream& out) {
+  engine::Observer observer;
+  observer.on_step_start = [&out](const plan::Action& action, size_t index, size_t count) {
+    const char* verb = action.kind == plan::ActionKind::kRevert ? "Reverting"
+                       : action.kind == plan::ActionKind::kFake ? "Faking"
+                                                                : "Applying";
+    out << "  [" << index + 1 << "/" << count << "] " << verb << " " << action.step->id.ToString()
+        << "..." << std::flush;
+  };
+  observer.on_step_done = [&out](const plan::Action& action, const ledger::StepResult& result) {
+    if (result.ok) {
+      out << " OK (" << static_cast<int64_t>(result.duration_ms + 0.5) << " ms)";
+      // Only pythonSteps: RecordOnly lets a python step run: say what did not run.
+      if (action.step->python && action.kind != plan::ActionKind::kFake) {
+        out << " - SQL only: its Python code (RunPython) was not run";
+      }
+      out << "\n";
+    } else {
+      out << " FAILED\n";
+    }
+    out << std::flush;
+  };
+  return observer;
+}
+
+}  // namespace tidemark::cli

@@ -1,0 +1,56 @@
+// What the commands share: the common flags, loading plan files, connecting, exit codes
+// and printing of reports.
+#pragma once
+
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/output.h"
+#include "engine/reconcile.h"
+#include "plan/model.h"
+#include "spec/objects.h"
+
+namespace tidemark::cli {
+
+struct CommonOptions {
+  std::vector<std::string> files{"."};
+  std::string database;  // --database or DATABASE_URL: replaces the plan's connection
+  std::string plan_name;
+  std::string output = "text";
+  std::string log_level = "warn";
+  std::string lock_wait = "10s";
+};
+
+OutputFormat Format(const CommonOptions& common);
+
+// Prints "error: message" on stderr; returns kExitInvalid.
+int Invalid(const std::string& message);
+
+// The plans of the files, each completed with its ConfigMaps and --database override.
+struct Loaded {
+  spec::LoadedFiles files;
+  std::vector<plan::MigrationPlan> plans;
+};
+Result<Loaded> LoadPlans(const CommonOptions& common);
+// The only plan; InvalidArgument asking for --plan when there are several.
+Result<plan::MigrationPlan> OnePlan(const Loaded& loaded);
+
+// Connects to the plan's database; `objects` (Secrets) must outlive the connector.
+engine::Connector MakeConnector(const plan::MigrationPlan& plan, spec::ObjectSource& objects);
+engine::Options BaseOptions(const CommonOptions& common);
+
+// 2 for bad input, 1 for anything not done (pending counts when `pending_is_failure`).
+int ExitCode(const engine::Report& report, bool pending_is_failure);
+// Why a reconcile stopped, on stderr.
+void PrintProblem(const engine::Report& report);
+nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report);
+void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format);
+// Django-like progress: "  [1/3] Applying shop.0001_initial... OK (12 ms)".
+engine::Observer ProgressPrinter(std::ostream& out);
+
+// `tidemark run [--watch]`.
+int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval);
+
+}  // namespace tidemark::cli

@@ -1,0 +1,96 @@
+#include "cli/output.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+
+namespace tidemark::cli {
+namespace {
+
+// Strings a YAML reader would take for another type ("True", "5", "null") keep quotes.
+bool NeedsQuotes(const std::string& text) {
+  static const std::regex kPlainScalar(
+      "(|~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|no|No|on|On|off|Off|"
+      "[-+]?[0-9][0-9_.:eE+-]*|\\.inf|\\.nan)");
+  return std::regex_match(text, kPlainScalar);
+}
+
+void Emit(YAML::Emitter& out, const nlohmann::ordered_json& value) {
+  if (value.is_object()) {
+    out << YAML::BeginMap;
+    for (const auto& [key, item] : value.items()) {
+      out << YAML::Key << key << YAML::Value;
+      Emit(out, item);
+    }
+    out << YAML::EndMap;
+  } else if (value.is_array()) {
+    if (value.empty()) {
+      out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+      return;
+    }
+    out << YAML::BeginSeq;
+    for (const auto& item : value) Emit(out, item);
+    out << YAML::EndSeq;
+  } else if (value.is_string()) {
+    const std::string& text = value.get_ref<const std::string&>();
+    if (text.find('\n') != std::string::npos) {
+      out << YAML::Literal;
+    } else if (NeedsQuotes(text)) {
+      out << YAML::DoubleQuoted;
+    }
+    out << text;
+  } else if (value.is_boolean()) {
+    out << value.get<bool>();
+  } else if (value.is_number_integer()) {
+    out << value.get<int64_t>();
+  } else if (value.is_number()) {
+    out << value.get<double>();
+  } else {
+    out << YAML::Null;
+  }
+}
+
+}  // namespace
+
+std::string ToYaml(const nlohmann::ordered_json& value) {
+  YAML::Emitter out;
+  Emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string ShowSteps(const engine::Report& report) {
+  std::string text;
+  std::string app;
+  for (const engine::StepView& view : report.steps) {
+    if (view.step->id.app != app) {
+      app = view.step->id.app;
+      text += app + "\n";
+    }
+    text += std::string(view.applied ? " [X] " : " [ ] ") + view.step->id.name;
+    if (!view.step->replaces.empty()) {
+      text += " (" + std::to_string(view.step->replaces.size()) + " squashed migrations)";
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
+                          const nlohmann::ordered_json& status) {
+  nlohmann::ordered_json out;
+  out["plan"] = plan.Key();
+  out["steps"] = nlohmann::ordered_json::array();
+  for (const engine::StepView& view : report.steps) {
+    out["steps"].push_back({{"migration", view.step->id.ToString()}, {"applied", view.applied}});
+  }
+  out["done"] = nlohmann::ordered_json::array();
+  for (const plan::StepRecord& record : report.done) {
+    out["done"].push_back({{"migration", record.migration.ToString()},
+                           {"action", record.action},
+                           {"durationMs", record.duration_ms}});
+  }
+  out["status"] = status;
+  return out;
+}
+
+}  // namespace tidemark::cli

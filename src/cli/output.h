@@ -1,0 +1,25 @@
+// How the command line shows things: JSON to YAML for status documents, and the
+// Django-like text of status, plan and apply.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/reconcile.h"
+#include "plan/model.h"
+
+namespace tidemark::cli {
+
+enum class OutputFormat { kText, kJson, kYaml };
+
+// Block-style YAML of a JSON value (multi-line strings as literal blocks).
+std::string ToYaml(const nlohmann::ordered_json& value);
+
+// `tidemark status` as Django's showmigrations prints it: app, then [X]/[ ] per step.
+std::string ShowSteps(const engine::Report& report);
+
+// The report's steps, pending actions and status as one JSON document.
+nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
+                          const nlohmann::ordered_json& status);
+
+}  // namespace tidemark::cli

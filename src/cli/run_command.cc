@@ -1,0 +1,135 @@
+// `tidemark run`: reconcile every plan of the files with no cluster and print the status
+// each would publish. With --watch it keeps going: at once when the files change, after
+// the back-off of a plan that is not done (5 ms doubling to 5 min, never giving up), and
+// at the resync period when all is well, so that drift made by hand is seen.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "base/backoff.h"
+#include "base/log.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "spec/decode.h"
+
+namespace tidemark::cli {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::atomic<bool> stop_requested{false};
+
+void RequestStop(int) { stop_requested = true; }
+
+// Changes whenever a plan file is added, removed or written.
+std::string Fingerprint(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::string fingerprint;
+  auto add = [&](const fs::path& path) {
+    std::error_code error;
+    const auto size = fs::file_size(path, error);
+    const auto time = fs::last_write_time(path, error).time_since_epoch().count();
+    fingerprint += path.string() + ":" + std::to_string(size) + ":" + std::to_string(time) + ";";
+  };
+  for (const std::string& path : paths) {
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+      for (const auto& entry : fs::directory_iterator(path, error)) add(entry.path());
+    } else {
+      add(path);
+    }
+  }
+  return fingerprint;
+}
+
+struct PlanSchedule {
+  SteadyClock::time_point next;
+  uint32_t failures = 0;
+  nlohmann::ordered_json status;  // the last status, for lastTransitionTime and change detection
+};
+
+// The status without its timestamps, to print a plan again only when something changed.
+nlohmann::ordered_json WithoutTimes(nlohmann::ordered_json status) {
+  for (auto& condition : status["conditions"]) condition.erase("lastTransitionTime");
+  if (status.contains("lastApplied")) status["lastApplied"].erase("at");
+  if (status.contains("failure")) status["failure"].erase("at");
+  return status;
+}
+
+}  // namespace
+
+int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text) {
+  std::chrono::milliseconds interval{2000};
+  if (!spec::ParseDuration(interval_text, &interval) || interval.count() <= 0) {
+    return Invalid("--interval: " + interval_text + " is not a duration");
+  }
+  constexpr auto kResync = std::chrono::minutes(10);
+  if (watch) {
+    std::signal(SIGINT, RequestStop);
+    std::signal(SIGTERM, RequestStop);
+  }
+  const OutputFormat format =
+      Format(common) == OutputFormat::kJson ? OutputFormat::kJson : OutputFormat::kYaml;
+  std::map<std::string, PlanSchedule> schedules;
+  std::unique_ptr<Loaded> loaded;  // plans outlive the connectors made from them
+  std::string fingerprint;
+  int exit_code = kExitOk;
+  while (true) {
+    const std::string current = Fingerprint(common.files);
+    const bool changed = current != fingerprint;
+    if (changed) {
+      fingerprint = current;
+      auto reloaded = LoadPlans(common);
+      if (!reloaded.ok()) {
+        std::cerr << "error: " << reloaded.status().message() << "\n";
+        if (!watch) return kExitInvalid;
+        loaded.reset();
+      } else {
+        loaded = std::make_unique<Loaded>(std::move(reloaded).value());
+        for (auto& [key, schedule] : schedules) schedule.failures = 0;  // a change: retry now
+      }
+    }
+    if (loaded) {
+      for (const plan::MigrationPlan& plan : loaded->plans) {
+        PlanSchedule& schedule = schedules[plan.Key()];
+        if (!changed && SteadyClock::now() < schedule.next) continue;
+        const engine::Report report =
+            engine::Reconcile(plan, MakeConnector(plan, loaded->files), BaseOptions(common),
+                              ProgressPrinter(std::cerr));
+        const nlohmann::ordered_json status = plan::StatusToJson(
+            plan::ComputeStatus(report.outcome, plan.meta.generation,
+                                plan::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
+        if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {
+          if (format == OutputFormat::kYaml) std::cout << "---\n";
+          PrintDocument({{"plan", plan.Key()}, {"status", status}}, format);
+          std::cout << std::flush;
+          PrintProblem(report);
+        }
+        schedule.status = status;
+        const int code = ExitCode(report, /*pending_is_failure=*/true);
+        exit_code = std::max(exit_code, code);
+        if (code == kExitOk) {
+          schedule.failures = 0;
+          schedule.next = SteadyClock::now() + kResync;
+        } else {
+          ++schedule.failures;
+          schedule.next =
+              SteadyClock::now() + BackoffDelay(BackoffPolicy::Reconcile(), schedule.failures);
+        }
+      }
+    }
+    if (!watch) return exit_code;
+    const auto wake = SteadyClock::now() + interval;
+    while (!stop_requested && SteadyClock::now() < wake) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (stop_requested) return kExitOk;
+  }
+}
+
+}  // namespace tidemark::cli

@@ -1,0 +1,79 @@
+// One reconcile of a MigrationPlan against its database: read the ledger, compute the
+// diff, check every safety rule, then apply or revert steps one transaction each under
+// the ledger's advisory lock (SPEC sections 2, 3 and 5).
+//
+// Shared by the CLI (`tidemark apply`, `run`, ...) and the controller. Everything that can
+// stop a plan is checked before the first step runs, so a plan is either refused whole or
+// executed in order; a step that fails leaves the steps before it applied.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ledger/store.h"
+#include "plan/graph.h"
+#include "plan/model.h"
+#include "plan/status.h"
+
+namespace tidemark::engine {
+
+// What the caller wants done, beyond what the plan says.
+struct Options {
+  bool execute = true;        // false: read-only (status, plan, check): no lock, no writes
+  bool dry_run = false;       // compute and report, execute nothing (or plan.dry_run)
+  bool fake_all = false;      // record every action without running it (Django --fake)
+  bool fake_initial = false;  // or plan.fake_initial
+  bool allow_revert = false;  // or plan.policy.revert == Allow
+  std::chrono::milliseconds lock_wait{10'000};  // bound on waiting for the advisory lock
+  int lock_timeout_attempts = 3;                // tries of a step whose statements hit lock_timeout
+};
+
+// Progress callbacks; all optional. Called on the reconciling thread.
+struct Observer {
+  std::function<void(const plan::Action&, size_t index, size_t count)> on_step_start;
+  std::function<void(const plan::Action&, const ledger::StepResult&)> on_step_done;
+  std::function<void(double seconds)> on_lock_acquired;
+};
+
+// A step as `tidemark status` shows it.
+struct StepView {
+  const plan::Step* step = nullptr;
+  bool applied = false;
+};
+
+struct Report {
+  plan::Outcome outcome;
+  std::vector<StepView> steps;         // display order, when the ledger was read
+  std::vector<plan::StepRecord> done;  // actions executed by this reconcile
+  bool ledger_read = false;
+};
+
+using Connector = std::function<Result<ledger::StorePtr>()>;
+
+// Runs one reconcile. `plan` must have passed spec::CompletePlan. `now` gives RFC 3339
+// timestamps (a parameter so that tests can fix it).
+Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect, const Options& options,
+                 const Observer& observer = {}, const std::function<std::string()>& now = nullptr);
+
+// Marks a dirty non-atomic step as resolved by a person (CLI `tidemark resolve`):
+// `applied` records it in the ledger, otherwise its rows are removed. False when the step
+// was not dirty (nothing done); InvalidArgument when the plan has no such step.
+Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& connect,
+                          const plan::StepId& id, bool applied,
+                          std::chrono::milliseconds lock_wait);
+
+// The SQL of a step as it would run, statement by statement; the step's parse error
+// otherwise (InvalidArgument naming the step, line and column).
+Result<std::vector<std::string>> StepStatements(const plan::Step& step, bool forward);
+
+// Lint findings of the given steps' forward SQL.
+std::vector<plan::LintFinding> LintSteps(const std::vector<const plan::Step*>& steps);
+
+// RFC 3339 UTC time with seconds, e.g. 2026-11-25T08:40:00Z.
+std::string NowRfc3339();
+
+}  // namespace tidemark::engine

@@ -1,0 +1,614 @@
+#include "kube/config.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "base/log.h"
+
+extern char** environ;
+
+namespace tidemark::kube {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Result<std::string> ReadFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::NotFound(what + ": cannot read " + path + ": " + std::strerror(errno));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string Trim(std::string text) {
+  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
+  text.erase(std::find_if(text.rbegin(), text.rend(), not_space).base(), text.end());
+  return text;
+}
+
+// Standard base64 (padding optional, whitespace ignored), as kubeconfig "-data" fields use.
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  bool padding = false;
+  for (const char c : text) {
+    int value;
+    if (c >= 'A' && c <= 'Z')
+      value = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      value = c - '0' + 52;
+    else if (c == '+')
+      value = 62;
+    else if (c == '/')
+      value = 63;
+    else if (c == '=') {
+      padding = true;
+      continue;
+    } else if (std::isspace(static_cast<unsigned char>(c)))
+      continue;
+    else
+      return std::nullopt;
+    if (padding) return std::nullopt;  // data after '='
+    buffer = (buffer << 6) | static_cast<uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  if (bits >= 6) return std::nullopt;  // a dangling sextet cannot encode a byte
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Token file.
+
+class TokenFileSource : public CredentialSource {
+ public:
+  TokenFileSource(std::string path, std::chrono::seconds refresh, const Clock* clock)
+      : path_(std::move(path)), refresh_(refresh), clock_(clock) {}
+
+  Result<Credentials> Get() override {
+    std::lock_guard lock(mutex_);
+    const MonoTime now = clock_->Now();
+    if (read_at_ && now < *read_at_ + refresh_) return Credentials{token_, "", ""};
+    auto text = ReadFile(path_, "token file");
+    if (!text.ok() || Trim(*text).empty()) {
+      const Status error =
+          text.ok() ? Status::InvalidArgument("token file " + path_ + " is empty") : text.status();
+      if (token_.empty()) return error;
+      log::Warn("keeping the last token: " + error.message());
+      read_at_ = now;
+      return Credentials{token_, "", ""};
+    }
+    token_ = Trim(*text);
+    read_at_ = now;
+    return Credentials{token_, "", ""};
+  }
+
+  void Invalidate() override {
+    std::lock_guard lock(mutex_);
+    read_at_.reset();
+  }
+
+ private:
+  const std::string path_;
+  const std::chrono::seconds refresh_;
+  const Clock* const clock_;
+  std::mutex mutex_;
+  std::string token_;                // guarded by mutex_
+  std::optional<MonoTime> read_at_;  // guarded by mutex_
+};
+
+class StaticSource : public CredentialSource {
+ public:
+  explicit StaticSource(Credentials credentials) : credentials_(std::move(credentials)) {}
+  Result<Credentials> Get() override { return credentials_; }
+
+ private:
+  const Credentials credentials_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Exec plugin.
+
+// Runs argv with `env` added to the environment; returns its standard output. Standard
+// error goes to ours, as kubectl does, so the plugin can explain itself.
+Result<std::string> RunPlugin(const std::vector<std::string>& argv,
+                              const std::map<std::string, std::string>& env,
+                              const std::string& origin) {
+  // Everything the child needs is prepared before fork: only exec may follow it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const std::string name(entry.substr(0, entry.find('=')));
+    if (!env.count(name)) env_strings.emplace_back(entry);
+  }
+  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (auto& a : args) argp.push_back(a.data());
+  argp.push_back(nullptr);
+
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return Status::Internal(origin + ": pipe: " + std::strerror(errno));
+  }
+  const int dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    if (dev_null >= 0) close(dev_null);
+    return Status::Internal(origin + ": fork: " + std::strerror(errno));
+  }
+  if (pid == 0) {
+    if (dev_null >= 0) dup2(dev_null, STDIN_FILENO);
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    execvpe(argp[0], argp.data(), envp.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  if (dev_null >= 0) close(dev_null);
+  std::string out;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(pipe_fds[0], buffer, sizeof buffer);
+    if (n > 0)
+      out.append(buffer, static_cast<size_t>(n));
+    else if (n == 0 || errno != EINTR)
+      break;
+  }
+  close(pipe_fds[0]);
+  int wait_status = 0;
+  while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 127 && out.empty()) {
+    return Status::Unavailable(origin + ": cannot run \"" + argv[0] + "\" (exit code 127)");
+  }
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
+    const int code =
+        WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    return Status::Unavailable(origin + ": \"" + argv[0] + "\" failed with exit code " +
+                               std::to_string(code));
+  }
+  return out;
+}
+
+class ExecSource : public CredentialSource {
+ public:
+  ExecSource(ExecPluginConfig plugin, const Clock* clock)
+      : plugin_(std::move(plugin)), clock_(clock) {}
+
+  Result<Credentials> Get() override {
+    std::lock_guard lock(mutex_);
+    if (cached_ && (!expires_ || clock_->WallNow() < *expires_)) return *cached_;
+    std::vector<std::string> argv{plugin_.command};
+    argv.insert(argv.end(), plugin_.args.begin(), plugin_.args.end());
+    auto env = plugin_.env;
+    env["KUBERNETES_EXEC_INFO"] = json{
+        {"apiVersion", plugin_.api_version},
+        {"kind", "ExecCredential"},
+        {"spec",
+         {{"interactive", false}}}}.dump();
+    TM_ASSIGN_OR_RETURN(const std::string out, RunPlugin(argv, env, plugin_.origin));
+    return Parse(out);
+  }
+
+  void Invalidate() override {
+    std::lock_guard lock(mutex_);
+    cached_.reset();
+  }
+
+ private:
+  // Reads the ExecCredential; mutex_ is held.
+  Result<Credentials> Parse(const std::string& out) {
+    const std::string where = plugin_.origin + ": the output of \"" + plugin_.command + "\"";
+    json credential;
+    try {
+      credential = json::parse(out);
+    } catch (const json::exception& e) {
+      return Status::InvalidArgument(where + " is not JSON: " + e.what());
+    }
+    if (!credential.is_object() || credential.value("kind", "") != "ExecCredential") {
+      return Status::InvalidArgument(where + ": kind is not ExecCredential");
+    }
+    if (credential.value("apiVersion", "") != plugin_.api_version) {
+      return Status::InvalidArgument(where + ": apiVersion \"" +
+                                     credential.value("apiVersion", "") + "\" is not \"" +
+                                     plugin_.api_version + "\"");
+    }
+    const json status = credential.value("status", json::object());
+    if (!status.is_object()) return Status::InvalidArgument(where + ": status is not an object");
+    Credentials result;
+    result.token = status.value("token", "");
+    result.client_cert_pem = status.value("clientCertificateData", "");
+    result.client_key_pem = status.value("clientKeyData", "");
+    if (result.client_cert_pem.empty() != result.client_key_pem.empty()) {
+      return Status::InvalidArgument(
+          where + ": status.clientCertificateData and status.clientKeyData come together");
+    }
+    if (result.token.empty() && result.client_cert_pem.empty()) {
+      return Status::InvalidArgument(where +
+                                     ": status has neither token nor clientCertificateData");
+    }
+    expires_.reset();
+    const std::string expiry = status.value("expirationTimestamp", "");
+    if (!expiry.empty()) {
+      auto parsed = ParseRfc3339(expiry);
+      if (!parsed.ok()) {
+        return parsed.status().WithContext(where + ": status.expirationTimestamp");
+      }
+      expires_ = *parsed;
+    }
+    cached_ = result;
+    return result;
+  }
+
+  const ExecPluginConfig plugin_;
+  const Clock* const clock_;
+  std::mutex mutex_;
+  std::optional<Credentials> cached_;  // guarded by mutex_
+  std::optional<WallTime> expires_;    // guarded by mutex_; empty: never
+};
+
+// ---------------------------------------------------------------------------------------
+// kubeconfig.
+
+// One named entry of `clusters`, `users` or `contexts`, with the file it came from.
+struct NamedEntry {
+  YAML::Node body;  // the inner "cluster" / "user" / "context" map
+  std::string file;
+};
+
+struct Kubeconfig {
+  std::vector<std::string> files;
+  std::string current_context;
+  std::map<std::string, NamedEntry> clusters, users, contexts;
+};
+
+std::string Field(const std::string& file, const std::string& path) {
+  return "kubeconfig " + file + ": " + path;
+}
+
+// "kubeconfig F: users[u].user" + "token" -> "kubeconfig F: users[u].user.token".
+std::string Join(const std::string& where, const std::string& key) {
+  return where.ends_with(": ") ? where + key : where + "." + key;
+}
+
+// Reads a scalar string field; absent or null gives "".
+Result<std::string> StringField(const YAML::Node& map, const std::string& key,
+                                const std::string& where) {
+  const YAML::Node node = map[key];
+  if (!node || node.IsNull()) return std::string();
+  if (!node.IsScalar()) return Status::InvalidArgument(Join(where, key) + ": not a string");
+  return node.Scalar();
+}
+
+Result<bool> BoolField(const YAML::Node& map, const std::string& key, const std::string& where) {
+  const YAML::Node node = map[key];
+  if (!node || node.IsNull()) return false;
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+    return Status::InvalidArgument(Join(where, key) + ": not true or false");
+  }
+  return value;
+}
+
+Status MergeSection(const YAML::Node& root, const std::string& section, const std::string& inner,
+                    const std::string& file, std::map<std::string, NamedEntry>* into) {
+  const YAML::Node list = root[section];
+  if (!list || list.IsNull()) return Status::Ok();
+  if (!list.IsSequence()) return Status::InvalidArgument(Field(file, section) + ": not a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string where = Field(file, section + "[" + std::to_string(i) + "]");
+    const YAML::Node item = list[i];
+    if (!item.IsMap()) return Status::InvalidArgument(where + ": not a map");
+    TM_ASSIGN_OR_RETURN(const std::string name, StringField(item, "name", where));
+    if (name.empty()) return Status::InvalidArgument(where + ".name: missing");
+    const YAML::Node body = item[inner];
+    if (body && !body.IsNull() && !body.IsMap()) {
+      return Status::InvalidArgument(where + "." + inner + ": not a map");
+    }
+    // The first file that names an entry wins, as client-go merges $KUBECONFIG.
+    into->emplace(name, NamedEntry{body ? body : YAML::Node(YAML::NodeType::Map), file});
+  }
+  return Status::Ok();
+}
+
+Result<Kubeconfig> ReadKubeconfigFiles(const std::vector<std::string>& paths) {
+  Kubeconfig config;
+  for (const std::string& path : paths) {
+    if (paths.size() > 1 && !fs::exists(path))
+      continue;  // a $KUBECONFIG list may name absent files
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      return Status::NotFound("kubeconfig " + path + ": cannot read the file");
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument("kubeconfig " + path + ": not YAML: " + e.what());
+    }
+    if (root.IsNull()) {
+      config.files.push_back(path);
+      continue;
+    }
+    if (!root.IsMap()) return Status::InvalidArgument("kubeconfig " + path + ": not a map");
+    config.files.push_back(path);
+    if (config.current_context.empty()) {
+      TM_ASSIGN_OR_RETURN(config.current_context,
+                          StringField(root, "current-context", "kubeconfig " + path + ": "));
+    }
+    TM_RETURN_IF_ERROR(MergeSection(root, "clusters", "cluster", path, &config.clusters));
+    TM_RETURN_IF_ERROR(MergeSection(root, "users", "user", path, &config.users));
+    TM_RETURN_IF_ERROR(MergeSection(root, "contexts", "context", path, &config.contexts));
+  }
+  if (config.files.empty()) {
+    std::string names;
+    for (const auto& p : paths) names += (names.empty() ? "" : ", ") + p;
+    return Status::NotFound("no kubeconfig file found (looked for " + names + ")");
+  }
+  return config;
+}
+
+// Relative paths in a kubeconfig are relative to the file that holds them.
+std::string ResolvePath(const std::string& path, const std::string& kubeconfig_file) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(kubeconfig_file).parent_path() / path).string();
+}
+
+// "-data" (base64) or the file named by the plain field; "" when neither is set.
+Result<std::string> DataOrFile(const NamedEntry& entry, const std::string& key,
+                               const std::string& where) {
+  TM_ASSIGN_OR_RETURN(const std::string data, StringField(entry.body, key + "-data", where));
+  TM_ASSIGN_OR_RETURN(const std::string file, StringField(entry.body, key, where));
+  if (!data.empty()) {
+    auto decoded = DecodeBase64(data);
+    if (!decoded) return Status::InvalidArgument(where + "." + key + "-data: not valid base64");
+    return *decoded;
+  }
+  if (!file.empty()) {
+    auto text = ReadFile(ResolvePath(file, entry.file), where + "." + key);
+    if (!text.ok()) return text.status();
+    return *text;
+  }
+  return std::string();
+}
+
+Result<ExecPluginConfig> ReadExec(const NamedEntry& user, const std::string& where) {
+  const YAML::Node exec = user.body["exec"];
+  if (!exec.IsMap()) return Status::InvalidArgument(where + ": not a map");
+  ExecPluginConfig plugin;
+  plugin.origin = where;
+  TM_ASSIGN_OR_RETURN(plugin.command, StringField(exec, "command", where));
+  if (plugin.command.empty()) return Status::InvalidArgument(where + ".command: missing");
+  if (plugin.command.find('/') != std::string::npos) {
+    plugin.command = ResolvePath(plugin.command, user.file);
+  }
+  TM_ASSIGN_OR_RETURN(plugin.api_version, StringField(exec, "apiVersion", where));
+  if (plugin.api_version.empty()) return Status::InvalidArgument(where + ".apiVersion: missing");
+  TM_ASSIGN_OR_RETURN(const std::string interactive, StringField(exec, "interactiveMode", where));
+  if (interactive == "Always") {
+    return Status::InvalidArgument(where +
+                                   ".interactiveMode: Always needs a terminal; tidemark has none");
+  }
+  if (const YAML::Node args = exec["args"]; args && !args.IsNull()) {
+    if (!args.IsSequence()) return Status::InvalidArgument(where + ".args: not a list");
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (!args[i].IsScalar()) {
+        return Status::InvalidArgument(where + ".args[" + std::to_string(i) + "]: not a string");
+      }
+      plugin.args.push_back(args[i].Scalar());
+    }
+  }
+  if (const YAML::Node env = exec["env"]; env && !env.IsNull()) {
+    if (!env.IsSequence()) return Status::InvalidArgument(where + ".env: not a list");
+    for (size_t i = 0; i < env.size(); ++i) {
+      const std::string item = where + ".env[" + std::to_string(i) + "]";
+      if (!env[i].IsMap()) return Status::InvalidArgument(item + ": not a map");
+      TM_ASSIGN_OR_RETURN(const std::string name, StringField(env[i], "name", item));
+      TM_ASSIGN_OR_RETURN(const std::string value, StringField(env[i], "value", item));
+      if (name.empty()) return Status::InvalidArgument(item + ".name: missing");
+      plugin.env[name] = value;
+    }
+  }
+  return plugin;
+}
+
+Result<CredentialSourcePtr> ReadUser(const NamedEntry& user, const std::string& where,
+                                     const Clock* clock) {
+  const YAML::Node& body = user.body;
+  Credentials fixed;
+  TM_ASSIGN_OR_RETURN(fixed.token, StringField(body, "token", where));
+  TM_ASSIGN_OR_RETURN(const std::string token_file, StringField(body, "tokenFile", where));
+  TM_ASSIGN_OR_RETURN(fixed.client_cert_pem, DataOrFile(user, "client-certificate", where));
+  TM_ASSIGN_OR_RETURN(fixed.client_key_pem, DataOrFile(user, "client-key", where));
+  if (fixed.client_cert_pem.empty() != fixed.client_key_pem.empty()) {
+    return Status::InvalidArgument(
+        where + (fixed.client_key_pem.empty() ? ".client-key" : ".client-certificate") +
+        ": missing (client-certificate and client-key come together)");
+  }
+  if (body["username"] || body["password"]) {
+    return Status::Unsupported(where + ".username: basic authentication is not supported");
+  }
+  const bool has_exec = body["exec"] && !body["exec"].IsNull();
+  if (has_exec) {
+    if (!fixed.token.empty() || !token_file.empty() || !fixed.client_cert_pem.empty()) {
+      return Status::InvalidArgument(where +
+                                     ".exec: cannot be combined with a token or a "
+                                     "client certificate");
+    }
+    TM_ASSIGN_OR_RETURN(ExecPluginConfig plugin, ReadExec(user, where + ".exec"));
+    return ExecCredentials(std::move(plugin), clock);
+  }
+  if (!token_file.empty() && fixed.token.empty()) {
+    const std::string path = ResolvePath(token_file, user.file);
+    // Fail now, with the field's name, rather than on the first request.
+    auto first = ReadFile(path, where + ".tokenFile");
+    if (!first.ok()) return first.status();
+    if (!fixed.client_cert_pem.empty()) {
+      return Status::InvalidArgument(where +
+                                     ".tokenFile: cannot be combined with a client "
+                                     "certificate");
+    }
+    return TokenFileCredentials(path, std::chrono::seconds(60), clock);
+  }
+  if (fixed.token.empty() && fixed.client_cert_pem.empty()) return CredentialSourcePtr();
+  return StaticCredentials(std::move(fixed));
+}
+
+Result<Config> BuildFromKubeconfig(const Kubeconfig& file, const KubeconfigOptions& options) {
+  const std::string& first_file = file.files.front();
+  const std::string context_name = options.context.empty() ? file.current_context : options.context;
+  if (context_name.empty()) {
+    return Status::InvalidArgument(Field(first_file, "current-context") +
+                                   ": not set (pass --context)");
+  }
+  const auto context = file.contexts.find(context_name);
+  if (context == file.contexts.end()) {
+    return Status::NotFound(
+        Field(first_file, options.context.empty() ? "current-context" : "contexts") +
+        ": no context named \"" + context_name + "\"");
+  }
+  const std::string context_where =
+      Field(context->second.file, "contexts[" + context_name + "].context");
+  TM_ASSIGN_OR_RETURN(const std::string cluster_name,
+                      StringField(context->second.body, "cluster", context_where));
+  TM_ASSIGN_OR_RETURN(const std::string user_name,
+                      StringField(context->second.body, "user", context_where));
+  TM_ASSIGN_OR_RETURN(const std::string ns,
+                      StringField(context->second.body, "namespace", context_where));
+  const auto cluster = file.clusters.find(cluster_name);
+  if (cluster == file.clusters.end()) {
+    return Status::NotFound(context_where + ".cluster: no cluster named \"" + cluster_name + "\"");
+  }
+
+  Config config;
+  config.origin = "kubeconfig " + first_file + " context " + context_name;
+  if (!ns.empty()) config.default_namespace = ns;
+  const std::string cluster_where =
+      Field(cluster->second.file, "clusters[" + cluster_name + "].cluster");
+  const YAML::Node& cluster_body = cluster->second.body;
+  TM_ASSIGN_OR_RETURN(config.server, StringField(cluster_body, "server", cluster_where));
+  if (config.server.empty()) return Status::InvalidArgument(cluster_where + ".server: missing");
+  if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
+    return Status::InvalidArgument(cluster_where + ".server: \"" + config.server +
+                                   "\" is not an http:// or https:// URL");
+  }
+  TM_ASSIGN_OR_RETURN(config.ca_pem,
+                      DataOrFile(cluster->second, "certificate-authority", cluster_where));
+  TM_ASSIGN_OR_RETURN(config.insecure_skip_tls_verify,
+                      BoolField(cluster_body, "insecure-skip-tls-verify", cluster_where));
+  TM_ASSIGN_OR_RETURN(config.tls_server_name,
+                      StringField(cluster_body, "tls-server-name", cluster_where));
+
+  if (!user_name.empty()) {
+    const auto user = file.users.find(user_name);
+    if (user == file.users.end()) {
+      return Status::NotFound(context_where + ".user: no user named \"" + user_name + "\"");
+    }
+    TM_ASSIGN_OR_RETURN(
+        config.credentials,
+        ReadUser(user->second, Field(user->second.file, "users[" + user_name + "].user"),
+                 options.clock));
+  }
+  return config;
+}
+
+std::vector<std::string> KubeconfigPaths(const KubeconfigOptions& options) {
+  if (!options.path.empty()) return {options.path};
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
+    std::stringstream list(env);
+    for (std::string item; std::getline(list, item, ':');) {
+      if (!item.empty()) paths.push_back(item);
+    }
+  }
+  if (paths.empty()) {
+    const char* home = std::getenv("HOME");
+    paths.push_back(std::string(home != nullptr ? home : "") + "/.kube/config");
+  }
+  return paths;
+}
+
+}  // namespace
+
+CredentialSourcePtr StaticCredentials(Credentials credentials) {
+  return std::make_shared<StaticSource>(std::move(credentials));
+}
+
+CredentialSourcePtr TokenFileCredentials(std::string path, std::chrono::seconds refresh,
+                                         const Clock* clock) {
+  return std::make_shared<TokenFileSource>(std::move(path), refresh, clock);
+}
+
+CredentialSourcePtr ExecCredentials(ExecPluginConfig plugin, const Clock* clock) {
+  return std::make_shared<ExecSource>(std::move(plugin), clock);
+}
+
+Result<Config> LoadInClusterConfig(const InClusterOptions& options) {
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+  if (host == nullptr || *host == '\0' || port == nullptr || *port == '\0') {
+    return Status::FailedPrecondition(
+        "not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are "
+        "not set");
+  }
+  const std::string dir = options.secrets_dir;
+  Config config;
+  config.origin = "in-cluster";
+  const std::string host_text(host);
+  const bool ipv6 = host_text.find(':') != std::string::npos;
+  config.server = "https://" + (ipv6 ? "[" + host_text + "]" : host_text) + ":" + std::string(port);
+  auto ca = ReadFile(dir + "/ca.crt", "in-cluster CA certificate");
+  if (!ca.ok()) return ca.status();
+  config.ca_pem = *ca;
+  auto credentials = TokenFileCredentials(dir + "/token", options.token_refresh, options.clock);
+  TM_RETURN_IF_ERROR(credentials->Get().status().WithContext("in-cluster service-account token"));
+  config.credentials = std::move(credentials);
+  if (fs::exists(dir + "/namespace")) {
+    auto ns = ReadFile(dir + "/namespace", "in-cluster namespace");
+    if (!ns.ok()) return ns.status();
+    if (!Trim(*ns).empty()) config.default_namespace = Trim(*ns);
+  }
+  return config;
+}
+
+Result<Config> LoadKubeconfig(const KubeconfigOptions& options) {
+  TM_ASSIGN_OR_RETURN(const Kubeconfig file, ReadKubeconfigFiles(KubeconfigPaths(options)));
+  return BuildFromKubeconfig(file, options);
+}
+
+Result<Config> LoadConfig(const KubeconfigOptions& kubeconfig, const InClusterOptions& in_cluster) {
+  const char* env = std::getenv("KUBECONFIG");
+  const bool explicit_file = !kubeconfig.path.empty() || (env != nullptr && *env != '\0');
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (!explicit_file && host != nullptr && *host != '\0') return LoadInClusterConfig(in_cluster);
+  return LoadKubeconfig(kubeconfig);
+}
+
+}  // namespace tidemark::kube

@@ -1,0 +1,108 @@
+// The ledger: where a database remembers which steps are applied (Django's
+// django_migrations table), with tidemark's audit history beside it and the advisory lock
+// that lets one run at a time work on it (SPEC section 3).
+//
+// This is the interface the engine drives; src/postgres implements it with libpq. A Store
+// is one database session: not thread-safe, used by one reconcile at a time.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "plan/model.h"
+
+namespace tidemark::ledger {
+
+using plan::StepId;
+
+// The plan a history row belongs to.
+struct PlanRef {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  int64_t generation = 0;
+};
+
+// A non-atomic step that started and did not finish (SPEC 3, "dirty").
+struct DirtyStep {
+  bool forward = true;
+  int statement_index = 0;  // the statement reached (0-based)
+  std::string started_at;
+  std::string error;  // the error that stopped it, when one was recorded
+};
+
+// What the audit history says about the steps.
+struct History {
+  std::map<StepId, std::string> checksums;  // sha256 of the forward SQL at its last apply
+  std::map<StepId, DirtyStep> dirty;
+  std::map<StepId, int> failures;  // consecutive failures since the last success
+};
+
+enum class Direction { kForward, kBackward };
+
+// One step to execute, or to record without executing (fake).
+struct StepRun {
+  StepId id;
+  Direction direction = Direction::kForward;
+  bool atomic = true;
+  bool fake = false;
+  std::vector<std::string> statements;
+  std::vector<StepId> records;  // ledger rows to insert (forward) or delete (backward)
+  std::string checksum;         // of the forward SQL
+  std::chrono::milliseconds lock_timeout{0};       // 0: none
+  std::chrono::milliseconds statement_timeout{0};  // 0: none
+  PlanRef plan;
+};
+
+struct StepError {
+  int statement_index = -1;  // -1: not in a statement (connecting, recording)
+  std::string statement;
+  std::string sql_state;
+  std::string message;
+  bool lock_timeout = false;     // rolled back cleanly; worth retrying
+  bool connection_lost = false;  // the database went away
+  bool dirty = false;            // a non-atomic step stopped half-way
+};
+
+struct StepResult {
+  bool ok = false;
+  double duration_ms = 0;
+  StepError error;  // when !ok
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // "db/schema/table", for messages.
+  virtual std::string Describe() const = 0;
+  // True when the ledger table exists (read-only commands never create it).
+  virtual Result<bool> LedgerExists() = 0;
+  // Creates the ledger (Django's DDL) and the history table when absent.
+  virtual Status EnsureTables() = 0;
+  // Takes the session advisory lock of this ledger, waiting at most `max_wait`.
+  // Returns the seconds waited; DeadlineExceeded when another session kept it.
+  virtual Result<double> Lock(std::chrono::milliseconds max_wait) = 0;
+  virtual Status Unlock() = 0;
+  // The (app, name) rows of the ledger; empty when the table does not exist.
+  virtual Result<std::set<StepId>> ReadLedger() = 0;
+  // Empty when the history table does not exist.
+  virtual Result<History> ReadHistory() = 0;
+  // Runs a step and records it (ledger and history) in the same transaction when atomic.
+  // On failure the history gets a failure row; the ledger is untouched.
+  virtual StepResult Run(const StepRun& run) = 0;
+  // Which of `tables` (unqualified names, or schema.table) exist.
+  virtual Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) = 0;
+  // Marks a dirty step resolved by a person: recorded as applied (forward) or not.
+  virtual Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
+                         const PlanRef& plan) = 0;
+};
+
+using StorePtr = std::unique_ptr<Store>;
+
+}  // namespace tidemark::ledger

@@ -1,0 +1,123 @@
+// The MigrationPlan model: plain structs with the defaults of SPEC section 1 beside each
+// field. Built by src/spec from YAML or JSON, read by everything else. No behaviour here.
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tidemark::plan {
+
+// A migration's identity, "app.name" as Django writes it (shop.0001_initial).
+struct StepId {
+  std::string app;
+  std::string name;
+
+  std::string ToString() const { return app + "." + name; }
+  auto operator<=>(const StepId&) const = default;
+};
+
+// Splits "app.name" at the first dot; nullopt when either side is empty.
+std::optional<StepId> ParseStepId(std::string_view text);
+
+// Where a value comes from when it is not written in the plan (docs/plan-format.md).
+struct ValueSource {
+  enum class Kind { kSecretKeyRef, kEnv, kFile };
+  Kind kind = Kind::kSecretKeyRef;
+  std::string secret_name;  // kSecretKeyRef
+  std::string secret_key;   // kSecretKeyRef
+  std::string env;          // kEnv: variable name
+  std::string file;         // kFile: path
+};
+
+// A database field: written in the plan, or taken from a source, or absent.
+struct Value {
+  std::optional<std::string> literal;
+  std::optional<ValueSource> from;
+  bool empty() const { return !literal && !from; }
+};
+
+struct DatabaseSpec {
+  Value dsn;   // a libpq connection string or URI; the fields below add to it
+  Value host;  // a host name or a unix-socket folder (/cloudsql/proj:region:inst)
+  Value port;
+  Value dbname;
+  Value user;
+  Value password;  // only from a source: a password is never written in a plan
+  Value ssl_mode;
+  std::string schema = "public";  // search_path for the steps and the ledger
+};
+
+struct LedgerSpec {
+  std::string table = "django_migrations";
+  std::string history_table = "tidemark_history";
+};
+
+struct Step {
+  StepId id;
+  std::vector<StepId> dependencies;
+  bool atomic = true;                   // false: statements one by one, outside a transaction
+  std::string forward;                  // SQL; may be empty (a RunPython-only step)
+  std::optional<std::string> backward;  // nullopt: irreversible; "": reversible with no SQL
+  std::vector<StepId> replaces;         // a squashed step names what it replaces
+  bool python = false;                  // had code (RunPython) that SQL cannot carry
+  std::string origin;                   // where it was defined, for messages
+};
+
+struct Target {
+  std::string app;
+  std::string migration;  // a step name (or a unique prefix of one), or "zero"
+};
+
+enum class RevertPolicy { kDeny, kAllow };
+enum class LintPolicy { kOff, kWarn, kBlock };
+enum class ChecksumPolicy { kBlock, kWarn, kIgnore };
+enum class UnknownAppliedPolicy { kWarn, kBlock };
+enum class PythonStepsPolicy { kBlock, kRecordOnly };
+
+struct Policy {
+  RevertPolicy revert = RevertPolicy::kDeny;
+  std::chrono::milliseconds lock_timeout{5'000};
+  std::chrono::milliseconds statement_timeout{15 * 60'000};
+  LintPolicy lint = LintPolicy::kWarn;
+  ChecksumPolicy checksum = ChecksumPolicy::kBlock;
+  UnknownAppliedPolicy unknown_applied = UnknownAppliedPolicy::kWarn;
+  PythonStepsPolicy python_steps = PythonStepsPolicy::kBlock;
+};
+
+enum class ResolvedState { kApplied, kUnapplied };
+
+struct Resolution {
+  StepId migration;
+  ResolvedState state = ResolvedState::kApplied;
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string ns = "default";
+  std::string uid;
+  int64_t generation = 0;
+};
+
+struct MigrationPlan {
+  ObjectMeta meta;
+  DatabaseSpec database;
+  LedgerSpec ledger;
+  std::vector<Step> migrations;               // inline steps, then those of migrationsFrom
+  std::vector<std::string> config_map_names;  // spec.migrationsFrom[].configMapRef.name
+  std::vector<Target> targets;
+  Policy policy;
+  std::vector<StepId> fake;
+  bool fake_initial = false;
+  bool dry_run = false;
+  bool suspend = false;
+  std::vector<Resolution> resolve;
+
+  std::string Key() const { return meta.ns + "/" + meta.name; }
+};
+
+}  // namespace tidemark::plan

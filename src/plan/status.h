@@ -1,0 +1,103 @@
+// From what a reconcile found and did (Outcome) to the status users see (PlanStatus):
+// kstatus conditions (Ready, Reconciling, Stalled, Drifted), summary, pending actions,
+// last step, failure, lint findings and drift, as SPEC section 1 fixes them.
+//
+// Pure: the caller passes the current time and the previous conditions, so
+// lastTransitionTime moves only when a condition's status changes.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plan/graph.h"
+
+namespace tidemark::plan {
+
+struct PendingAction {
+  std::string action;  // apply | revert | fake
+  StepId migration;
+};
+
+struct StepRecord {
+  StepId migration;
+  std::string action;
+  std::string at;  // RFC 3339
+  int64_t duration_ms = 0;
+};
+
+struct StepFailure {
+  StepId migration;
+  int statement_index = -1;  // 0-based index of the failing statement; -1 when none
+  std::string statement;     // its first 200 characters
+  std::string sql_state;     // SQLSTATE, e.g. 42P01
+  std::string message;
+  std::string at;
+  int attempts = 1;
+};
+
+struct LintFinding {
+  StepId migration;
+  std::string rule;      // e.g. "index-without-concurrently"
+  std::string severity;  // "warning" or "error"
+  std::string message;
+  int statement_index = -1;
+};
+
+struct Drift {
+  std::vector<StepId> checksum_mismatches;
+  std::vector<StepId> unknown_applied;
+  bool empty() const { return checksum_mismatches.empty() && unknown_applied.empty(); }
+};
+
+// What one reconcile ended with. At most one of `stalled` and `progressing` is set.
+struct Outcome {
+  std::optional<Problem> stalled;          // needs a person (Stalled reasons of SPEC 1)
+  std::optional<Problem> progressing;      // will retry by itself (WaitingForLock, ...)
+  std::optional<std::string> idle_reason;  // DryRun or Suspended: nothing executed on purpose
+  std::vector<PendingAction> pending;      // what remains, in order
+  int64_t total = 0;                       // steps in the graph
+  int64_t applied = 0;
+  int64_t to_revert = 0;
+  std::optional<StepRecord> last_applied;
+  std::optional<StepFailure> failure;
+  std::vector<LintFinding> lint;
+  Drift drift;
+  std::vector<std::string> notes;  // said in the Ready/Reconciling message
+};
+
+struct Condition {
+  std::string type;
+  std::string status;  // True | False | Unknown
+  int64_t observed_generation = 0;
+  std::string last_transition_time;
+  std::string reason;
+  std::string message;
+};
+
+struct PlanStatus {
+  int64_t observed_generation = 0;
+  std::vector<Condition> conditions;
+  int64_t total = 0, applied = 0, pending_count = 0, to_revert = 0;
+  std::vector<PendingAction> pending;  // at most kMaxPendingListed
+  std::optional<StepRecord> last_applied;
+  std::optional<StepFailure> failure;
+  std::vector<LintFinding> lint;
+  Drift drift;
+
+  const Condition* Find(const std::string& type) const;
+};
+
+inline constexpr size_t kMaxPendingListed = 50;
+
+PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
+                         const std::vector<Condition>& previous, const std::string& now);
+
+// The `status` object as the CRD stores it (camelCase fields).
+nlohmann::ordered_json StatusToJson(const PlanStatus& status);
+// Reads back the conditions of a stored status (for lastTransitionTime bookkeeping).
+std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status);
+
+}  // namespace tidemark::plan

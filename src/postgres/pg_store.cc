@@ -1,0 +1,578 @@
+#include "postgres/pg_store.h"
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+
+namespace tidemark::postgres {
+namespace {
+
+using ledger::Direction;
+using ledger::StepError;
+using ledger::StepResult;
+using ledger::StepRun;
+using plan::StepId;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kLockTimeoutState[] = "55P03";
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+// A text[] literal for array parameters: {"a","b"} with quotes and backslashes escaped.
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string Milliseconds(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+class PgStore : public ledger::Store {
+ public:
+  PgStore(PGconn* conn, ConnectOptions options) : conn_(conn), options_(std::move(options)) {}
+  ~PgStore() override { PQfinish(conn_); }
+
+  Status Init();
+
+  std::string Describe() const override {
+    return database_ + "/" + options_.schema + "/" + options_.ledger.table;
+  }
+  Result<bool> LedgerExists() override { return TableExists(options_.ledger.table); }
+  Status EnsureTables() override;
+  Result<double> Lock(std::chrono::milliseconds max_wait) override;
+  Status Unlock() override;
+  Result<std::set<StepId>> ReadLedger() override;
+  Result<ledger::History> ReadHistory() override;
+  StepResult Run(const StepRun& run) override;
+  Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
+  Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
+                 const ledger::PlanRef& plan) override;
+
+ private:
+  // Runs SQL (no parameters; may hold several statements) and checks the result.
+  Result<ResultPtr> Exec(const std::string& sql);
+  Result<ResultPtr> ExecParams(const std::string& sql, const std::vector<std::string>& params);
+  Status ErrorStatus(const PGresult* result, const std::string& what);
+  StepError ErrorOf(const PGresult* result, int index, const std::string& statement);
+  Result<bool> TableExists(const std::string& table);
+  bool Lost() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+  std::string Quote(const std::string& identifier) const {
+    char* quoted = PQescapeIdentifier(conn_, identifier.c_str(), identifier.size());
+    std::string out = quoted ? quoted : "\"\"";
+    PQfreemem(quoted);
+    return out;
+  }
+  std::string LedgerTable() const {
+    return Quote(options_.schema) + "." + Quote(options_.ledger.table);
+  }
+  std::string HistoryTable() const {
+    return Quote(options_.schema) + "." + Quote(options_.ledger.history_table);
+  }
+  // The ledger rows and the history row of a successful step, as one statement.
+  std::string RecordSql(const StepRun& run, const std::string& action) const;
+  std::vector<std::string> RecordParams(const StepRun& run, double duration_ms) const;
+  void RecordFailure(const StepRun& run, const StepError& error, double duration_ms);
+  StepResult RunAtomic(const StepRun& run);
+  StepResult RunNonAtomic(const StepRun& run);
+
+  PGconn* conn_;
+  ConnectOptions options_;
+  std::string database_;
+  std::string lock_key_;
+  bool history_exists_ = false;
+};
+
+Result<ResultPtr> PgStore::Exec(const std::string& sql) {
+  ResultPtr result(PQexec(conn_, sql.c_str()));
+  const ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return ErrorStatus(result.get(), sql.substr(0, 80));
+  }
+  return result;
+}
+
+Result<ResultPtr> PgStore::ExecParams(const std::string& sql,
+                                      const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  ResultPtr result(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                values.data(), nullptr, nullptr, 0));
+  const ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return ErrorStatus(result.get(), sql.substr(0, 80));
+  }
+  return result;
+}
+
+Status PgStore::ErrorStatus(const PGresult* result, const std::string& what) {
+  const char* message = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const std::string text = message ? message : PQerrorMessage(conn_);
+  if (Lost()) return Status::Unavailable("database connection lost: " + text);
+  return Status::Internal("ledger query failed (" + what + "...): " + text);
+}
+
+StepError PgStore::ErrorOf(const PGresult* result, int index, const std::string& statement) {
+  StepError error;
+  error.statement_index = index;
+  error.statement = statement;
+  auto field = [&](int code) {
+    const char* value = result ? PQresultErrorField(result, code) : nullptr;
+    return std::string(value ? value : "");
+  };
+  error.sql_state = field(PG_DIAG_SQLSTATE);
+  error.message = field(PG_DIAG_MESSAGE_PRIMARY);
+  if (error.message.empty()) error.message = PQerrorMessage(conn_);
+  while (!error.message.empty() && error.message.back() == '\n') error.message.pop_back();
+  if (const std::string detail = field(PG_DIAG_MESSAGE_DETAIL); !detail.empty()) {
+    error.message += " (" + detail + ")";
+  }
+  if (const std::string hint = field(PG_DIAG_MESSAGE_HINT); !hint.empty()) {
+    error.message += "; hint: " + hint;
+  }
+  error.lock_timeout = error.sql_state == kLockTimeoutState;
+  error.connection_lost = Lost();
+  return error;
+}
+
+Status PgStore::Init() {
+  TM_ASSIGN_OR_RETURN(ResultPtr db, Exec("SELECT current_database()"));
+  database_ = PQgetvalue(db.get(), 0, 0);
+  TM_ASSIGN_OR_RETURN(ResultPtr schema, ExecParams("SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                                                   {options_.schema}));
+  if (PQntuples(schema.get()) == 0) {
+    return Status::FailedPrecondition(
+        "schema \"" + options_.schema + "\" does not exist in database " + database_ +
+        "; create it (CREATE SCHEMA " + Quote(options_.schema) + ") or fix spec.database.schema");
+  }
+  // Steps and the ledger both resolve unqualified names in the plan's schema.
+  TM_RETURN_IF_ERROR(Exec("SET search_path TO " + Quote(options_.schema)).status());
+  TM_ASSIGN_OR_RETURN(ResultPtr key, ExecParams("SELECT " + LockKeySql(),
+                                                {options_.schema, options_.ledger.table}));
+  lock_key_ = PQgetvalue(key.get(), 0, 0);
+  TM_ASSIGN_OR_RETURN(history_exists_, TableExists(options_.ledger.history_table));
+  return Status::Ok();
+}
+
+Result<bool> PgStore::TableExists(const std::string& table) {
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr result,
+      ExecParams("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+                 {options_.schema, table}));
+  return PQntuples(result.get()) > 0;
+}
+
+Status PgStore::EnsureTables() {
+  // Django's own DDL for its recorder table (django/db/migrations/recorder.py).
+  TM_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS " + LedgerTable() +
+                          " (\"id\" serial NOT NULL PRIMARY KEY, "
+                          "\"app\" varchar(255) NOT NULL, \"name\" varchar(255) NOT NULL, "
+                          "\"applied\" timestamp with time zone NOT NULL)")
+                         .status());
+  TM_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS " + HistoryTable() +
+                          " (\"id\" bigserial PRIMARY KEY,"
+                          " \"app\" varchar(255) NOT NULL, \"name\" varchar(255) NOT NULL,"
+                          " \"action\" text NOT NULL, \"direction\" text NOT NULL,"
+                          " \"checksum\" text, \"started_at\" timestamptz NOT NULL,"
+                          " \"duration_ms\" double precision,"
+                          " \"plan_namespace\" text, \"plan_name\" text, \"plan_uid\" text,"
+                          " \"plan_generation\" bigint, \"statement_index\" integer,"
+                          " \"sql_state\" text, \"error\" text)")
+                         .status());
+  history_exists_ = true;
+  return Status::Ok();
+}
+
+Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
+  const auto start = Clock::now();
+  // lock_timeout bounds the wait of pg_advisory_lock like any other heavyweight lock.
+  TM_RETURN_IF_ERROR(Exec("SET lock_timeout = '" +
+                          Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
+                         .status());
+  ResultPtr result(PQexecParams(conn_, "SELECT pg_advisory_lock($1::bigint)", 1, nullptr,
+                                std::vector<const char*>{lock_key_.c_str()}.data(), nullptr,
+                                nullptr, 0));
+  const bool locked = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
+  const std::string state = locked ? "" : ErrorOf(result.get(), -1, "").sql_state;
+  if (!locked && Lost()) return Status::Unavailable("database connection lost while locking");
+  TM_RETURN_IF_ERROR(Exec("RESET lock_timeout").status());
+  const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!locked) {
+    if (state == kLockTimeoutState) {
+      return Status::DeadlineExceeded("another session holds the migration lock of " + Describe() +
+                                      " (advisory lock " + lock_key_ + ")");
+    }
+    return ErrorStatus(result.get(), "pg_advisory_lock");
+  }
+  return waited;
+}
+
+Status PgStore::Unlock() {
+  return ExecParams("SELECT pg_advisory_unlock($1::bigint)", {lock_key_}).status();
+}
+
+Result<std::set<StepId>> PgStore::ReadLedger() {
+  std::set<StepId> rows;
+  TM_ASSIGN_OR_RETURN(bool exists, LedgerExists());
+  if (!exists) return rows;
+  TM_ASSIGN_OR_RETURN(ResultPtr result, Exec("SELECT app, name FROM " + LedgerTable()));
+  for (int r = 0; r < PQntuples(result.get()); ++r) {
+    rows.insert(StepId{PQgetvalue(result.get(), r, 0), PQgetvalue(result.get(), r, 1)});
+  }
+  return rows;
+}
+
+Result<ledger::History> PgStore::ReadHistory() {
+  ledger::History history;
+  if (!history_exists_) return history;
+  // The latest decisive row of each step: its checksum, or a start left unfinished.
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr latest,
+      Exec("SELECT DISTINCT ON (app, name) app, name, action, direction, coalesce(checksum, ''),"
+           " coalesce(statement_index, 0), started_at::text, id FROM " +
+           HistoryTable() +
+           " WHERE action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
+           " ORDER BY app, name, id DESC"));
+  for (int r = 0; r < PQntuples(latest.get()); ++r) {
+    const StepId id{PQgetvalue(latest.get(), r, 0), PQgetvalue(latest.get(), r, 1)};
+    const std::string action = PQgetvalue(latest.get(), r, 2);
+    if (action == "apply" || action == "fake") {
+      history.checksums[id] = PQgetvalue(latest.get(), r, 4);
+    } else if (action == "start") {
+      ledger::DirtyStep dirty;
+      dirty.forward = std::string(PQgetvalue(latest.get(), r, 3)) == "forward";
+      dirty.statement_index = std::atoi(PQgetvalue(latest.get(), r, 5));
+      dirty.started_at = PQgetvalue(latest.get(), r, 6);
+      history.dirty[id] = dirty;
+    }
+  }
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr failures,
+      Exec("SELECT f.app, f.name, count(*), max(f.error) FROM " + HistoryTable() +
+           " f WHERE f.action = 'failure' AND f.id > coalesce((SELECT max(s.id) FROM " +
+           HistoryTable() +
+           " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', 'revert', "
+           "'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name"));
+  for (int r = 0; r < PQntuples(failures.get()); ++r) {
+    const StepId id{PQgetvalue(failures.get(), r, 0), PQgetvalue(failures.get(), r, 1)};
+    history.failures[id] = std::atoi(PQgetvalue(failures.get(), r, 2));
+    if (auto dirty = history.dirty.find(id); dirty != history.dirty.end()) {
+      dirty->second.error = PQgetvalue(failures.get(), r, 3);
+    }
+  }
+  return history;
+}
+
+std::string PgStore::RecordSql(const StepRun& run, const std::string& action) const {
+  const std::string history =
+      "INSERT INTO " + HistoryTable() +
+      " (app, name, action, direction, checksum, started_at, duration_ms, plan_namespace,"
+      " plan_name, plan_uid, plan_generation) VALUES ($3, $4, '" +
+      action +
+      "', $5, $6,"
+      " now(), $7, $8, $9, $10, $11)";
+  if (run.direction == Direction::kForward) {
+    return "WITH recorded AS (INSERT INTO " + LedgerTable() +
+           " (app, name, applied) SELECT a, n, now() FROM unnest($1::varchar[], $2::varchar[])"
+           " AS t(a, n) RETURNING 1) " +
+           history;
+  }
+  return "WITH removed AS (DELETE FROM " + LedgerTable() +
+         " WHERE (app, name) IN (SELECT a, n FROM unnest($1::varchar[], $2::varchar[]) AS"
+         " t(a, n)) RETURNING 1) " +
+         history;
+}
+
+std::vector<std::string> PgStore::RecordParams(const StepRun& run, double duration_ms) const {
+  std::vector<std::string> apps, names;
+  for (const StepId& id : run.records) {
+    apps.push_back(id.app);
+    names.push_back(id.name);
+  }
+  return {ArrayLiteral(apps),
+          ArrayLiteral(names),
+          run.id.app,
+          run.id.name,
+          run.direction == Direction::kForward ? "forward" : "backward",
+          run.checksum,
+          std::to_string(duration_ms),
+          run.plan.ns,
+          run.plan.name,
+          run.plan.uid,
+          std::to_string(run.plan.generation)};
+}
+
+void PgStore::RecordFailure(const StepRun& run, const StepError& error, double duration_ms) {
+  if (Lost() || !history_exists_) return;
+  // Best effort: the failure itself is reported to the caller either way.
+  (void)ExecParams(
+      "INSERT INTO " + HistoryTable() +
+          " (app, name, action, direction, checksum, started_at, duration_ms, plan_namespace,"
+          " plan_name, plan_uid, plan_generation, statement_index, sql_state, error)"
+          " VALUES ($1, $2, 'failure', $3, $4, now(), $5, $6, $7, $8, $9, $10, $11, $12)",
+      {run.id.app, run.id.name, run.direction == Direction::kForward ? "forward" : "backward",
+       run.checksum, std::to_string(duration_ms), run.plan.ns, run.plan.name, run.plan.uid,
+       std::to_string(run.plan.generation), std::to_string(error.statement_index), error.sql_state,
+       error.message});
+}
+
+const char* ActionOf(const StepRun& run) {
+  if (run.fake) return run.direction == Direction::kForward ? "fake" : "fake-revert";
+  return run.direction == Direction::kForward ? "apply" : "revert";
+}
+
+StepResult PgStore::Run(const StepRun& run) {
+  return run.atomic || run.fake ? RunAtomic(run) : RunNonAtomic(run);
+}
+
+StepResult PgStore::RunAtomic(const StepRun& run) {
+  const auto start = Clock::now();
+  StepResult outcome;
+  // One pipeline, one network round trip: BEGIN, the timeouts, every statement, the ledger
+  // and history rows, COMMIT. The first error aborts the rest; the server skips them.
+  std::vector<std::string> commands = {"BEGIN"};
+  if (!run.fake) {
+    commands.push_back("SET LOCAL lock_timeout = '" + Milliseconds(run.lock_timeout) + "'");
+    commands.push_back("SET LOCAL statement_timeout = '" + Milliseconds(run.statement_timeout) +
+                       "'");
+  }
+  const size_t first_statement = commands.size();
+  if (!run.fake) commands.insert(commands.end(), run.statements.begin(), run.statements.end());
+  const size_t record_index = commands.size();
+  commands.push_back(RecordSql(run, ActionOf(run)));
+  commands.push_back("COMMIT");
+  // The duration is measured by the server: from BEGIN to the history row.
+  std::vector<std::string> params = RecordParams(run, 0);
+  params[6] = "";
+
+  std::optional<StepError> error;
+  bool sent = PQenterPipelineMode(conn_) == 1;
+  for (size_t i = 0; sent && i < commands.size(); ++i) {
+    if (i == record_index) {
+      std::vector<const char*> values;
+      for (const auto& p : params) values.push_back(p.empty() ? nullptr : p.c_str());
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), static_cast<int>(values.size()),
+                               nullptr, values.data(), nullptr, nullptr, 0) == 1;
+    } else {
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                               0) == 1;
+    }
+  }
+  if (sent) sent = PQpipelineSync(conn_) == 1;
+  if (!sent) {
+    error = StepError{};
+    error->message = PQerrorMessage(conn_);
+    error->connection_lost = Lost();
+  } else {
+    // Each command yields its result then a null; the sync yields PGRES_PIPELINE_SYNC.
+    for (size_t i = 0; i < commands.size(); ++i) {
+      ResultPtr result(PQgetResult(conn_));
+      const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+      if (!result || status == PGRES_FATAL_ERROR) {
+        if (!error) {
+          const bool is_statement = i >= first_statement && i < record_index;
+          const size_t index = i - first_statement;
+          *(error = StepError{}) = ErrorOf(result.get(), is_statement ? static_cast<int>(index) : -1,
+                                          is_statement ? run.statements[index] : "");
+          if (i == record_index) {
+            error->message = "recording the step in the ledger failed: " + error->message;
+          }
+        }
+        if (!result) break;
+      }
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    }
+    if (!Lost()) {
+      ResultPtr sync(PQgetResult(conn_));
+      while (sync && PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) sync.reset(PQgetResult(conn_));
+    }
+  }
+  PQexitPipelineMode(conn_);
+  outcome.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (!error) {
+    outcome.ok = true;
+    return outcome;
+  }
+  if (!Lost()) (void)Exec("ROLLBACK");  // an explicit transaction stays aborted after a sync
+  error->connection_lost = Lost();
+  outcome.error = std::move(*error);
+  RecordFailure(run, outcome.error, outcome.duration_ms);
+  return outcome;
+}
+
+StepResult PgStore::RunNonAtomic(const StepRun& run) {
+  const auto start = Clock::now();
+  auto elapsed_ms = [&] {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  };
+  StepResult outcome;
+  auto fail = [&](StepError error) {
+    error.dirty = true;
+    outcome.ok = false;
+    outcome.error = std::move(error);
+    outcome.duration_ms = elapsed_ms();
+    RecordFailure(run, outcome.error, outcome.duration_ms);
+    (void)Exec("RESET lock_timeout; RESET statement_timeout");
+    return outcome;
+  };
+  // The committed "started" marker makes a crash from here on visible as dirty.
+  auto marker = ExecParams(
+      "INSERT INTO " + HistoryTable() +
+          " (app, name, action, direction, checksum, started_at, plan_namespace, plan_name,"
+          " plan_uid, plan_generation, statement_index) VALUES ($1, $2, 'start', $3, $4, now(),"
+          " $5, $6, $7, $8, 0) RETURNING id",
+      {run.id.app, run.id.name, run.direction == Direction::kForward ? "forward" : "backward",
+       run.checksum, run.plan.ns, run.plan.name, run.plan.uid,
+       std::to_string(run.plan.generation)});
+  if (!marker.ok()) {
+    outcome.error.message = marker.status().message();
+    outcome.error.connection_lost = Lost();
+    return outcome;  // nothing ran: not dirty
+  }
+  const std::string marker_id = PQgetvalue(marker->get(), 0, 0);
+  auto settings = Exec("SET lock_timeout = '" + Milliseconds(run.lock_timeout) +
+                       "'; SET statement_timeout = '" + Milliseconds(run.statement_timeout) + "'");
+  if (!settings.ok()) {
+    StepError error;
+    error.message = settings.status().message();
+    error.connection_lost = Lost();
+    return fail(error);
+  }
+  for (size_t i = 0; i < run.statements.size(); ++i) {
+    if (i > 0) {
+      auto progress =
+          ExecParams("UPDATE " + HistoryTable() + " SET statement_index = $1 WHERE id = $2",
+                     {std::to_string(i), marker_id});
+      if (!progress.ok()) {
+        StepError error;
+        error.statement_index = static_cast<int>(i);
+        error.message = progress.status().message();
+        error.connection_lost = Lost();
+        return fail(error);
+      }
+    }
+    ResultPtr result(PQexec(conn_, run.statements[i].c_str()));
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return fail(ErrorOf(result.get(), static_cast<int>(i), run.statements[i]));
+    }
+  }
+  (void)Exec("RESET lock_timeout; RESET statement_timeout");
+  const double duration = elapsed_ms();
+  auto recorded = Exec("BEGIN");
+  if (recorded.ok())
+    recorded = ExecParams(RecordSql(run, ActionOf(run)), RecordParams(run, duration));
+  if (recorded.ok()) recorded = Exec("COMMIT");
+  if (!recorded.ok()) {
+    (void)Exec("ROLLBACK");
+    StepError error;
+    error.message =
+        "the statements ran, but recording the step failed: " + recorded.status().message();
+    error.connection_lost = Lost();
+    return fail(error);
+  }
+  outcome.ok = true;
+  outcome.duration_ms = elapsed_ms();
+  return outcome;
+}
+
+Result<std::set<std::string>> PgStore::ExistingTables(const std::vector<std::string>& tables) {
+  std::vector<std::string> schemas, names;
+  for (const std::string& table : tables) {
+    const size_t dot = table.find('.');
+    schemas.push_back(dot == std::string::npos ? options_.schema : table.substr(0, dot));
+    names.push_back(dot == std::string::npos ? table : table.substr(dot + 1));
+  }
+  TM_ASSIGN_OR_RETURN(ResultPtr result,
+                      ExecParams("SELECT CASE WHEN t.s = $3 THEN t.n ELSE t.s || '.' || t.n END"
+                                 " FROM unnest($1::text[], $2::text[]) AS t(s, n)"
+                                 " JOIN pg_namespace ns ON ns.nspname = t.s"
+                                 " JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n",
+                                 {ArrayLiteral(schemas), ArrayLiteral(names), options_.schema}));
+  std::set<std::string> existing;
+  for (int r = 0; r < PQntuples(result.get()); ++r) existing.insert(PQgetvalue(result.get(), r, 0));
+  return existing;
+}
+
+Status PgStore::Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
+                        const ledger::PlanRef& plan) {
+  StepRun run;
+  run.id = id;
+  run.direction = applied ? Direction::kForward : Direction::kBackward;
+  run.plan = plan;
+  // Resolving to "applied" inserts rows that are missing; "unapplied" removes them.
+  TM_ASSIGN_OR_RETURN(std::set<StepId> present, ReadLedger());
+  for (const StepId& record : records) {
+    if (present.count(record) != (applied ? 0u : 1u)) continue;
+    run.records.push_back(record);
+  }
+  TM_RETURN_IF_ERROR(Exec("BEGIN").status());
+  auto recorded = ExecParams(RecordSql(run, "resolve"), RecordParams(run, 0));
+  if (!recorded.ok()) {
+    (void)Exec("ROLLBACK");
+    return recorded.status();
+  }
+  return Exec("COMMIT").status();
+}
+
+}  // namespace
+
+std::string LockKeySql() {
+  return "('x' || left(encode(sha256(convert_to('tidemark:' || current_database() || ':' || "
+         "$1::text || ':' || $2::text, 'UTF8')), 'hex'), 16))::bit(64)::bigint";
+}
+
+Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
+                                 const ConnectOptions& options) {
+  std::vector<const char*> keys, values;
+  bool has_application_name = false, has_timeout = false;
+  for (const auto& [key, value] : params.keywords) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+    has_application_name |= key == "application_name";
+    has_timeout |= key == "connect_timeout";
+  }
+  const std::string timeout = std::to_string(options.connect_timeout_seconds);
+  if (!has_application_name) {
+    keys.push_back("fallback_application_name");
+    values.push_back(options.application_name.c_str());
+  }
+  if (!has_timeout) {
+    keys.push_back("connect_timeout");
+    values.push_back(timeout.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  if (conn == nullptr) return Status::Unavailable("out of memory connecting to the database");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
+    PQfinish(conn);
+    return Status::Unavailable("cannot connect to " + params.Describe() + ": " + message);
+  }
+  // Server notices ("relation already exists, skipping") are not for the user's terminal.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  auto store = std::make_unique<PgStore>(conn, options);
+  TM_RETURN_IF_ERROR(store->Init());
+  return ledger::StorePtr(std::move(store));
+}
+
+}  // namespace tidemark::postgres

@@ -1,0 +1,91 @@
+#include "runtime/event_recorder.h"
+
+#include <cstdio>
+
+namespace tidemark::runtime {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxNote = 1024;
+
+// Cuts to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string Truncate(const std::string& text, size_t limit) {
+  if (text.size() <= limit) return text;
+  size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+json Regarding(const json& object) {
+  const json metadata = object.value("metadata", json::object());
+  json reference{{"apiVersion", object.value("apiVersion", "")},
+                 {"kind", object.value("kind", "")},
+                 {"name", metadata.value("name", "")}};
+  for (const char* field : {"namespace", "uid", "resourceVersion"}) {
+    const std::string value = metadata.value(field, "");
+    if (!value.empty()) reference[field] = value;
+  }
+  return reference;
+}
+
+}  // namespace
+
+EventRecorder::EventRecorder(const kube::Client& client, EventRecorderOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+Status EventRecorder::Record(const json& regarding, EventType type, const std::string& reason,
+                             const std::string& action, const std::string& note) {
+  const json reference = Regarding(regarding);
+  const std::string object_ns = reference.value("namespace", "");
+  const std::string event_ns = object_ns.empty() ? "default" : object_ns;
+  const std::string text = Truncate(note, kMaxNote);
+  const std::string uid = reference.value("uid", "");
+  const Key key{uid.empty() ? kube::ObjectKey(object_ns, reference.value("name", "")) : uid, reason,
+                text};
+  const MonoTime now = options_.clock->Now();
+  const std::string wall_now = FormatRfc3339Micro(options_.clock->WallNow());
+
+  std::lock_guard lock(mutex_);
+  // Forget series that ended, so memory stays bounded.
+  for (auto it = series_.begin(); it != series_.end();) {
+    it = now - it->second.last >= options_.series_window ? series_.erase(it) : std::next(it);
+  }
+  if (auto found = series_.find(key); found != series_.end()) {
+    Series& series = found->second;
+    json patch{{"series", {{"count", series.count + 1}, {"lastObservedTime", wall_now}}}};
+    auto patched = client_.Patch(kube::resources::kEvents, series.ns, series.name,
+                                 kube::PatchType::kMerge, patch);
+    if (patched.ok()) {
+      ++series.count;
+      series.last = now;
+      return Status::Ok();
+    }
+    if (patched.status().code() != StatusCode::kNotFound) return patched.status();
+    series_.erase(found);  // the Event was deleted (events expire): start a new one
+  }
+
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".%llx",
+                static_cast<unsigned long long>(options_.clock->WallNow().time_since_epoch() /
+                                                std::chrono::nanoseconds(1)));
+  const std::string name = reference.value("name", "unnamed") + suffix;
+  json event{{"apiVersion", "events.k8s.io/v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", name}, {"namespace", event_ns}}},
+             {"eventTime", wall_now},
+             {"type", type == EventType::kWarning ? "Warning" : "Normal"},
+             {"reason", reason},
+             {"action", action},
+             {"note", text},
+             {"reportingController", options_.reporting_controller},
+             {"reportingInstance", options_.reporting_instance},
+             {"regarding", reference}};
+  auto created = client_.Create(kube::resources::kEvents, event_ns, event);
+  if (!created.ok()) return created.status();
+  if (series_.size() >= options_.max_remembered) series_.erase(series_.begin());
+  series_[key] = Series{event_ns, name, 1, now};
+  return Status::Ok();
+}
+
+}  // namespace tidemark::runtime

@@ -1,0 +1,280 @@
+#include "spec/objects.h"
+
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/redact.h"
+#include "plan/graph.h"
+#include "spec/decode.h"
+
+namespace tidemark::spec {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
+
+Result<std::string> Base64Decode(const std::string& encoded) {
+  std::string clean;
+  for (char c : encoded) {
+    if (c != '\n' && c != '\r' && c != ' ') clean.push_back(c);
+  }
+  if (clean.size() % 4 != 0) return Status::InvalidArgument("not valid base64");
+  std::string out(clean.size() / 4 * 3, '\0');
+  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                     reinterpret_cast<const unsigned char*>(clean.data()),
+                                     static_cast<int>(clean.size()));
+  if (length < 0) return Status::InvalidArgument("not valid base64");
+  size_t padding = 0;
+  if (!clean.empty() && clean.back() == '=') ++padding;
+  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++padding;
+  out.resize(static_cast<size_t>(length) - padding);
+  return out;
+}
+
+std::map<std::string, std::string> StringMap(const YAML::Node& node) {
+  std::map<std::string, std::string> out;
+  if (!node || !node.IsMap()) return out;
+  for (const auto& entry : node) out[entry.first.Scalar()] = entry.second.Scalar();
+  return out;
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+Result<std::string> ResolveValue(const plan::Value& value, const std::string& field,
+                                 const std::string& ns, ObjectSource& objects,
+                                 bool allow_local_sources) {
+  if (value.literal) return *value.literal;
+  const plan::ValueSource& source = *value.from;
+  using Kind = plan::ValueSource::Kind;
+  if (source.kind != Kind::kSecretKeyRef && !allow_local_sources) {
+    return Status::InvalidArgument(field +
+                                   "From: env and file sources work only with "
+                                   "`tidemark run`; in a cluster use secretKeyRef");
+  }
+  switch (source.kind) {
+    case Kind::kSecretKeyRef: {
+      auto secret = objects.SecretValue(ns, source.secret_name, source.secret_key);
+      if (!secret.ok()) {
+        return secret.status().WithContext(field + "From.secretKeyRef");
+      }
+      return secret;
+    }
+    case Kind::kEnv: {
+      const char* env = std::getenv(source.env.c_str());
+      if (env == nullptr) {
+        return Status::NotFound(field + "From.env: environment variable " + source.env +
+                                " is not set; export it before running tidemark");
+      }
+      return std::string(env);
+    }
+    case Kind::kFile: {
+      auto content = ReadFile(source.file);
+      if (!content.ok()) {
+        return Status::NotFound(field + "From.file: cannot read " + source.file +
+                                "; check the path and its permissions");
+      }
+      std::string text = *content;
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      return text;
+    }
+  }
+  return Status::Internal("unknown value source");
+}
+
+}  // namespace
+
+Status LoadedFiles::AddText(const std::string& text, const std::string& origin) {
+  std::vector<YAML::Node> documents;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') {
+    const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded()) return Status::InvalidArgument(origin + ": not valid JSON");
+    documents.push_back(FromJson(json));
+  }
+  try {
+    if (documents.empty()) documents = YAML::LoadAll(text);
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(origin + ": not valid YAML at line " +
+                                   std::to_string(e.mark.line + 1) + ", column " +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    const YAML::Node& doc = documents[i];
+    const std::string where =
+        documents.size() > 1 ? origin + " (document " + std::to_string(i + 1) + ")" : origin;
+    if (!doc.IsMap()) continue;  // empty documents between separators
+    try {
+      const std::string kind = doc["kind"] ? doc["kind"].as<std::string>("") : "";
+      const YAML::Node metadata = doc["metadata"];
+      const std::string name =
+          metadata && metadata["name"] ? metadata["name"].as<std::string>("") : "";
+      const std::string ns = metadata && metadata["namespace"]
+                                 ? metadata["namespace"].as<std::string>("default")
+                                 : "default";
+      if (kind == kKind) {
+        auto plan = DecodePlan(doc, where);
+        if (!plan.ok()) {
+          errors.push_back(plan.status().message());
+        } else {
+          plans.push_back(std::move(plan).value());
+        }
+      } else if (kind == "ConfigMap") {
+        config_maps_[Key(ns, name)] = StringMap(doc["data"]);
+      } else if (kind == "Secret") {
+        auto& values = secrets_[Key(ns, name)];
+        for (const auto& [key, encoded] : StringMap(doc["data"])) {
+          auto decoded = Base64Decode(encoded);
+          if (!decoded.ok()) {
+            errors.push_back(where + ": Secret " + name + " data." + key + " is not base64");
+            continue;
+          }
+          values[key] = *decoded;
+        }
+        for (const auto& [key, value] : StringMap(doc["stringData"])) values[key] = value;
+      }
+    } catch (const YAML::Exception& e) {
+      errors.push_back(where + ": " + e.what());
+    }
+  }
+  if (errors.empty()) return Status::Ok();
+  std::string message;
+  for (const auto& e : errors) message += (message.empty() ? "" : "\n") + e;
+  return Status::InvalidArgument(message);
+}
+
+Result<std::map<std::string, std::string>> LoadedFiles::ConfigMapData(const std::string& ns,
+                                                                      const std::string& name) {
+  auto found = config_maps_.find(Key(ns, name));
+  if (found == config_maps_.end()) {
+    return Status::NotFound("ConfigMap " + name + " (namespace " + ns +
+                            ") is not among the loaded files; add its YAML beside the plan");
+  }
+  return found->second;
+}
+
+Result<std::string> LoadedFiles::SecretValue(const std::string& ns, const std::string& name,
+                                             const std::string& key) {
+  auto found = secrets_.find(Key(ns, name));
+  if (found == secrets_.end()) {
+    return Status::NotFound("Secret " + name + " (namespace " + ns +
+                            ") is not among the loaded files; add it, or use env: or file:");
+  }
+  auto value = found->second.find(key);
+  if (value == found->second.end()) {
+    return Status::NotFound("Secret " + name + " has no key \"" + key + "\"");
+  }
+  return value->second;
+}
+
+Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths) {
+  LoadedFiles loaded;
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(path, error)) {
+        const std::string extension = entry.path().extension().string();
+        if (entry.is_regular_file() &&
+            (extension == ".yaml" || extension == ".yml" || extension == ".json")) {
+          found.push_back(entry.path().string());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(path, error)) {
+      files.push_back(path);
+    } else {
+      return Status::NotFound(path + ": no such file or folder");
+    }
+  }
+  std::vector<std::string> errors;
+  for (const std::string& file : files) {
+    auto text = ReadFile(file);
+    if (!text.ok()) return text.status();
+    Status added = loaded.AddText(*text, file);
+    if (!added.ok()) errors.push_back(added.message());
+  }
+  if (!errors.empty()) {
+    std::string message;
+    for (const auto& e : errors) message += (message.empty() ? "" : "\n") + e;
+    return Status::InvalidArgument(message);
+  }
+  return loaded;
+}
+
+Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects) {
+  for (const std::string& name : plan->config_map_names) {
+    auto data = objects.ConfigMapData(plan->meta.ns, name);
+    if (!data.ok()) return data.status().WithContext("spec.migrationsFrom");
+    for (const auto& [key, text] : *data) {
+      const bool is_yaml = key.size() > 5 && (key.ends_with(".yaml") || key.ends_with(".yml"));
+      if (!is_yaml) continue;
+      const std::string origin = "ConfigMap " + name + " key " + key;
+      YAML::Node node;
+      try {
+        node = YAML::Load(text);
+      } catch (const YAML::ParserException& e) {
+        return Status::InvalidArgument(origin + ": not valid YAML at line " +
+                                       std::to_string(e.mark.line + 1) + ": " + e.msg);
+      }
+      TM_ASSIGN_OR_RETURN(std::vector<plan::Step> steps, DecodeSteps(node, origin));
+      for (auto& step : steps) plan->migrations.push_back(std::move(step));
+    }
+  }
+  if (auto problem = plan::Validate(*plan)) {
+    return Status::InvalidArgument(problem->reason + ": " + problem->message);
+  }
+  return Status::Ok();
+}
+
+std::string ConnectionParams::Describe() const {
+  std::string out;
+  for (const auto& [key, value] : keywords) {
+    if (key == "password") continue;
+    out += (out.empty() ? "" : " ") + key + "=" + (key == "dbname" ? RedactDsn(value) : value);
+  }
+  return out;
+}
+
+Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
+                                           const std::string& ns, ObjectSource& objects,
+                                           bool allow_local_sources) {
+  ConnectionParams params;
+  const std::tuple<const char*, const char*, const plan::Value*> fields[] = {
+      {"dbname", "spec.database.dsn", &database.dsn},  // expanded by libpq (expand_dbname)
+      {"host", "spec.database.host", &database.host},
+      {"port", "spec.database.port", &database.port},
+      {"dbname", "spec.database.dbname", &database.dbname},
+      {"user", "spec.database.user", &database.user},
+      {"password", "spec.database.password", &database.password},
+      {"sslmode", "spec.database.sslMode", &database.ssl_mode}};
+  for (const auto& [keyword, field, value] : fields) {
+    if (value->empty()) continue;
+    TM_ASSIGN_OR_RETURN(std::string resolved,
+                        ResolveValue(*value, field, ns, objects, allow_local_sources));
+    params.keywords.emplace_back(keyword, resolved);
+  }
+  if (params.keywords.empty()) {
+    return Status::InvalidArgument(
+        "spec.database: no connection given; set dsn/dsnFrom or host, dbname, user and "
+        "passwordFrom (with the CLI, --database or DATABASE_URL also work)");
+  }
+  return params;
+}
+
+}  // namespace tidemark::spec

@@ -1,0 +1,67 @@
+// Reading plan files, and the objects a plan refers to (ConfigMaps with steps, Secrets
+// with credentials), wherever they come from: files for the CLI, the cluster for the
+// controller. docs/plan-format.md describes the shapes.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "plan/model.h"
+
+namespace tidemark::spec {
+
+// Where ConfigMaps and Secrets are looked up. Implementations: LoadedFiles below, and the
+// controller's cache of the cluster.
+class ObjectSource {
+ public:
+  virtual ~ObjectSource() = default;
+  // A ConfigMap's data; NotFound when absent.
+  virtual Result<std::map<std::string, std::string>> ConfigMapData(const std::string& ns,
+                                                                   const std::string& name) = 0;
+  // One decoded value of a Secret; NotFound naming the Secret or the key when absent.
+  virtual Result<std::string> SecretValue(const std::string& ns, const std::string& name,
+                                          const std::string& key) = 0;
+};
+
+// The documents of plan files: plans, and the ConfigMaps and Secrets beside them.
+class LoadedFiles : public ObjectSource {
+ public:
+  std::vector<plan::MigrationPlan> plans;
+
+  Result<std::map<std::string, std::string>> ConfigMapData(const std::string& ns,
+                                                           const std::string& name) override;
+  Result<std::string> SecretValue(const std::string& ns, const std::string& name,
+                                  const std::string& key) override;
+
+  // Adds the documents of one YAML/JSON text; `origin` names it in messages.
+  Status AddText(const std::string& text, const std::string& origin);
+
+ private:
+  std::map<std::string, std::map<std::string, std::string>> config_maps_;  // "ns/name" -> data
+  std::map<std::string, std::map<std::string, std::string>> secrets_;      // decoded values
+};
+
+// Reads files and folders (a folder: its *.yaml, *.yml, *.json files in name order).
+Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths);
+
+// Appends the steps of spec.migrationsFrom to plan->migrations and checks the whole plan
+// (duplicates, dependencies, cycles, targets): after this a plan is ready to run.
+Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects);
+
+// libpq keyword/value pairs for PQconnectdbParams; a "dsn" given first is expanded there.
+struct ConnectionParams {
+  std::vector<std::pair<std::string, std::string>> keywords;
+  // For messages: host, port, dbname and user, never the password.
+  std::string Describe() const;
+};
+
+// Resolves the database fields. `allow_local_sources` permits `env:` and `file:` sources
+// (the CLI); the controller passes false so a plan cannot read the controller's own files.
+Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
+                                           const std::string& ns, ObjectSource& objects,
+                                           bool allow_local_sources);
+
+}  // namespace tidemark::spec

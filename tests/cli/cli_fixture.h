@@ -1,0 +1,42 @@
+// A fresh database and a folder of plan files per test, and `tidemark` run against them.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/postgres_fixture.h"
+#include "tests/support/process.h"
+
+namespace tidemark::testing {
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Writes `yaml` as plan.yaml in the test's folder.
+  void WritePlan(const std::string& yaml);
+  // A plan named "shop" with the given YAML list of steps and extra spec lines.
+  void WriteSteps(const std::string& steps_yaml, const std::string& extra_spec = "");
+  // Runs `tidemark ARGS -f <folder> --database <dsn>`.
+  ProcessResult Tidemark(std::vector<std::string> args, const ProcessOptions& options = {});
+  std::vector<std::string> TidemarkArgv(std::vector<std::string> args) const;
+
+  std::string Value(const std::string& sql) const { return server().QueryValue(dsn_, sql); }
+  Rows Query(const std::string& sql) const { return server().Query(dsn_, sql); }
+  bool TableExists(const std::string& table) const;
+  // "app.name" rows of the ledger, sorted.
+  std::vector<std::string> LedgerRows() const;
+
+  static PostgresServer& server() { return PostgresServer::Get(); }
+
+  std::string dsn_;
+  std::string dir_;
+};
+
+// The output of a process, for failure messages.
+std::string Describe(const ProcessResult& result);
+
+}  // namespace tidemark::testing

@@ -1,0 +1,114 @@
+// The event recorder against the test API server: events.k8s.io/v1 objects, counted in a
+// series when they repeat.
+#include "runtime/event_recorder.h"
+
+#include <gmock/gmock.h>
+
+#include "server_fixture.h"
+
+namespace tidemark::runtime {
+namespace {
+
+using nlohmann::json;
+using ::testing::MatchesRegex;
+
+const json kPlan{
+    {"apiVersion", "tidemark.dev/v1alpha1"},
+    {"kind", "MigrationPlan"},
+    {"metadata",
+     {{"name", "shop"}, {"namespace", "prod"}, {"uid", "5f0c-11"}, {"resourceVersion", "42"}}}};
+
+class EventRecorderTest : public ApiServerTest {
+ protected:
+  void SetUp() override {
+    ApiServerTest::SetUp();
+    CreateNamespace("prod");
+  }
+  EventRecorderOptions Options() {
+    EventRecorderOptions options;
+    options.reporting_instance = "tidemark-7d9f-abcde";
+    options.clock = &clock_;
+    return options;
+  }
+  json Events() {
+    auto list = client_->List(kube::resources::kEvents, "prod");
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    return list.ok() ? list->items : json::array();
+  }
+
+  FakeClock clock_;
+};
+
+TEST_F(EventRecorderTest, WritesAnEventsV1EventAboutTheObject) {
+  EventRecorder recorder(*client_, Options());
+  const Status status = recorder.Record(kPlan, EventType::kWarning, "MigrationFailed", "Apply",
+                                        "shop.0002_order failed: relation \"x\" does not exist");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const json events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  const json& event = events[0];
+  EXPECT_THAT(event["metadata"]["name"].get<std::string>(), MatchesRegex(R"(shop\.[0-9a-f]+)"));
+  EXPECT_EQ(event["type"], "Warning");
+  EXPECT_EQ(event["reason"], "MigrationFailed");
+  EXPECT_EQ(event["action"], "Apply");
+  EXPECT_EQ(event["note"], "shop.0002_order failed: relation \"x\" does not exist");
+  EXPECT_EQ(event["reportingController"], "tidemark.dev/controller");
+  EXPECT_EQ(event["reportingInstance"], "tidemark-7d9f-abcde");
+  EXPECT_THAT(event["eventTime"].get<std::string>(), MatchesRegex(kMicroTimePattern));
+  EXPECT_EQ(event["regarding"], (json{{"apiVersion", "tidemark.dev/v1alpha1"},
+                                      {"kind", "MigrationPlan"},
+                                      {"name", "shop"},
+                                      {"namespace", "prod"},
+                                      {"uid", "5f0c-11"},
+                                      {"resourceVersion", "42"}}));
+  EXPECT_FALSE(event.contains("series"));
+}
+
+TEST_F(EventRecorderTest, RepeatsWithinTheWindowAreCountedInASeries) {
+  EventRecorder recorder(*client_, Options());
+  ASSERT_TRUE(
+      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  clock_.Advance(std::chrono::seconds(30));
+  ASSERT_TRUE(
+      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  clock_.Advance(std::chrono::seconds(30));
+  ASSERT_TRUE(
+      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  json events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["series"]["count"], 3);
+  EXPECT_NE(events[0]["series"]["lastObservedTime"], events[0]["eventTime"]);
+
+  // Another note is another event.
+  ASSERT_TRUE(
+      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "other").ok());
+  EXPECT_EQ(Events().size(), 2u);
+
+  // Past the window the series has ended: a new event starts.
+  clock_.Advance(std::chrono::minutes(7));
+  ASSERT_TRUE(
+      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  EXPECT_EQ(Events().size(), 3u);
+}
+
+TEST_F(EventRecorderTest, ASeriesWhoseEventWasDeletedStartsAgain) {
+  EventRecorder recorder(*client_, Options());
+  ASSERT_TRUE(recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "ok").ok());
+  const json first = Events()[0];
+  ASSERT_TRUE(client_->Delete(kube::resources::kEvents, "prod", first["metadata"]["name"]).ok());
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "ok").ok());
+  const json events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0]["metadata"]["name"], first["metadata"]["name"]);
+}
+
+TEST_F(EventRecorderTest, LongNotesAreCutTo1024Characters) {
+  EventRecorder recorder(*client_, Options());
+  ASSERT_TRUE(
+      recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", std::string(3000, 'x')).ok());
+  EXPECT_EQ(Events()[0]["note"].get<std::string>().size(), 1024u);
+}
+
+}  // namespace
+}  // namespace tidemark::runtime

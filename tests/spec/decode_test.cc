@@ -1,0 +1,180 @@
+// Every way a plan document can be wrong gets a message naming the field and the fix.
+#include "spec/decode.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace tidemark::spec {
+namespace {
+
+using ::testing::HasSubstr;
+
+Result<plan::MigrationPlan> Decode(const std::string& yaml) {
+  return DecodePlan(YAML::Load(yaml), "plan.yaml");
+}
+
+std::string ErrorOf(const std::string& yaml) {
+  auto result = Decode(yaml);
+  EXPECT_FALSE(result.ok()) << "expected an error for:\n" << yaml;
+  return result.ok() ? "" : result.status().message();
+}
+
+const char* kHeader =
+    "apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\nmetadata: {name: shop}\n";
+
+std::string WithSpec(const std::string& spec) { return std::string(kHeader) + "spec:\n" + spec; }
+
+TEST(DecodeTest, FullSpecRoundTrip) {
+  auto plan = Decode(WithSpec(R"(
+  database:
+    host: /cloudsql/proj:region:inst
+    port: "5432"
+    dbname: shop
+    user: app
+    passwordFrom: {secretKeyRef: {name: shop-db, key: password}}
+    sslMode: verify-full
+    schema: sales
+  ledger: {table: django_migrations, historyTable: audit}
+  migrations:
+    - app: shop
+      name: 0001_initial
+      dependencies: [auth.0012_alter_user_first_name_max_length]
+      atomic: false
+      forward: CREATE TABLE a (id int);
+      backward: ""
+      python: true
+    - app: shop
+      name: 0002_squashed
+      replaces: [shop.0001_initial]
+      forward: SELECT 1
+  migrationsFrom: [{configMapRef: {name: shop-migrations-0}}]
+  targets: [{app: shop, migration: zero}]
+  policy: {revert: Allow, lockTimeout: 1m30s, statementTimeout: 250ms, lint: Block,
+           checksum: Ignore, unknownApplied: Block, pythonSteps: RecordOnly}
+  fake: [shop.0001_initial]
+  fakeInitial: true
+  dryRun: true
+  suspend: false
+  resolve: [{migration: shop.0001_initial, state: unapplied}]
+)"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->meta.ns, "default");
+  EXPECT_EQ(*plan->database.host.literal, "/cloudsql/proj:region:inst");
+  EXPECT_EQ(plan->database.password.from->secret_name, "shop-db");
+  EXPECT_EQ(plan->database.schema, "sales");
+  EXPECT_EQ(plan->ledger.history_table, "audit");
+  ASSERT_EQ(plan->migrations.size(), 2u);
+  const plan::Step& first = plan->migrations[0];
+  EXPECT_EQ(first.id.ToString(), "shop.0001_initial");
+  EXPECT_EQ(first.dependencies[0].app, "auth");
+  EXPECT_FALSE(first.atomic);
+  EXPECT_TRUE(first.python);
+  ASSERT_TRUE(first.backward.has_value());
+  EXPECT_EQ(*first.backward, "");
+  EXPECT_FALSE(plan->migrations[1].backward.has_value());  // absent: irreversible
+  EXPECT_EQ(plan->migrations[1].replaces[0].name, "0001_initial");
+  EXPECT_EQ(plan->config_map_names[0], "shop-migrations-0");
+  EXPECT_EQ(plan->targets[0].migration, "zero");
+  EXPECT_EQ(plan->policy.revert, plan::RevertPolicy::kAllow);
+  EXPECT_EQ(plan->policy.lock_timeout.count(), 90'000);
+  EXPECT_EQ(plan->policy.statement_timeout.count(), 250);
+  EXPECT_EQ(plan->policy.lint, plan::LintPolicy::kBlock);
+  EXPECT_EQ(plan->policy.python_steps, plan::PythonStepsPolicy::kRecordOnly);
+  EXPECT_TRUE(plan->fake_initial);
+  EXPECT_TRUE(plan->dry_run);
+  EXPECT_EQ(plan->resolve[0].state, plan::ResolvedState::kUnapplied);
+}
+
+TEST(DecodeTest, DefaultsFollowTheSpec) {
+  auto plan = Decode(WithSpec("  migrations: []\n"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->ledger.table, "django_migrations");
+  EXPECT_EQ(plan->ledger.history_table, "tidemark_history");
+  EXPECT_EQ(plan->database.schema, "public");
+  EXPECT_EQ(plan->policy.revert, plan::RevertPolicy::kDeny);
+  EXPECT_EQ(plan->policy.lock_timeout.count(), 5'000);
+  EXPECT_EQ(plan->policy.statement_timeout.count(), 15 * 60'000);
+  EXPECT_EQ(plan->policy.lint, plan::LintPolicy::kWarn);
+  EXPECT_EQ(plan->policy.checksum, plan::ChecksumPolicy::kBlock);
+  EXPECT_EQ(plan->policy.unknown_applied, plan::UnknownAppliedPolicy::kWarn);
+  EXPECT_EQ(plan->policy.python_steps, plan::PythonStepsPolicy::kBlock);
+}
+
+TEST(DecodeTest, UnknownFieldSuggestsTheNearestName) {
+  EXPECT_THAT(ErrorOf(WithSpec("  polcy: {revert: Allow}\n")),
+              HasSubstr("spec.polcy: unknown field; did you mean \"policy\"?"));
+  EXPECT_THAT(ErrorOf(WithSpec("  migrations: [{app: a, name: b, fowrard: x}]\n")),
+              HasSubstr("spec.migrations[0].fowrard: unknown field; did you mean \"forward\"?"));
+}
+
+TEST(DecodeTest, PasswordMustComeFromASource) {
+  EXPECT_THAT(ErrorOf(WithSpec("  database: {password: hunter2}\n")),
+              HasSubstr("spec.database.password: unknown field; did you mean \"passwordFrom\"?"));
+}
+
+TEST(DecodeTest, MissingAndBadStepNames) {
+  const std::string error =
+      ErrorOf(WithSpec("  migrations:\n    - {name: 0001}\n    - {app: shop}\n"
+                       "    - {app: 'bad app', name: 'x.y'}\n"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].app: required"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[1].name: required"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[2].app: \"bad app\" is not an app label"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[2].name: \"x.y\" is not a migration name"));
+}
+
+TEST(DecodeTest, WrongTypes) {
+  const std::string error = ErrorOf(
+      WithSpec("  migrations: {app: a}\n  dryRun: maybe\n  targets: [{app: a, migration: [1]}]\n"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations: must be a list"));
+  EXPECT_THAT(error, HasSubstr("spec.dryRun: must be true or false"));
+  EXPECT_THAT(error, HasSubstr("spec.targets[0].migration: must be a string"));
+}
+
+TEST(DecodeTest, BadDependencyName) {
+  EXPECT_THAT(ErrorOf(WithSpec("  migrations: [{app: a, name: b, dependencies: [auth0001]}]\n")),
+              HasSubstr("spec.migrations[0].dependencies[0]: \"auth0001\" is not app.migration"));
+}
+
+TEST(DecodeTest, EnumsAndDurations) {
+  const std::string error =
+      ErrorOf(WithSpec("  policy: {revert: Maybe, lockTimeout: 5 seconds}\n"));
+  EXPECT_THAT(error, HasSubstr("spec.policy.revert: must be one of Deny, Allow (got \"Maybe\")"));
+  EXPECT_THAT(error, HasSubstr("spec.policy.lockTimeout: \"5 seconds\" is not a duration"));
+}
+
+TEST(DecodeTest, ValueSourceNeedsExactlyOneKind) {
+  EXPECT_THAT(ErrorOf(WithSpec("  database: {dsnFrom: {env: A, file: /b}}\n")),
+              HasSubstr("spec.database.dsnFrom: set exactly one of secretKeyRef, env, file"));
+  EXPECT_THAT(ErrorOf(WithSpec("  database: {dsnFrom: {secretKeyRef: {name: x}}}\n")),
+              HasSubstr("spec.database.dsnFrom.secretKeyRef.key: required"));
+  EXPECT_THAT(ErrorOf(WithSpec("  database: {dsn: a, dsnFrom: {env: A}}\n")),
+              HasSubstr("set either dsn or dsnFrom, not both"));
+}
+
+TEST(DecodeTest, HeaderErrors) {
+  EXPECT_THAT(ErrorOf("apiVersion: v1\nkind: MigrationPlan\nmetadata: {name: a}\nspec: {}\n"),
+              HasSubstr("apiVersion: must be tidemark.dev/v1alpha1"));
+  EXPECT_THAT(ErrorOf("apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\nspec: {}\n"),
+              HasSubstr("metadata.name: required"));
+  EXPECT_THAT(ErrorOf(std::string(kHeader)), HasSubstr("spec: required"));
+  EXPECT_THAT(ErrorOf("apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\n"
+                      "metadata: {name: Shop_1}\nspec: {}\n"),
+              HasSubstr("is not a Kubernetes name"));
+}
+
+TEST(DecodeTest, Durations) {
+  std::chrono::milliseconds d{};
+  EXPECT_TRUE(ParseDuration("1h30m", &d));
+  EXPECT_EQ(d.count(), 5'400'000);
+  EXPECT_TRUE(ParseDuration("0", &d));
+  EXPECT_EQ(d.count(), 0);
+  EXPECT_TRUE(ParseDuration("1.5s", &d));
+  EXPECT_EQ(d.count(), 1500);
+  EXPECT_FALSE(ParseDuration("5", &d));
+  EXPECT_FALSE(ParseDuration("s", &d));
+  EXPECT_FALSE(ParseDuration("5s ", &d));
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(900'000)), "15m");
+}
+
+}  // namespace
+}  // namespace tidemark::spec

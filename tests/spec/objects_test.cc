@@ -1,0 +1,137 @@
+// Plan files: many documents, folders, ConfigMaps with steps, Secrets, connections.
+#include "spec/objects.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace tidemark::spec {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char* kPlanAndObjects = R"yaml(apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: shop, namespace: prod}
+spec:
+  database:
+    host: db.internal
+    dbname: shop
+    user: app
+    passwordFrom: {secretKeyRef: {name: shop-db, key: password}}
+  migrationsFrom: [{configMapRef: {name: shop-steps}}]
+  migrations:
+    - {app: shop, name: 0001_initial, forward: "CREATE TABLE a (id int)"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop-steps, namespace: prod}
+data:
+  b.yaml: |
+    - {app: shop, name: 0003_c, dependencies: [shop.0002_b], forward: "SELECT 3"}
+  a.yaml: |
+    - {app: shop, name: 0002_b, dependencies: [shop.0001_initial], forward: "SELECT 2"}
+  README: not steps
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-db, namespace: prod}
+data: {password: aHVudGVyMg==}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ignored}
+)yaml";
+
+TEST(ObjectsTest, PlanWithConfigMapAndSecret) {
+  LoadedFiles files;
+  ASSERT_TRUE(files.AddText(kPlanAndObjects, "all.yaml").ok());
+  ASSERT_EQ(files.plans.size(), 1u);
+  plan::MigrationPlan plan = files.plans[0];
+  Status completed = CompletePlan(&plan, files);
+  ASSERT_TRUE(completed.ok()) << completed.message();
+  ASSERT_EQ(plan.migrations.size(), 3u);
+  EXPECT_EQ(plan.migrations[1].id.name, "0002_b");  // keys in name order: a.yaml first
+  EXPECT_EQ(plan.migrations[1].origin, "ConfigMap shop-steps key a.yaml[0]");
+  auto connection = ResolveConnection(plan.database, plan.meta.ns, files, true);
+  ASSERT_TRUE(connection.ok()) << connection.status().message();
+  EXPECT_EQ(connection->Describe(), "host=db.internal dbname=shop user=app");
+  bool has_password = false;
+  for (const auto& [key, value] : connection->keywords) {
+    if (key == "password") has_password = value == "hunter2";
+  }
+  EXPECT_TRUE(has_password);
+}
+
+TEST(ObjectsTest, MissingConfigMapAndSecretAreNamed) {
+  LoadedFiles files;
+  std::string text = kPlanAndObjects;
+  text = text.substr(0, text.find("---"));
+  ASSERT_TRUE(files.AddText(text, "plan.yaml").ok());
+  plan::MigrationPlan plan = files.plans[0];
+  Status completed = CompletePlan(&plan, files);
+  EXPECT_THAT(completed.message(), HasSubstr("spec.migrationsFrom: ConfigMap shop-steps"));
+  auto connection = ResolveConnection(plan.database, plan.meta.ns, files, true);
+  EXPECT_EQ(connection.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(connection.status().message(),
+              HasSubstr("spec.database.passwordFrom.secretKeyRef: Secret shop-db"));
+}
+
+TEST(ObjectsTest, DuplicateStepAcrossInlineAndConfigMap) {
+  LoadedFiles files;
+  std::string text = kPlanAndObjects;
+  const std::string from = "{app: shop, name: 0002_b,";
+  text.replace(text.find(from), from.size(), "{app: shop, name: 0001_initial,");
+  ASSERT_TRUE(files.AddText(text, "all.yaml").ok());
+  plan::MigrationPlan plan = files.plans[0];
+  EXPECT_THAT(CompletePlan(&plan, files).message(),
+              HasSubstr("shop.0001_initial is defined twice (spec.migrations[0] and ConfigMap "
+                        "shop-steps key a.yaml[0])"));
+}
+
+TEST(ObjectsTest, LocalSourcesOnlyWhenAllowed) {
+  plan::DatabaseSpec database;
+  database.dsn.from = plan::ValueSource{plan::ValueSource::Kind::kEnv, "", "", "TM_TEST_DSN", ""};
+  LoadedFiles none;
+  ::setenv("TM_TEST_DSN", "host=/tmp dbname=x", 1);
+  auto allowed = ResolveConnection(database, "default", none, true);
+  ASSERT_TRUE(allowed.ok());
+  EXPECT_EQ(allowed->keywords[0].second, "host=/tmp dbname=x");
+  auto refused = ResolveConnection(database, "default", none, false);
+  EXPECT_THAT(refused.status().message(), HasSubstr("only with `tidemark run`"));
+  ::unsetenv("TM_TEST_DSN");
+  EXPECT_THAT(ResolveConnection(database, "default", none, true).status().message(),
+              HasSubstr("environment variable TM_TEST_DSN is not set"));
+}
+
+TEST(ObjectsTest, MalformedYamlNamesLineAndColumn) {
+  LoadedFiles files;
+  Status status = files.AddText("kind: MigrationPlan\nspec: [unclosed\n", "broken.yaml");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("broken.yaml: not valid YAML at line"));
+}
+
+TEST(ObjectsTest, FolderIsReadInNameOrder) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("tm-objects-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "b.yaml") << kPlanAndObjects;
+  std::ofstream(dir / "notes.txt") << "ignored";
+  std::ofstream(dir / "a.json")
+      << R"({"apiVersion": "tidemark.dev/v1alpha1", "kind": "MigrationPlan",
+            "metadata": {"name": "first"}, "spec": {"migrations": []}})";
+  auto loaded = LoadFiles({dir.string()});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_EQ(loaded->plans.size(), 2u);
+  EXPECT_EQ(loaded->plans[0].meta.name, "first");
+  EXPECT_EQ(loaded->plans[1].meta.name, "shop");
+  EXPECT_THAT(LoadFiles({(dir / "missing.yaml").string()}).status().message(),
+              HasSubstr("no such file or folder"));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tidemark::spec

@@ -1,0 +1,309 @@
+"""Captures the SQL Django really runs for each migration.
+
+Method: create an empty scratch database beside the project's own, point the connection
+alias at it, run every migration forwards with Django's own executor (as `migrate` does),
+then unapply them all in reverse order (as `migrate APP zero` does). Every statement that a
+schema editor executes is recorded, in execution order (deferred SQL included), exactly as
+the driver sent it to PostgreSQL (parameters interpolated; `last_executed_query`).
+Statements that Django runs outside a schema editor are not SQL of the migration: the
+ledger writes, the catalogue look-ups of introspection, and the ORM work of RunPython
+code; writes among them mark the step as `python`.
+
+Squashed migrations: a fresh database takes the squash path, so a second scratch run with
+the squashes removed captures the migrations they replace.
+
+Not thread-safe: it repoints a connection alias and patches the schema editor class while
+it runs, and restores both.
+"""
+
+import contextlib
+import dataclasses
+import datetime
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+from django.db import connections
+from django.db.migrations.exceptions import IrreversibleError
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
+from django.utils import timezone as django_timezone
+
+Key = Tuple[str, str]
+
+# First words of statements that change nothing: reads, transaction control, settings.
+_HARMLESS_VERBS = {"SELECT", "SHOW", "SET", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT"}
+_LEADING_NOISE = re.compile(r"^(\s+|--[^\n]*\n|/\*.*?\*/|\()*", re.S)
+
+
+class ExportError(Exception):
+    """The export cannot produce a faithful plan; the message says why."""
+
+
+@dataclasses.dataclass
+class Step:
+    app: str
+    name: str
+    dependencies: List[str]
+    atomic: bool
+    replaces: List[str]
+    forward: List[str] = dataclasses.field(default_factory=list)
+    backward: Optional[List[str]] = None  # None: irreversible
+    python_reasons: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def key(self) -> Key:
+        return (self.app, self.name)
+
+
+def _label(key: Key) -> str:
+    return "%s.%s" % key
+
+
+def _is_write(statement: str) -> bool:
+    words = _LEADING_NOISE.sub("", statement).split(None, 1)
+    return bool(words) and words[0].upper() not in _HARMLESS_VERBS
+
+
+def _code_reasons(operations, contenttypes_installed: bool) -> List[str]:
+    """Why these operations have effects that their SQL cannot carry."""
+    reasons = []
+    for operation in operations:
+        if isinstance(operation, SeparateDatabaseAndState):
+            reasons += _code_reasons(operation.database_operations, contenttypes_installed)
+        elif isinstance(operation, RunPython):
+            for direction, code in (("forward", operation.code), ("backward", operation.reverse_code)):
+                if code is not None and code is not RunPython.noop:
+                    reasons.append("RunPython %s code %s.%s" % (
+                        direction, getattr(code, "__module__", "?"), getattr(code, "__qualname__", repr(code))))
+        elif isinstance(operation, RenameModel) and contenttypes_installed:
+            # django.contrib.contenttypes injects RenameContentType (a RunPython) before
+            # `migrate` runs a RenameModel on a database whose contenttypes are migrated.
+            reasons.append("RenameModel %s -> %s: contenttypes renames the ContentType row in Python"
+                           % (operation.old_name, operation.new_name))
+    return reasons
+
+
+class _Recorder:
+    """Sorts the statements of one scratch run by migration and direction."""
+
+    def __init__(self):
+        self.current: Optional[Tuple[Key, str]] = None
+        self.editor_depth = 0
+        self.sql: Dict[Tuple[Key, str], List[str]] = {}
+        self.writes_outside: Dict[Tuple[Key, str], List[str]] = {}
+
+    def progress(self, action, migration=None, fake=False):
+        if action in ("apply_start", "unapply_start"):
+            direction = "forward" if action == "apply_start" else "backward"
+            self.current = ((migration.app_label, migration.name), direction)
+            self.sql.setdefault(self.current, [])
+        elif action in ("apply_success", "unapply_success"):
+            self.current = None
+
+    def __call__(self, execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if self.current is not None:
+            # The text PostgreSQL received, parameters interpolated (psycopg2's cursor.query).
+            sent = context["connection"].ops.last_executed_query(context["cursor"].cursor, sql, params) or str(sql)
+            if self.editor_depth:
+                self.sql[self.current].append(sent)
+            elif _is_write(sent) and "django_migrations" not in sent:
+                self.writes_outside.setdefault(self.current, []).append(sent)
+        return result
+
+
+@contextlib.contextmanager
+def _patched_editor(connection, recorder: _Recorder):
+    """Marks the statements a schema editor executes, whatever the operation class."""
+    editor_class = connection.SchemaEditorClass
+    original = editor_class.execute
+
+    def execute(editor, sql, params=()):
+        recorder.editor_depth += 1
+        try:
+            return original(editor, sql, params)
+        finally:
+            recorder.editor_depth -= 1
+
+    editor_class.execute = execute
+    try:
+        with connection.execute_wrapper(recorder):
+            yield
+    finally:
+        editor_class.execute = original
+
+
+@contextlib.contextmanager
+def scratch_database(alias: str, name: str, keep: bool):
+    """Creates the empty database NAME on the alias's server and points the alias at it."""
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        raise ExportError("database alias %r is %s; tidemark runs on PostgreSQL" % (alias, connection.vendor))
+    quoted = connection.ops.quote_name(name)
+    original_name = connection.settings_dict["NAME"]
+    if name == original_name:
+        raise ExportError("the scratch database must not be the project's database %r" % name)
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS %s" % quoted)
+        cursor.execute("CREATE DATABASE %s" % quoted)
+    connection.close()
+    connection.settings_dict["NAME"] = name
+    try:
+        yield connection
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = original_name
+        if not keep:
+            with connection._nodb_cursor() as cursor:
+                cursor.execute("DROP DATABASE IF EXISTS %s" % quoted)
+
+
+# Defaults computed when a migration runs (timezone.now, Django's one-off default for a new
+# NOT NULL column) end up as literals in the SQL; a fixed clock keeps the export repeatable.
+DEFAULT_CLOCK = datetime.datetime(1970, 1, 1)
+
+
+@contextlib.contextmanager
+def frozen_clock(instant: datetime.datetime):
+    """Makes django.utils.timezone.now() return INSTANT (naive UTC) while capturing."""
+    real = django_timezone.datetime
+
+    class Frozen(real):
+        @classmethod
+        def utcnow(cls):
+            return real(instant.year, instant.month, instant.day, instant.hour, instant.minute,
+                        instant.second, instant.microsecond)
+
+        @classmethod
+        def now(cls, tz=None):
+            moment = cls.utcnow()
+            return moment.replace(tzinfo=datetime.timezone.utc).astimezone(tz) if tz else moment
+
+    django_timezone.datetime = Frozen
+    try:
+        yield
+    finally:
+        django_timezone.datetime = real
+
+
+def _irreversible(migration) -> bool:
+    return any(not operation.reversible for operation in migration.operations)
+
+
+def _run(connection, loader: Optional[MigrationLoader]) -> Tuple[_Recorder, List[Key], set]:
+    """Migrates the (empty) scratch database forwards, then back to zero, recording.
+
+    Returns the recorder, the forward order and the keys that could not be unapplied."""
+    recorder = _Recorder()
+    executor = MigrationExecutor(connection, progress_callback=recorder.progress)
+    if loader is not None:
+        executor.loader = loader
+    conflicts = executor.loader.detect_conflicts()
+    if conflicts:
+        raise ExportError("conflicting migrations (run makemigrations --merge): %s" % "; ".join(
+            "%s: %s" % (app, ", ".join(sorted(names))) for app, names in sorted(conflicts.items())))
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
+    order = [migration for migration, _ in plan]
+    irreversible = set()
+    with _patched_editor(connection, recorder):
+        try:
+            executor.migrate(executor.loader.graph.leaf_nodes(), plan=plan)
+        except Exception as error:
+            where = _label(recorder.current[0]) if recorder.current else "the scratch database"
+            raise ExportError("applying %s on the scratch database failed: %s" % (where, error)) from error
+        # The states before each migration, as Django's _migrate_all_backwards builds them.
+        states = {}
+        state = executor._create_project_state()
+        for migration in order:
+            state.apps  # render now, as Django does, so unapply sees the same models
+            states[migration] = state
+            state = migration.mutate_state(state, preserve=True)
+        for migration in reversed(order):
+            key = (migration.app_label, migration.name)
+            if _irreversible(migration):
+                irreversible.add(key)
+                continue
+            try:
+                executor.unapply_migration(states[migration], migration)
+            except (IrreversibleError, NotImplementedError):
+                recorder.current = None
+                irreversible.add(key)
+            except Exception as error:
+                blockers = ", ".join(_label(k) for k in sorted(irreversible)) or "none"
+                raise ExportError(
+                    "unapplying %s on the scratch database failed (%s); irreversible steps left in "
+                    "place: %s" % (_label(key), error, blockers)) from error
+    return recorder, [(m.app_label, m.name) for m in order], irreversible
+
+
+def _declared_graph() -> MigrationLoader:
+    """Every migration on disk, squashes and what they replace alike, with dependencies
+    resolved (swappable models, __first__/__latest__, run_before)."""
+    return MigrationLoader(None, replace_migrations=False)
+
+
+def capture(alias: str, scratch_name: str, keep_scratch: bool = False,
+            clock: datetime.datetime = DEFAULT_CLOCK) -> List[Step]:
+    """Returns every migration of the project as a Step, in Django's order."""
+    with frozen_clock(clock):
+        return _capture(alias, scratch_name, keep_scratch)
+
+
+def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
+    from django.apps import apps as installed_apps
+
+    declared = _declared_graph()
+    graph = declared.graph
+    contenttypes_installed = installed_apps.is_installed("django.contrib.contenttypes")
+
+    with scratch_database(alias, scratch_name, keep_scratch) as connection:
+        main, main_order, main_irreversible = _run(connection, None)
+    replaced = {k for m in declared.replacements.values() for k in m.replaces if k in graph.nodes}
+    runs = [(main, main_irreversible)]
+    if replaced:
+        without_squashes = MigrationLoader(None, replace_migrations=False, load=True)
+        for key, migration in declared.replacements.items():
+            without_squashes.graph.remove_replacement_node(key, migration.replaces)
+        without_squashes.replacements = {}
+        with scratch_database(alias, scratch_name, keep_scratch) as connection:
+            without_squashes.connection = connection
+            without_squashes.applied_migrations = {}
+            second, _, second_irreversible = _run(connection, without_squashes)
+        runs.append((second, second_irreversible))
+
+    # Django's own order on a fresh database; what a squash replaces follows the squash.
+    order = []
+    for key in main_order:
+        order.append(key)
+        if key in declared.replacements:
+            order += [tuple(r) for r in declared.replacements[key].replaces if tuple(r) in replaced]
+
+    steps = []
+    for key in order:
+        migration = graph.nodes[key]
+        recorder, irreversible = runs[1] if key in replaced else runs[0]
+        if (key, "forward") not in recorder.sql:
+            raise ExportError("%s is not in Django's plan for a fresh database, so its SQL "
+                              "could not be captured" % _label(key))
+        step = Step(
+            app=key[0], name=key[1],
+            dependencies=sorted(_label(parent.key) for parent in graph.node_map[key].parents),
+            atomic=bool(migration.atomic),
+            replaces=[_label(tuple(r)) for r in migration.replaces],
+            forward=recorder.sql[(key, "forward")],
+            backward=None if key in irreversible else recorder.sql.get((key, "backward"), []),
+        )
+        step.python_reasons = _code_reasons(migration.operations, contenttypes_installed)
+        for direction in ("forward", "backward"):
+            for statement in recorder.writes_outside.get((key, direction), []):
+                step.python_reasons.append("%s code ran SQL outside the schema editor: %s"
+                                           % (direction, statement.strip().splitlines()[0][:120]))
+        steps.append(step)
+    return steps
+
+
+def default_scratch_name(alias: str) -> str:
+    base = connections[alias].settings_dict["NAME"] or "django"
+    return ("%s_tidemark_scratch_%d" % (base, os.getpid()))[:63]
