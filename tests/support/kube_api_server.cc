@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -279,7 +280,7 @@ struct KubeApiServer::Impl {
   httplib::Server http;
   std::thread listener;
   int port = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 
   mutable std::mutex mu;
   std::condition_variable changed;
@@ -1589,8 +1590,7 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
 }
 
 void KubeApiServer::Stop() {
-  if (!impl_ || impl_->stopped) return;
-  impl_->stopped = true;
+  if (!impl_ || impl_->stopped.exchange(true)) return;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
