@@ -257,6 +257,14 @@ TEST_F(KubectlTest, DescribeShowsEventsK8sIoEvents) {
   EXPECT_NE(events.find("tidemark.dev/operator  shop.0002_add_status failed: column exists"),
             std::string::npos)
       << events;
+  const auto listed = Kubectl({"get", "events", "-n", "prod"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out.substr(0, listed.out.find('\n')),
+            "LAST SEEN   TYPE      REASON            OBJECT               MESSAGE");
+  EXPECT_NE(listed.out.find("Warning   MigrationFailed   migrationplan/shop   "
+                            "shop.0002_add_status failed: column exists"),
+            std::string::npos)
+      << listed.out;
 }
 
 TEST_F(KubectlTest, DeleteWithAndWithoutFinalizers) {

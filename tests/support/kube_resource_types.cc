@@ -101,6 +101,40 @@ json Cell(const json& column, const json& object, std::chrono::system_clock::tim
   return value;
 }
 
+json Column(const std::string& name, int priority = 0) {
+  return {{"name", name},
+          {"type", "string"},
+          {"format", ""},
+          {"description", ""},
+          {"priority", priority}};
+}
+
+std::string Age(const json& timestamp, std::chrono::system_clock::time_point now) {
+  const auto at =
+      timestamp.is_string() ? ParseTimestamp(timestamp.get<std::string>()) : std::nullopt;
+  return at ? HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *at))
+            : "<unknown>";
+}
+
+// core/v1 Events print as kube-apiserver prints them (`kubectl get events`): no leading
+// Name column, the object as kind/name, ages from the newest timestamp an event has.
+json EventColumns() {
+  return {Column("Last Seen"), Column("Type"),    Column("Reason"),
+          Column("Object"),    Column("Message"), Column("Name", 1)};
+}
+
+json EventCells(const json& event, std::chrono::system_clock::time_point now) {
+  json last_seen = event.value("lastTimestamp", json());
+  if (event.contains("series")) last_seen = event["series"].value("lastObservedTime", last_seen);
+  if (last_seen.is_null()) last_seen = event.value("eventTime", json());
+  const json involved = event.value("involvedObject", json::object());
+  std::string kind = involved.value("kind", "");
+  for (auto& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return {Age(last_seen, now),        event.value("type", ""),
+          event.value("reason", ""),  kind + "/" + involved.value("name", ""),
+          event.value("message", ""), event["metadata"].value("name", "")};
+}
+
 }  // namespace
 
 std::vector<ResourceTypePtr> BuiltinResourceTypes() {
@@ -270,6 +304,7 @@ json OpenApiDocument(const std::string& group_version, const std::vector<Resourc
 
 json MakeTable(const ResourceType& type, const std::vector<json>& objects, bool with_headers,
                const std::string& include_object, std::chrono::system_clock::time_point now) {
+  const bool core_event = type.kind == "Event" && type.group.empty();
   json columns = json::array();
   columns.push_back({{"name", "Name"},
                      {"type", "string"},
@@ -288,10 +323,12 @@ json MakeTable(const ResourceType& type, const std::vector<json>& objects, bool 
                        {"description", column.value("description", "")},
                        {"priority", column.value("priority", 0)}});
   }
+  if (core_event) columns = EventColumns();
   json rows = json::array();
   for (const json& object : objects) {
     json cells = json::array({object["metadata"].value("name", "")});
     for (const json& column : printer_columns) cells.push_back(Cell(column, object, now));
+    if (core_event) cells = EventCells(object, now);
     json row = {{"cells", cells}};
     if (include_object == "Object") {
       row["object"] = object;
