@@ -262,6 +262,23 @@ struct HistoryEvent {
 
 constexpr size_t kRecordedRequests = 10000;
 
+// metav1.ObjectMeta: any other metadata field is unknown (pruned, or refused when strict).
+const std::set<std::string> kObjectMetaFields = {"name",
+                                                 "generateName",
+                                                 "namespace",
+                                                 "selfLink",
+                                                 "uid",
+                                                 "resourceVersion",
+                                                 "generation",
+                                                 "creationTimestamp",
+                                                 "deletionTimestamp",
+                                                 "deletionGracePeriodSeconds",
+                                                 "labels",
+                                                 "annotations",
+                                                 "ownerReferences",
+                                                 "finalizers",
+                                                 "managedFields"};
+
 struct Fault {
   std::string method;
   std::regex path;
@@ -478,21 +495,29 @@ struct KubeApiServer::Impl {
                             "alphanumeric characters, '-' or '.', and must start and end with "
                             "an alphanumeric character"});
     }
+    std::vector<std::string> unknown;
+    for (auto it = meta.begin(); it != meta.end();) {
+      if (kObjectMetaFields.count(it.key())) {
+        ++it;
+      } else {
+        unknown.push_back("metadata." + it.key());
+        it = meta.erase(it);
+      }
+    }
+    type.schema.Prune(object, &unknown);
+    if (!unknown.empty() && write.field_validation == "Strict") {
+      std::string text;
+      for (const auto& field : unknown) {
+        text += (text.empty() ? "" : ", ") + std::string("unknown field \"") + field + "\"";
+      }
+      return BadRequestReply(type.kind + " in version \"" + type.version +
+                             "\" cannot be handled as a " + type.kind +
+                             ": strict decoding error: " + text);
+    }
+    if (write.field_validation != "Ignore") {
+      for (const auto& field : unknown) warnings->push_back("unknown field \"" + field + "\"");
+    }
     if (type.custom) {
-      std::vector<std::string> unknown;
-      type.schema.Prune(object, &unknown);
-      if (!unknown.empty() && write.field_validation == "Strict") {
-        std::string text;
-        for (const auto& field : unknown) {
-          text += (text.empty() ? "" : ", ") + std::string("unknown field \"") + field + "\"";
-        }
-        return BadRequestReply(type.kind + " in version \"" + type.version +
-                               "\" cannot be handled as a " + type.kind +
-                               ": strict decoding error: " + text);
-      }
-      if (write.field_validation != "Ignore") {
-        for (const auto& field : unknown) warnings->push_back("unknown field \"" + field + "\"");
-      }
       type.schema.ApplyDefaults(object);
       const auto schema_errors = type.schema.Validate(object);
       errors.insert(errors.end(), schema_errors.begin(), schema_errors.end());

@@ -101,6 +101,17 @@ json Cell(const json& column, const json& object, std::chrono::system_clock::tim
   return value;
 }
 
+// A built-in kind's schema for field validation: its top-level fields (their contents are
+// not checked).
+OpenApiSchema TopLevelFields(const std::vector<std::string>& fields) {
+  json properties = {{"apiVersion", {{"type", "string"}}},
+                     {"kind", {{"type", "string"}}},
+                     {"metadata", {{"type", "object"}}}};
+  for (const auto& field : fields)
+    properties[field] = {{"x-kubernetes-preserve-unknown-fields", true}};
+  return OpenApiSchema({{"type", "object"}, {"properties", properties}});
+}
+
 json Column(const std::string& name, int priority = 0) {
   return {{"name", name},
           {"type", "string"},
@@ -165,16 +176,19 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .namespaced = false,
                .short_names = {"ns"},
                .status_subresource = true,
+               .schema = TopLevelFields({"spec", "status"}),
                .field_labels = {"status.phase"}}),
       Builtin({.version = "v1",
                .plural = "configmaps",
                .singular = "configmap",
                .kind = "ConfigMap",
-               .short_names = {"cm"}}),
+               .short_names = {"cm"},
+               .schema = TopLevelFields({"data", "binaryData", "immutable"})}),
       Builtin({.version = "v1",
                .plural = "secrets",
                .singular = "secret",
                .kind = "Secret",
+               .schema = TopLevelFields({"data", "stringData", "type", "immutable"}),
                .field_labels = {"type"}}),
       Builtin({.version = "v1",
                .plural = "events",
@@ -182,6 +196,10 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .kind = "Event",
                .short_names = {"ev"},
                .storage = "/events",
+               .schema = TopLevelFields({"involvedObject", "reason", "message", "source",
+                                         "firstTimestamp", "lastTimestamp", "count", "type",
+                                         "eventTime", "series", "action", "related",
+                                         "reportingComponent", "reportingInstance"}),
                .field_labels = event_fields}),
       Builtin({.group = "events.k8s.io",
                .version = "v1",
@@ -190,12 +208,17 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .kind = "Event",
                .short_names = {"ev"},
                .storage = "/events",
+               .schema = TopLevelFields(
+                   {"eventTime", "series", "reportingController", "reportingInstance", "action",
+                    "reason", "regarding", "related", "note", "type", "deprecatedSource",
+                    "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount"}),
                .field_labels = events_v1_fields}),
       Builtin({.group = "coordination.k8s.io",
                .version = "v1",
                .plural = "leases",
                .singular = "lease",
-               .kind = "Lease"}),
+               .kind = "Lease",
+               .schema = TopLevelFields({"spec"})}),
       Builtin({.group = "apiextensions.k8s.io",
                .version = "v1",
                .plural = "customresourcedefinitions",
@@ -206,7 +229,8 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .categories = {"api-extensions"},
                .status_subresource = true,
                .has_generation = true,
-               .allow_unconditional_update = false}),
+               .allow_unconditional_update = false,
+               .schema = TopLevelFields({"spec", "status"})}),
   };
 }
 
