@@ -480,8 +480,8 @@ struct KubeApiServer::Impl {
 
   // --- Admission ---------------------------------------------------------------------
 
-  // Pruning, defaulting and validation of a new object state (storage form is not yet
-  // applied: `object` is in the request's type).
+  // Field validation (unknown fields pruned, or refused when strict), defaulting and
+  // schema validation of a new object state, in the request's type (not storage form).
   std::optional<Reply> AdmitLocked(const ResourceType& type, json& object,
                                    const WriteOptions& write, std::vector<std::string>* warnings) {
     json& meta = object["metadata"];
@@ -576,10 +576,9 @@ struct KubeApiServer::Impl {
     std::vector<std::string> warnings;
     if (auto failure = AdmitLocked(type, object, write, &warnings)) return *failure;
     if (FindLocked(type.storage, ObjectKey(object))) {
-      Reply reply = StatusReply(409, "AlreadyExists",
-                                type.qualified_plural() + " \"" + name + "\" already exists",
-                                Details(type, name, type.plural));
-      return reply;
+      return StatusReply(409, "AlreadyExists",
+                         type.qualified_plural() + " \"" + name + "\" already exists",
+                         Details(type, name, type.plural));
     }
     for (const char* field : {"deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion",
                               "managedFields", "selfLink"}) {
