@@ -13,6 +13,7 @@
 #include "cli/output.h"
 #include "cli/version.h"
 #include "engine/reconcile.h"
+#include "operator/controller.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
 #include "spec/objects.h"
@@ -205,6 +206,21 @@ int RunResolve(const CommonOptions& common, const std::string& migration,
   return kExitOk;
 }
 
+std::stop_source* shutdown_source = nullptr;
+
+void RequestShutdown(int) {
+  if (shutdown_source) shutdown_source->request_stop();
+}
+
+// SIGTERM and SIGINT drain the workers and release the lease.
+int RunOperator(const op::ControllerOptions& options) {
+  std::stop_source stop;
+  shutdown_source = &stop;
+  std::signal(SIGTERM, RequestShutdown);
+  std::signal(SIGINT, RequestShutdown);
+  return op::RunController(options, stop.get_token());
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -279,6 +295,43 @@ int Main(int argc, char** argv) {
   run->add_option("--interval", interval, "with --watch: how often to look for changes")
       ->capture_default_str();
 
+  op::ControllerOptions controller;
+  std::string log_format = "json";
+  std::string resync = "10m", operator_lock_wait = "5s";
+  auto* operator_command =
+      app.add_subcommand("operator", "run the Kubernetes controller for MigrationPlans");
+  operator_command->add_option(
+      "--kubeconfig", controller.kubeconfig.path,
+      "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  operator_command->add_option("--context", controller.kubeconfig.context, "kubeconfig context");
+  operator_command->add_option("--namespace", controller.namespaces,
+                               "watch only these namespaces (repeatable; default: all)");
+  operator_command->add_option("--selector", controller.label_selector,
+                               "watch only MigrationPlans with these labels (sharding)");
+  operator_command->add_option("--workers", controller.workers, "plans reconciled at once")
+      ->capture_default_str();
+  operator_command->add_flag("--leader-elect", controller.leader_elect,
+                             "elect one active replica on a coordination.k8s.io Lease");
+  operator_command->add_option("--lease-namespace", controller.lease_namespace,
+                               "the Lease's namespace (default: the pod's own)");
+  operator_command->add_option("--lease-name", controller.lease_name)->capture_default_str();
+  operator_command->add_option("--identity", controller.identity,
+                               "this replica's name in the Lease (default: host name)");
+  operator_command
+      ->add_option("--metrics-addr", controller.metrics_address,
+                   "serve /metrics, /healthz and /readyz here")
+      ->capture_default_str();
+  operator_command->add_option("--resync", resync, "look again at Ready plans this often")
+      ->capture_default_str();
+  operator_command
+      ->add_option("--lock-wait", operator_lock_wait,
+                   "wait this long for a busy ledger before requeueing")
+      ->capture_default_str();
+  operator_command->add_option("--log-level", common.log_level)->capture_default_str();
+  operator_command->add_option("--log-format", log_format, "json or text")
+      ->check(CLI::IsMember({"json", "text"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -300,6 +353,17 @@ int Main(int argc, char** argv) {
   if (*lint) return RunLint(common);
   if (*resolve) return RunResolve(common, migration, state);
   if (*run) return RunReconcileAll(common, watch, interval);
+  if (*operator_command) {
+    if (!spec::ParseDuration(resync, &controller.reconciler.resync))
+      return Invalid("--resync: " + resync);
+    if (!spec::ParseDuration(operator_lock_wait, &controller.reconciler.lock_wait)) {
+      return Invalid("--lock-wait: " + operator_lock_wait);
+    }
+    log::Init(log_format == "json" ? log::Format::kJson : log::Format::kText,
+              common.log_level == "warn" ? log::Level::kInfo : level);
+    controller.version = kVersion;
+    return RunOperator(controller);
+  }
   return kExitInvalid;
 }
 

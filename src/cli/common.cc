@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "plan/graph.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
 
@@ -26,6 +27,10 @@ Result<Loaded> LoadPlans(const CommonOptions& common) {
   for (plan::MigrationPlan& plan : loaded.files.plans) {
     if (!common.plan_name.empty() && plan.meta.name != common.plan_name) continue;
     TM_RETURN_IF_ERROR(spec::CompletePlan(&plan, loaded.files).WithContext("plan " + plan.Key()));
+    if (auto problem = plan::Validate(plan)) {
+      return Status::InvalidArgument("plan " + plan.Key() + ": " + problem->reason + ": " +
+                                     problem->message);
+    }
     if (!common.database.empty()) {
       const std::string schema = plan.database.schema;
       plan.database = plan::DatabaseSpec{};

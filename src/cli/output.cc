@@ -76,7 +76,7 @@ std::string ShowSteps(const engine::Report& report) {
 }
 
 nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
-                          const nlohmann::ordered_json& status) {
+                                  const nlohmann::ordered_json& status) {
   nlohmann::ordered_json out;
   out["plan"] = plan.Key();
   out["steps"] = nlohmann::ordered_json::array();

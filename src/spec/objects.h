@@ -44,11 +44,14 @@ class LoadedFiles : public ObjectSource {
   std::map<std::string, std::map<std::string, std::string>> secrets_;      // decoded values
 };
 
+// Decodes a Secret's base64 `data` value (line breaks allowed, as kubectl writes them).
+Result<std::string> DecodeBase64(const std::string& encoded);
+
 // Reads files and folders (a folder: its *.yaml, *.yml, *.json files in name order).
 Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths);
 
-// Appends the steps of spec.migrationsFrom to plan->migrations and checks the whole plan
-// (duplicates, dependencies, cycles, targets): after this a plan is ready to run.
+// Appends the steps of spec.migrationsFrom to plan->migrations. The graph is checked
+// later (plan::Validate, or the engine's diff), so that problems keep their reasons.
 Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects);
 
 // libpq keyword/value pairs for PQconnectdbParams; a "dsn" given first is expanded there.

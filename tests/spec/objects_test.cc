@@ -1,6 +1,8 @@
 // Plan files: many documents, folders, ConfigMaps with steps, Secrets, connections.
 #include "spec/objects.h"
 
+#include "plan/graph.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -87,7 +89,10 @@ TEST(ObjectsTest, DuplicateStepAcrossInlineAndConfigMap) {
   text.replace(text.find(from), from.size(), "{app: shop, name: 0001_initial,");
   ASSERT_TRUE(files.AddText(text, "all.yaml").ok());
   plan::MigrationPlan plan = files.plans[0];
-  EXPECT_THAT(CompletePlan(&plan, files).message(),
+  ASSERT_TRUE(CompletePlan(&plan, files).ok());
+  auto problem = plan::Validate(plan);
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_THAT(problem->message,
               HasSubstr("shop.0001_initial is defined twice (spec.migrations[0] and ConfigMap "
                         "shop-steps key a.yaml[0])"));
 }

@@ -1534,7 +1534,8 @@ struct KubeApiServer::Impl {
       }
       if (recorded.size() == kRecordedRequests) recorded.pop_front();
       recorded.push_back({req.method, target + query, req.get_header_value("Content-Type"),
-                          req.get_header_value("Accept"), req.body});
+                          req.get_header_value("Accept"), req.body,
+                          req.get_header_value("User-Agent")});
       wait = delay;
       for (auto& fault : faults) {
         if (fault.remaining > 0 && (fault.method.empty() || fault.method == req.method) &&

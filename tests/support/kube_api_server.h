@@ -55,6 +55,7 @@ struct RecordedRequest {
   std::string content_type;
   std::string accept;
   std::string body;
+  std::string user_agent;  // "tidemark" for the controller, "kubectl/..." for kubectl
 };
 
 class KubeApiServer {

@@ -1,0 +1,198 @@
+#include "metrics/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <span>
+
+#include "base/log.h"
+
+namespace tidemark::metrics {
+namespace {
+
+// A reconcile reads the cluster cache and the ledger, and may run steps: milliseconds to
+// many minutes.
+const prometheus::Histogram::BucketBoundaries kReconcileBuckets = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800};
+// DDL takes from a millisecond (a new table) to an hour (an index on a large table).
+const prometheus::Histogram::BucketBoundaries kStepBuckets = {
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600};
+// The advisory lock is free at once, or held by another run for as long as its steps take.
+const prometheus::Histogram::BucketBoundaries kLockWaitBuckets = {0.001, 0.01, 0.1, 0.5, 1,  5,
+                                                                  10,    30,   60,  300, 600};
+
+constexpr char kReconcileTotal[] = "tidemark_reconcile_total";
+constexpr char kReconcileDuration[] = "tidemark_reconcile_duration_seconds";
+constexpr char kStepsTotal[] = "tidemark_steps_total";
+constexpr char kStepDuration[] = "tidemark_step_duration_seconds";
+constexpr char kPlanPendingSteps[] = "tidemark_plan_pending_steps";
+constexpr char kPlanReady[] = "tidemark_plan_ready";
+constexpr char kLockWait[] = "tidemark_lock_wait_seconds";
+constexpr char kDrift[] = "tidemark_drift";
+constexpr char kWorkqueueDepth[] = "tidemark_workqueue_depth";
+constexpr char kWatchRestarts[] = "tidemark_watch_restarts_total";
+constexpr char kLeader[] = "tidemark_leader";
+constexpr char kBuildInfo[] = "tidemark_build_info";
+
+bool InSet(std::span<const std::string_view> set, std::string_view value) {
+  return std::find(set.begin(), set.end(), value) != set.end();
+}
+
+// A caller passed a label value outside its closed set: a bug, reported without a new series.
+bool CheckLabel(std::span<const std::string_view> set, std::string_view label,
+                std::string_view value) {
+  if (InSet(set, value)) return true;
+  log::Error("metrics: label value outside its set, sample dropped",
+             {{"label", std::string(label)}, {"value", std::string(value)}});
+  return false;
+}
+
+template <typename Builder>
+auto& Register(Builder builder, const char* name, const char* help,
+               prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+const std::vector<std::string>& FamilyNames() {
+  static const std::vector<std::string> names = {
+      kReconcileTotal,   kReconcileDuration, kStepsTotal, kStepDuration,
+      kPlanPendingSteps, kPlanReady,         kLockWait,   kDrift,
+      kWorkqueueDepth,   kWatchRestarts,     kLeader,     kBuildInfo};
+  return names;
+}
+
+Metrics::Metrics(std::string version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      reconcile_total_(Register(prometheus::BuildCounter(), kReconcileTotal,
+                                "Reconciles of MigrationPlans, by result.", *registry_)),
+      reconcile_duration_(Register(prometheus::BuildHistogram(), kReconcileDuration,
+                                   "Time one reconcile of a MigrationPlan took.", *registry_)),
+      steps_total_(Register(prometheus::BuildCounter(), kStepsTotal,
+                            "Migration steps run, by action and result.", *registry_)),
+      step_duration_(Register(prometheus::BuildHistogram(), kStepDuration,
+                              "Time one migration step took, including its ledger write.",
+                              *registry_)),
+      plan_pending_steps_(Register(prometheus::BuildGauge(), kPlanPendingSteps,
+                                   "Actions (apply, revert, fake) a plan still has to run.",
+                                   *registry_)),
+      plan_ready_(Register(prometheus::BuildGauge(), kPlanReady,
+                           "1 when the plan's Ready condition is True, else 0.", *registry_)),
+      lock_wait_(Register(prometheus::BuildHistogram(), kLockWait,
+                          "Time spent waiting for a ledger's advisory lock.", *registry_)),
+      drift_(Register(prometheus::BuildGauge(), kDrift,
+                      "Ledger drift of a plan: applied steps whose SQL changed "
+                      "(checksum_mismatch) and ledger rows the plan does not know "
+                      "(unknown_applied).",
+                      *registry_)),
+      workqueue_depth_(Register(prometheus::BuildGauge(), kWorkqueueDepth,
+                                "Plans waiting in the work queue.", *registry_)),
+      watch_restarts_(Register(prometheus::BuildCounter(), kWatchRestarts,
+                               "Watches of the API server that had to be restarted.", *registry_)),
+      leader_(Register(prometheus::BuildGauge(), kLeader,
+                       "1 while this replica holds the leader lease, else 0.", *registry_)),
+      build_info_(Register(prometheus::BuildGauge(), kBuildInfo,
+                           "Always 1; the version label names the running build.", *registry_)),
+      reconcile_duration_seconds_(&reconcile_duration_.Add({}, kReconcileBuckets)),
+      step_duration_seconds_(&step_duration_.Add({}, kStepBuckets)),
+      lock_wait_seconds_(&lock_wait_.Add({}, kLockWaitBuckets)),
+      workqueue_depth_value_(&workqueue_depth_.Add({})),
+      leader_value_(&leader_.Add({})) {
+  for (std::string_view result : kReconcileResults) {
+    reconcile_total_.Add({{"result", std::string(result)}});
+  }
+  for (std::string_view action : kStepActions) {
+    for (std::string_view result : kStepResults) {
+      steps_total_.Add({{"action", std::string(action)}, {"result", std::string(result)}});
+    }
+  }
+  for (std::string_view resource : kWatchedResources) {
+    watch_restarts_.Add({{"resource", std::string(resource)}});
+  }
+  build_info_.Add({{"version", std::move(version)}}).Set(1);
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::RecordReconcile(std::string_view result, double seconds) {
+  if (!CheckLabel(kReconcileResults, "result", result)) return;
+  reconcile_total_.Add({{"result", std::string(result)}}).Increment();
+  reconcile_duration_seconds_->Observe(seconds);
+}
+
+void Metrics::RecordStep(std::string_view action, std::string_view result, double seconds) {
+  if (!CheckLabel(kStepActions, "action", action) || !CheckLabel(kStepResults, "result", result)) {
+    return;
+  }
+  steps_total_.Add({{"action", std::string(action)}, {"result", std::string(result)}}).Increment();
+  step_duration_seconds_->Observe(seconds);
+}
+
+Metrics::PlanSeries& Metrics::PlanSeriesLocked(std::string_view ns, std::string_view plan) {
+  PlanKey key(ns, plan);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+  const prometheus::Labels labels = {{"namespace", key.first}, {"plan", key.second}};
+  auto with_kind = [&labels](std::string_view kind) {
+    prometheus::Labels result = labels;
+    result.emplace("kind", std::string(kind));
+    return result;
+  };
+  PlanSeries series;
+  series.pending = &plan_pending_steps_.Add(labels);
+  series.ready = &plan_ready_.Add(labels);
+  series.checksum_mismatch = &drift_.Add(with_kind(kDriftKinds[0]));
+  series.unknown_applied = &drift_.Add(with_kind(kDriftKinds[1]));
+  return plans_.emplace(std::move(key), series).first->second;
+}
+
+void Metrics::SetPlanState(std::string_view ns, std::string_view plan, int64_t pending,
+                           bool ready) {
+  std::lock_guard lock(plans_mutex_);
+  PlanSeries& series = PlanSeriesLocked(ns, plan);
+  series.pending->Set(static_cast<double>(pending));
+  series.ready->Set(ready ? 1 : 0);
+}
+
+void Metrics::SetDrift(std::string_view ns, std::string_view plan, int64_t checksum_mismatches,
+                       int64_t unknown_applied) {
+  std::lock_guard lock(plans_mutex_);
+  PlanSeries& series = PlanSeriesLocked(ns, plan);
+  series.checksum_mismatch->Set(static_cast<double>(checksum_mismatches));
+  series.unknown_applied->Set(static_cast<double>(unknown_applied));
+}
+
+void Metrics::ForgetPlan(std::string_view ns, std::string_view plan) {
+  std::lock_guard lock(plans_mutex_);
+  auto it = plans_.find(PlanKey(ns, plan));
+  if (it == plans_.end()) return;
+  plan_pending_steps_.Remove(it->second.pending);
+  plan_ready_.Remove(it->second.ready);
+  drift_.Remove(it->second.checksum_mismatch);
+  drift_.Remove(it->second.unknown_applied);
+  plans_.erase(it);
+}
+
+void Metrics::ObserveLockWait(double seconds) { lock_wait_seconds_->Observe(seconds); }
+
+void Metrics::SetWorkqueueDepth(int64_t depth) {
+  workqueue_depth_value_->Set(static_cast<double>(depth));
+}
+
+void Metrics::IncWatchRestart(std::string_view resource) {
+  if (!CheckLabel(kWatchedResources, "resource", resource)) return;
+  watch_restarts_.Add({{"resource", std::string(resource)}}).Increment();
+}
+
+void Metrics::SetLeader(bool leader) { leader_value_->Set(leader ? 1 : 0); }
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace tidemark::metrics

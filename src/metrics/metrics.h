@@ -1,0 +1,113 @@
+// Metrics: every Prometheus metric family tidemark exports (SPEC section 6), in one place.
+//
+// One Metrics object per process owns a prometheus-cpp registry; the reconciler, the work
+// queue, the watchers and leader election record into it, and the probe server
+// (http/probe_server.h) serves Serialize() on /metrics. Label values come from closed sets
+// (results, actions, drift kinds, watched resources) or from Kubernetes object names
+// (namespace, plan), so no secret or SQL text can reach a label. Every label value of a
+// closed set is initialised to zero up front, so a rate() sees the first event.
+// A value outside its closed set is a programming error: it is logged and dropped rather
+// than let loose as a new series.
+//
+// Thread-safe: every member function may be called from any thread at any time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace tidemark::metrics {
+
+// The closed label sets, in the order they are documented (docs/metrics.md).
+inline constexpr std::string_view kReconcileResults[] = {"success", "error", "requeue"};
+inline constexpr std::string_view kStepActions[] = {"apply", "revert", "fake"};
+inline constexpr std::string_view kStepResults[] = {"success", "failure"};
+inline constexpr std::string_view kDriftKinds[] = {"checksum_mismatch", "unknown_applied"};
+inline constexpr std::string_view kWatchedResources[] = {"migrationplans", "configmaps", "secrets",
+                                                         "leases"};
+
+// Every metric family name exported, for documentation checks (dashboards, alerts).
+const std::vector<std::string>& FamilyNames();
+
+class Metrics {
+ public:
+  // `version` is published as tidemark_build_info{version}.
+  explicit Metrics(std::string version);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // One reconcile ended with `result` (success|error|requeue) after `seconds`.
+  void RecordReconcile(std::string_view result, double seconds);
+  // One step ran: `action` apply|revert|fake, `result` success|failure.
+  void RecordStep(std::string_view action, std::string_view result, double seconds);
+  // The plan's count of pending actions and whether its Ready condition is True.
+  void SetPlanState(std::string_view ns, std::string_view plan, int64_t pending, bool ready);
+  // Counts of applied steps whose SQL changed, and of ledger rows the plan does not know.
+  void SetDrift(std::string_view ns, std::string_view plan, int64_t checksum_mismatches,
+                int64_t unknown_applied);
+  // The plan was deleted (or is no longer watched): removes every series naming it.
+  void ForgetPlan(std::string_view ns, std::string_view plan);
+  // Time spent waiting for the ledger's advisory lock.
+  void ObserveLockWait(double seconds);
+  void SetWorkqueueDepth(int64_t depth);
+  // A watch of `resource` (migrationplans|configmaps|secrets|leases) had to restart.
+  void IncWatchRestart(std::string_view resource);
+  void SetLeader(bool leader);
+
+  // Every series in the Prometheus text exposition format 0.0.4.
+  std::string Serialize() const;
+
+ private:
+  // The gauges that name one plan, kept so that ForgetPlan can remove them.
+  struct PlanSeries {
+    prometheus::Gauge* pending = nullptr;
+    prometheus::Gauge* ready = nullptr;
+    prometheus::Gauge* checksum_mismatch = nullptr;
+    prometheus::Gauge* unknown_applied = nullptr;
+  };
+  using PlanKey = std::pair<std::string, std::string>;  // namespace, name
+
+  // Returns the plan's series, creating them (all four) on first use. Needs plans_mutex_.
+  PlanSeries& PlanSeriesLocked(std::string_view ns, std::string_view plan);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& reconcile_total_;
+  prometheus::Family<prometheus::Histogram>& reconcile_duration_;
+  prometheus::Family<prometheus::Counter>& steps_total_;
+  prometheus::Family<prometheus::Histogram>& step_duration_;
+  prometheus::Family<prometheus::Gauge>& plan_pending_steps_;
+  prometheus::Family<prometheus::Gauge>& plan_ready_;
+  prometheus::Family<prometheus::Histogram>& lock_wait_;
+  prometheus::Family<prometheus::Gauge>& drift_;
+  prometheus::Family<prometheus::Gauge>& workqueue_depth_;
+  prometheus::Family<prometheus::Counter>& watch_restarts_;
+  prometheus::Family<prometheus::Gauge>& leader_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+
+  // Series created once in the constructor and never removed.
+  prometheus::Histogram* reconcile_duration_seconds_;
+  prometheus::Histogram* step_duration_seconds_;
+  prometheus::Histogram* lock_wait_seconds_;
+  prometheus::Gauge* workqueue_depth_value_;
+  prometheus::Gauge* leader_value_;
+
+  std::mutex plans_mutex_;
+  std::map<PlanKey, PlanSeries> plans_;  // GUARDED_BY(plans_mutex_)
+};
+
+}  // namespace tidemark::metrics

@@ -1,0 +1,35 @@
+// The ConfigMaps and Secrets a plan names, read from the controller's watch caches
+// (never from the API server on the reconcile path), and which plans name an object.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "operator/kind_cache.h"
+#include "spec/objects.h"
+
+namespace tidemark::op {
+
+// Caches of ConfigMaps and Secrets keyed "ns/name". Thread-safe (the stores are).
+class ClusterObjects : public spec::ObjectSource {
+ public:
+  ClusterObjects(const KindCache& config_maps, const KindCache& secrets)
+      : config_maps_(config_maps), secrets_(secrets) {}
+
+  Result<std::map<std::string, std::string>> ConfigMapData(const std::string& ns,
+                                                           const std::string& name) override;
+  Result<std::string> SecretValue(const std::string& ns, const std::string& name,
+                                  const std::string& key) override;
+
+ private:
+  const KindCache& config_maps_;
+  const KindCache& secrets_;
+};
+
+// True when `plan` (a MigrationPlan object) names the ConfigMap or Secret `name` in its
+// own namespace `ns`: a change to that object must reconcile the plan again.
+bool PlanReferences(const nlohmann::json& plan, const std::string& kind, const std::string& ns,
+                    const std::string& name);
+
+}  // namespace tidemark::op

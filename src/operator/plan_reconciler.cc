@@ -1,0 +1,184 @@
+#include "operator/plan_reconciler.h"
+
+#include "base/log.h"
+#include "plan/status.h"
+#include "postgres/pg_store.h"
+#include "spec/decode.h"
+
+namespace tidemark::op {
+namespace {
+
+using nlohmann::json;
+
+std::string Truncate(std::string text, size_t limit) {
+  if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
+  return text;
+}
+
+json ToPlainJson(const nlohmann::ordered_json& value) { return json::parse(value.dump()); }
+
+bool IsReady(const plan::PlanStatus& status) {
+  const plan::Condition* ready = status.Find("Ready");
+  return ready && ready->status == "True";
+}
+
+}  // namespace
+
+PlanReconciler::PlanReconciler(const kube::Client& client, spec::ObjectSource& objects,
+                               runtime::EventRecorder* events, metrics::Metrics& metrics,
+                               ReconcilerOptions options)
+    : client_(client), objects_(objects), events_(events), metrics_(metrics), options_(options) {}
+
+ReconcileResult PlanReconciler::Reconcile(const json& object) {
+  const auto started = std::chrono::steady_clock::now();
+  const json metadata = object.value("metadata", json::object());
+  const std::string ns = metadata.value("namespace", "default");
+  const std::string name = metadata.value("name", "");
+  const int64_t generation = metadata.value("generation", int64_t{0});
+  const auto previous = plan::ConditionsFromJson(
+      nlohmann::ordered_json::parse(object.value("status", json::object()).dump()));
+  const log::Fields fields = {{"plan", ns + "/" + name},
+                              {"generation", std::to_string(generation)}};
+
+  engine::Report report;
+  auto decoded = spec::DecodePlan(spec::FromJson(object), "MigrationPlan " + ns + "/" + name);
+  if (!decoded.ok()) {
+    report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
+  } else {
+    plan::MigrationPlan plan = std::move(decoded).value();
+    if (Status completed = spec::CompletePlan(&plan, objects_); !completed.ok()) {
+      report.outcome.stalled = plan::Problem{"InvalidSpec", completed.message()};
+    } else {
+      engine::Options options;
+      options.lock_wait = options_.lock_wait;
+      engine::Observer observer;
+      observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
+      observer.on_step_start = [&](const plan::Action& action, size_t index, size_t count) {
+        log::Info("step started",
+                  {{"plan", ns + "/" + name},
+                   {"step", action.step->id.ToString()},
+                   {"action", plan::ActionName(action.kind)},
+                   {"index", std::to_string(index + 1) + "/" + std::to_string(count)}});
+        if (index != 0) return;
+        // Say at once that work is under way: Reconciling/Applying until the final status.
+        plan::Outcome working;
+        const bool reverting = action.kind == plan::ActionKind::kRevert;
+        working.progressing = plan::Problem{
+            reverting ? "Reverting" : "Applying",
+            std::to_string(count) + " steps to run, starting with " + action.step->id.ToString()};
+        const plan::PlanStatus status =
+            plan::ComputeStatus(working, generation, previous, engine::NowRfc3339());
+        json conditions = ToPlainJson(plan::StatusToJson(status))["conditions"];
+        for (auto& condition : conditions) {
+          for (const plan::Condition& old : previous) {
+            if (condition["type"] == "Drifted" && old.type == "Drifted") {
+              condition["status"] = old.status;
+              condition["reason"] = old.reason;
+              condition["message"] = old.message;
+              condition["lastTransitionTime"] = old.last_transition_time;
+            }
+          }
+        }
+        (void)client_.PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge,
+                                  {{"status", {{"conditions", conditions}}}});
+      };
+      observer.on_step_done = [&](const plan::Action& action, const ledger::StepResult& result) {
+        metrics_.RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
+                            result.duration_ms / 1000.0);
+        log::Write(result.ok ? log::Level::kInfo : log::Level::kWarn,
+                   result.ok ? "step done" : "step failed",
+                   {{"plan", ns + "/" + name},
+                    {"step", action.step->id.ToString()},
+                    {"durationMs", std::to_string(static_cast<int64_t>(result.duration_ms))},
+                    {"error", result.error.message}});
+      };
+      const engine::Connector connect = [&]() -> Result<ledger::StorePtr> {
+        TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
+                            spec::ResolveConnection(plan.database, ns, objects_,
+                                                    /*allow_local_sources=*/false));
+        postgres::ConnectOptions connect_options;
+        connect_options.schema = plan.database.schema;
+        connect_options.ledger = plan.ledger;
+        return postgres::Connect(params, connect_options);
+      };
+      report = engine::Reconcile(plan, connect, options, observer);
+    }
+  }
+
+  const plan::PlanStatus status =
+      plan::ComputeStatus(report.outcome, generation, previous, engine::NowRfc3339());
+  const Status published = PublishStatus(object, ToPlainJson(plan::StatusToJson(status)));
+  RecordEvents(object, report);
+
+  const bool ready = IsReady(status);
+  metrics_.SetPlanState(ns, name, status.pending_count, ready);
+  metrics_.SetDrift(ns, name, static_cast<int64_t>(status.drift.checksum_mismatches.size()),
+                    static_cast<int64_t>(status.drift.unknown_applied.size()));
+  ReconcileResult result;
+  const bool idle = report.outcome.idle_reason.has_value() && !report.outcome.stalled &&
+                    !report.outcome.progressing;
+  if (!published.ok()) {
+    result = {ReconcileResult::Next::kRetryWithBackoff, "error"};
+    log::Warn("status not written", {{"plan", ns + "/" + name}, {"error", published.message()}});
+  } else if (ready || idle) {
+    result = {ReconcileResult::Next::kResync, "success"};
+  } else {
+    result = {ReconcileResult::Next::kRetryWithBackoff, "requeue"};
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_.RecordReconcile(result.metric_result, seconds);
+  const plan::Condition* headline = status.Find(ready                    ? "Ready"
+                                                : report.outcome.stalled ? "Stalled"
+                                                                         : "Reconciling");
+  log::Info("reconciled", {{"plan", ns + "/" + name},
+                           {"result", result.metric_result},
+                           {"reason", headline ? headline->reason : ""},
+                           {"applied", std::to_string(report.done.size())},
+                           {"seconds", std::to_string(seconds)}});
+  return result;
+}
+
+Status PlanReconciler::PublishStatus(const json& object, const json& status) {
+  if (object.contains("status") && object["status"] == status) return Status::Ok();
+  const json metadata = object.value("metadata", json::object());
+  auto patched = client_.PatchStatus(kMigrationPlans, metadata.value("namespace", "default"),
+                                     metadata.value("name", ""), kube::PatchType::kMerge,
+                                     {{"status", status}});
+  return patched.status();
+}
+
+void PlanReconciler::RecordEvents(const json& object, const engine::Report& report) {
+  if (events_ == nullptr) return;
+  const plan::Outcome& out = report.outcome;
+  constexpr size_t kMaxNote = 1024;
+  if (!report.done.empty()) {
+    bool reverted = false;
+    int64_t total_ms = 0;
+    std::string steps;
+    for (const plan::StepRecord& record : report.done) {
+      reverted |= record.action == "revert";
+      total_ms += record.duration_ms;
+      steps += (steps.empty() ? "" : ", ") + record.migration.ToString();
+    }
+    (void)events_->Record(object, runtime::EventType::kNormal, reverted ? "Reverted" : "Applied",
+                          "Migrate",
+                          Truncate(std::to_string(report.done.size()) + " steps in " +
+                                       std::to_string(total_ms) + " ms: " + steps,
+                                   kMaxNote));
+  }
+  if (out.stalled) {
+    (void)events_->Record(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
+                          Truncate(out.stalled->message, kMaxNote));
+  } else if (out.progressing) {
+    const bool warning = out.progressing->reason != "WaitingForLock";
+    (void)events_->Record(
+        object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
+        out.progressing->reason, "Reconcile", Truncate(out.progressing->message, kMaxNote));
+  } else if (!report.done.empty() && out.pending.empty()) {
+    (void)events_->Record(object, runtime::EventType::kNormal, "UpToDate", "Reconcile",
+                          "the database ledger matches the desired state");
+  }
+}
+
+}  // namespace tidemark::op
