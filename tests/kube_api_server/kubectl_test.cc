@@ -48,7 +48,9 @@ class KubectlTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    auto started = KubeApiServer::Start({});
+    KubeApiServerOptions options;
+    options.bookmark_interval = std::chrono::minutes(10);  // no bookmark moves kubectl's version
+    auto started = KubeApiServer::Start(options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     server_ = std::move(*started);
     kubeconfig_ = (dir_ / "kubeconfig").string();
@@ -189,6 +191,42 @@ TEST_F(KubectlTest, WaitSucceedsOnceReadyAndTimesOutOtherwise) {
   EXPECT_EQ(done.out, "migrationplan.tidemark.dev/shop condition met\n");
 }
 
+// kubectl (client-go's reflector) re-watches from the last version it saw; when that is
+// compacted away it gets the 410 ERROR event and must re-list.
+TEST_F(KubectlTest, WaitRelistsAfterADroppedWatchMeetsAnExpiredVersion) {
+  Install();
+  ApplyShop();
+  SetReady("False", "Applying");
+  ProcessOptions options;
+  options.timeout_seconds = 120;
+  BackgroundProcess waiting(
+      Command({"wait", "--for=condition=Ready", "mplan/shop", "-n", "prod", "--timeout=90s"}),
+      options);
+  ASSERT_TRUE(Eventually([&] { return server_->open_watches() >= 1; }));
+  const auto lists = [&] {
+    int count = 0;
+    for (const auto& request : server_->requests()) {
+      const bool list = request.method == "GET" &&
+                        request.target.find("/migrationplans?") != std::string::npos &&
+                        request.target.find("watch=") == std::string::npos;
+      count += list ? 1 : 0;
+    }
+    return count;
+  };
+  const int lists_before = lists();
+  // Another object moves the version on; kubectl's watch (on shop only) sees nothing of it.
+  std::string other = ReadFile(SourcePath("tests/kube_api_server/testdata/shop-plan.yaml"));
+  other.replace(other.find("name: shop,"), 11, "name: other,");
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, other).exit_code, 0);
+  server_->Compact();
+  server_->DropWatches();
+  ASSERT_TRUE(Eventually([&] { return lists() > lists_before && server_->open_watches() >= 1; }));
+  SetReady("True", "UpToDate");
+  const auto done = waiting.Wait();
+  EXPECT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(done.out, "migrationplan.tidemark.dev/shop condition met\n");
+}
+
 TEST_F(KubectlTest, DescribeShowsEventsK8sIoEvents) {
   Install();
   ApplyShop();
@@ -219,6 +257,14 @@ TEST_F(KubectlTest, DescribeShowsEventsK8sIoEvents) {
   EXPECT_NE(events.find("tidemark.dev/operator  shop.0002_add_status failed: column exists"),
             std::string::npos)
       << events;
+  const auto listed = Kubectl({"get", "events", "-n", "prod"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out.substr(0, listed.out.find('\n')),
+            "LAST SEEN   TYPE      REASON            OBJECT               MESSAGE");
+  EXPECT_NE(listed.out.find("Warning   MigrationFailed   migrationplan/shop   "
+                            "shop.0002_add_status failed: column exists"),
+            std::string::npos)
+      << listed.out;
 }
 
 TEST_F(KubectlTest, DeleteWithAndWithoutFinalizers) {

@@ -199,6 +199,26 @@ TEST_F(KubeApiServerTest, UnknownFieldsAreRejectedWhenStrictAndPrunedWithAWarnin
   EXPECT_FALSE(warned.body["spec"]["database"].contains("hots"));
 }
 
+TEST_F(KubeApiServerTest, UnknownMetadataAndBuiltinFieldsAreCheckedToo) {
+  json plan = Plan("meta");
+  plan["metadata"]["label"] = {{"a", "b"}};
+  const auto strict = api_->Post(kPlans + "?fieldValidation=Strict", plan);
+  ASSERT_EQ(strict.status, 400);
+  EXPECT_NE(strict.body["message"].get<std::string>().find("unknown field \"metadata.label\""),
+            std::string::npos);
+  json config = ConfigMap("settings");
+  config["date"] = {{"k", "v"}};
+  const auto refused = api_->Post(kConfigMaps + "?fieldValidation=Strict", config);
+  ASSERT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body["message"],
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding "
+            "error: unknown field \"date\"");
+  const auto pruned = api_->Post(kConfigMaps, config);
+  ASSERT_EQ(pruned.status, 201);
+  EXPECT_FALSE(pruned.body.contains("date"));
+  EXPECT_EQ(pruned.body["data"]["k"], "v");
+}
+
 TEST_F(KubeApiServerTest, PutNeedsTheCurrentResourceVersion) {
   json plan = Create(kPlans, Plan("shop"));
   json stale = plan;

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -261,6 +262,23 @@ struct HistoryEvent {
 
 constexpr size_t kRecordedRequests = 10000;
 
+// metav1.ObjectMeta: any other metadata field is unknown (pruned, or refused when strict).
+const std::set<std::string> kObjectMetaFields = {"name",
+                                                 "generateName",
+                                                 "namespace",
+                                                 "selfLink",
+                                                 "uid",
+                                                 "resourceVersion",
+                                                 "generation",
+                                                 "creationTimestamp",
+                                                 "deletionTimestamp",
+                                                 "deletionGracePeriodSeconds",
+                                                 "labels",
+                                                 "annotations",
+                                                 "ownerReferences",
+                                                 "finalizers",
+                                                 "managedFields"};
+
 struct Fault {
   std::string method;
   std::regex path;
@@ -279,7 +297,7 @@ struct KubeApiServer::Impl {
   httplib::Server http;
   std::thread listener;
   int port = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 
   mutable std::mutex mu;
   std::condition_variable changed;
@@ -462,8 +480,8 @@ struct KubeApiServer::Impl {
 
   // --- Admission ---------------------------------------------------------------------
 
-  // Pruning, defaulting and validation of a new object state (storage form is not yet
-  // applied: `object` is in the request's type).
+  // Field validation (unknown fields pruned, or refused when strict), defaulting and
+  // schema validation of a new object state, in the request's type (not storage form).
   std::optional<Reply> AdmitLocked(const ResourceType& type, json& object,
                                    const WriteOptions& write, std::vector<std::string>* warnings) {
     json& meta = object["metadata"];
@@ -477,21 +495,29 @@ struct KubeApiServer::Impl {
                             "alphanumeric characters, '-' or '.', and must start and end with "
                             "an alphanumeric character"});
     }
+    std::vector<std::string> unknown;
+    for (auto it = meta.begin(); it != meta.end();) {
+      if (kObjectMetaFields.count(it.key())) {
+        ++it;
+      } else {
+        unknown.push_back("metadata." + it.key());
+        it = meta.erase(it);
+      }
+    }
+    type.schema.Prune(object, &unknown);
+    if (!unknown.empty() && write.field_validation == "Strict") {
+      std::string text;
+      for (const auto& field : unknown) {
+        text += (text.empty() ? "" : ", ") + std::string("unknown field \"") + field + "\"";
+      }
+      return BadRequestReply(type.kind + " in version \"" + type.version +
+                             "\" cannot be handled as a " + type.kind +
+                             ": strict decoding error: " + text);
+    }
+    if (write.field_validation != "Ignore") {
+      for (const auto& field : unknown) warnings->push_back("unknown field \"" + field + "\"");
+    }
     if (type.custom) {
-      std::vector<std::string> unknown;
-      type.schema.Prune(object, &unknown);
-      if (!unknown.empty() && write.field_validation == "Strict") {
-        std::string text;
-        for (const auto& field : unknown) {
-          text += (text.empty() ? "" : ", ") + std::string("unknown field \"") + field + "\"";
-        }
-        return BadRequestReply(type.kind + " in version \"" + type.version +
-                               "\" cannot be handled as a " + type.kind +
-                               ": strict decoding error: " + text);
-      }
-      if (write.field_validation != "Ignore") {
-        for (const auto& field : unknown) warnings->push_back("unknown field \"" + field + "\"");
-      }
       type.schema.ApplyDefaults(object);
       const auto schema_errors = type.schema.Validate(object);
       errors.insert(errors.end(), schema_errors.begin(), schema_errors.end());
@@ -550,10 +576,9 @@ struct KubeApiServer::Impl {
     std::vector<std::string> warnings;
     if (auto failure = AdmitLocked(type, object, write, &warnings)) return *failure;
     if (FindLocked(type.storage, ObjectKey(object))) {
-      Reply reply = StatusReply(409, "AlreadyExists",
-                                type.qualified_plural() + " \"" + name + "\" already exists",
-                                Details(type, name, type.plural));
-      return reply;
+      return StatusReply(409, "AlreadyExists",
+                         type.qualified_plural() + " \"" + name + "\" already exists",
+                         Details(type, name, type.plural));
     }
     for (const char* field : {"deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion",
                               "managedFields", "selfLink"}) {
@@ -1584,12 +1609,13 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
   }
   if (self->port <= 0) return Status::Unavailable("cannot bind 127.0.0.1");
   self->listener = std::thread([self] { self->http.listen_after_bind(); });
+  // stop() is a no-op until the listener runs: wait, so that Stop() right away cannot hang.
+  while (!self->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return server;
 }
 
 void KubeApiServer::Stop() {
-  if (!impl_ || impl_->stopped) return;
-  impl_->stopped = true;
+  if (!impl_ || impl_->stopped.exchange(true)) return;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;

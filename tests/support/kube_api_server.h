@@ -13,8 +13,13 @@
 // for built-in kinds, 415 for custom resources), strict/warn field validation.
 //
 // Approximations: server-side apply merges a manager's applied configuration like a
-// three-way merge patch (no managedFields, no conflicts); namespace deletion has no
-// separate controller; no authentication, authorization or admission webhooks.
+// three-way merge patch (no managedFields, no conflicts); a strategic merge patch on a
+// built-in kind is applied as a merge patch (none of them has merge-keyed lists); protobuf
+// request bodies are decoded only for Namespaces, ConfigMaps and Secrets (what
+// `kubectl create` sends); built-in kinds are not schema-validated; namespace deletion
+// happens in the request, with no namespace controller; no authentication, authorization
+// or admission webhooks. The program tidemark-test-apiserver (kube_api_server_main.cc)
+// serves the same for demos and end-to-end tests.
 //
 // Thread-safety: every public method may be called from any thread while requests are
 // served. The server owns its state; Stop() (or the destructor) ends open watches and

@@ -101,6 +101,51 @@ json Cell(const json& column, const json& object, std::chrono::system_clock::tim
   return value;
 }
 
+// A built-in kind's schema for field validation: its top-level fields (their contents are
+// not checked).
+OpenApiSchema TopLevelFields(const std::vector<std::string>& fields) {
+  json properties = {{"apiVersion", {{"type", "string"}}},
+                     {"kind", {{"type", "string"}}},
+                     {"metadata", {{"type", "object"}}}};
+  for (const auto& field : fields)
+    properties[field] = {{"x-kubernetes-preserve-unknown-fields", true}};
+  return OpenApiSchema({{"type", "object"}, {"properties", properties}});
+}
+
+json Column(const std::string& name, int priority = 0) {
+  return {{"name", name},
+          {"type", "string"},
+          {"format", ""},
+          {"description", ""},
+          {"priority", priority}};
+}
+
+std::string Age(const json& timestamp, std::chrono::system_clock::time_point now) {
+  const auto at =
+      timestamp.is_string() ? ParseTimestamp(timestamp.get<std::string>()) : std::nullopt;
+  return at ? HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *at))
+            : "<unknown>";
+}
+
+// core/v1 Events print as kube-apiserver prints them (`kubectl get events`): no leading
+// Name column, the object as kind/name, ages from the newest timestamp an event has.
+json EventColumns() {
+  return {Column("Last Seen"), Column("Type"),    Column("Reason"),
+          Column("Object"),    Column("Message"), Column("Name", 1)};
+}
+
+json EventCells(const json& event, std::chrono::system_clock::time_point now) {
+  json last_seen = event.value("lastTimestamp", json());
+  if (event.contains("series")) last_seen = event["series"].value("lastObservedTime", last_seen);
+  if (last_seen.is_null()) last_seen = event.value("eventTime", json());
+  const json involved = event.value("involvedObject", json::object());
+  std::string kind = involved.value("kind", "");
+  for (auto& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return {Age(last_seen, now),        event.value("type", ""),
+          event.value("reason", ""),  kind + "/" + involved.value("name", ""),
+          event.value("message", ""), event["metadata"].value("name", "")};
+}
+
 }  // namespace
 
 std::vector<ResourceTypePtr> BuiltinResourceTypes() {
@@ -131,16 +176,19 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .namespaced = false,
                .short_names = {"ns"},
                .status_subresource = true,
+               .schema = TopLevelFields({"spec", "status"}),
                .field_labels = {"status.phase"}}),
       Builtin({.version = "v1",
                .plural = "configmaps",
                .singular = "configmap",
                .kind = "ConfigMap",
-               .short_names = {"cm"}}),
+               .short_names = {"cm"},
+               .schema = TopLevelFields({"data", "binaryData", "immutable"})}),
       Builtin({.version = "v1",
                .plural = "secrets",
                .singular = "secret",
                .kind = "Secret",
+               .schema = TopLevelFields({"data", "stringData", "type", "immutable"}),
                .field_labels = {"type"}}),
       Builtin({.version = "v1",
                .plural = "events",
@@ -148,6 +196,10 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .kind = "Event",
                .short_names = {"ev"},
                .storage = "/events",
+               .schema = TopLevelFields({"involvedObject", "reason", "message", "source",
+                                         "firstTimestamp", "lastTimestamp", "count", "type",
+                                         "eventTime", "series", "action", "related",
+                                         "reportingComponent", "reportingInstance"}),
                .field_labels = event_fields}),
       Builtin({.group = "events.k8s.io",
                .version = "v1",
@@ -156,12 +208,17 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .kind = "Event",
                .short_names = {"ev"},
                .storage = "/events",
+               .schema = TopLevelFields(
+                   {"eventTime", "series", "reportingController", "reportingInstance", "action",
+                    "reason", "regarding", "related", "note", "type", "deprecatedSource",
+                    "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount"}),
                .field_labels = events_v1_fields}),
       Builtin({.group = "coordination.k8s.io",
                .version = "v1",
                .plural = "leases",
                .singular = "lease",
-               .kind = "Lease"}),
+               .kind = "Lease",
+               .schema = TopLevelFields({"spec"})}),
       Builtin({.group = "apiextensions.k8s.io",
                .version = "v1",
                .plural = "customresourcedefinitions",
@@ -172,7 +229,8 @@ std::vector<ResourceTypePtr> BuiltinResourceTypes() {
                .categories = {"api-extensions"},
                .status_subresource = true,
                .has_generation = true,
-               .allow_unconditional_update = false}),
+               .allow_unconditional_update = false,
+               .schema = TopLevelFields({"spec", "status"})}),
   };
 }
 
@@ -270,6 +328,7 @@ json OpenApiDocument(const std::string& group_version, const std::vector<Resourc
 
 json MakeTable(const ResourceType& type, const std::vector<json>& objects, bool with_headers,
                const std::string& include_object, std::chrono::system_clock::time_point now) {
+  const bool core_event = type.kind == "Event" && type.group.empty();
   json columns = json::array();
   columns.push_back({{"name", "Name"},
                      {"type", "string"},
@@ -288,10 +347,12 @@ json MakeTable(const ResourceType& type, const std::vector<json>& objects, bool 
                        {"description", column.value("description", "")},
                        {"priority", column.value("priority", 0)}});
   }
+  if (core_event) columns = EventColumns();
   json rows = json::array();
   for (const json& object : objects) {
     json cells = json::array({object["metadata"].value("name", "")});
     for (const json& column : printer_columns) cells.push_back(Cell(column, object, now));
+    if (core_event) cells = EventCells(object, now);
     json row = {{"cells", cells}};
     if (include_object == "Object") {
       row["object"] = object;
