@@ -39,9 +39,10 @@ std::string Quoted(const std::string& statement) {
   return "`" + text + (statement.size() > 120 ? "...`" : "`");
 }
 
-// A step with no dependency in its own app is an initial one (Django's rule when a
-// migration does not say).
+// Django's rule: the migration's `initial` when it says, else a step with no dependency
+// in its own app.
 bool IsInitial(const Step& step) {
+  if (step.initial) return *step.initial;
   return std::none_of(step.dependencies.begin(), step.dependencies.end(),
                       [&](const StepId& d) { return d.app == step.id.app; });
 }

@@ -65,6 +65,7 @@ struct Step {
   std::optional<std::string> backward;  // nullopt: irreversible; "": reversible with no SQL
   std::vector<StepId> replaces;         // a squashed step names what it replaces
   bool python = false;                  // had code (RunPython) that SQL cannot carry
+  std::optional<bool> initial;          // Django's Migration.initial; unset: no in-app parent
   std::string origin;                   // where it was defined, for messages
 };
 

@@ -249,9 +249,9 @@ void DecodeLedger(Decoder& d, const YAML::Node& node, const std::string& path,
 void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, plan::Step* step) {
   step->origin = path;
   if (!d.ExpectMap(node, path)) return;
-  d.CheckFields(
-      node, path,
-      {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces", "python"});
+  d.CheckFields(node, path,
+                {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces",
+                 "python", "initial"});
   if (!node["app"]) {
     d.Fail(path + ".app", "required: the Django app label, e.g. shop");
   } else if (auto s = d.String(node["app"], path + ".app")) {
@@ -276,6 +276,9 @@ void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, pla
   }
   if (node["python"]) {
     if (auto b = d.Bool(node["python"], path + ".python")) step->python = *b;
+  }
+  if (node["initial"]) {
+    if (auto b = d.Bool(node["initial"], path + ".initial")) step->initial = *b;
   }
   if (node["forward"] && !node["forward"].IsNull()) {
     if (auto s = d.String(node["forward"], path + ".forward")) step->forward = *s;

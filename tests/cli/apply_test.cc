@@ -145,6 +145,20 @@ TEST_F(ApplyTest, FakeInitialSkipsStepsWhoseTablesExist) {
   EXPECT_EQ(LedgerRows(), kAllExampleSteps);
 }
 
+TEST_F(ApplyTest, FakeInitialFollowsTheInitialFlag) {
+  // Django marks a second migration initial when models reference each other.
+  WriteSteps(R"y(    - {app: a, name: "0001_initial", forward: "CREATE TABLE t1 (id int)"}
+    - {app: a, name: "0002_initial", initial: true, dependencies: [a.0001_initial], forward: "CREATE TABLE t2 (id int)"}
+    - {app: a, name: "0003_more", dependencies: [a.0002_initial], forward: "CREATE TABLE t3 (id int)"}
+)y");
+  Query("CREATE TABLE t1 (id int); CREATE TABLE t2 (id int)");
+  ProcessResult apply = Tidemark({"apply", "--fake-initial"});
+  ASSERT_EQ(apply.exit_code, 0) << Describe(apply);
+  EXPECT_THAT(apply.out, HasSubstr("Faking a.0001_initial... OK"));
+  EXPECT_THAT(apply.out, HasSubstr("Faking a.0002_initial... OK"));
+  EXPECT_THAT(apply.out, HasSubstr("Applying a.0003_more... OK"));
+}
+
 TEST_F(ApplyTest, DryRunExecutesNothing) {
   ProcessResult dry = Example({"apply", "--dry-run"});
   ASSERT_EQ(dry.exit_code, 0) << Describe(dry);

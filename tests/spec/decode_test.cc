@@ -43,6 +43,7 @@ TEST(DecodeTest, FullSpecRoundTrip) {
       forward: CREATE TABLE a (id int);
       backward: ""
       python: true
+      initial: true
     - app: shop
       name: 0002_squashed
       replaces: [shop.0001_initial]
@@ -69,6 +70,8 @@ TEST(DecodeTest, FullSpecRoundTrip) {
   EXPECT_EQ(first.dependencies[0].app, "auth");
   EXPECT_FALSE(first.atomic);
   EXPECT_TRUE(first.python);
+  EXPECT_EQ(first.initial, std::optional<bool>(true));
+  EXPECT_FALSE(plan->migrations[1].initial.has_value());
   ASSERT_TRUE(first.backward.has_value());
   EXPECT_EQ(*first.backward, "");
   EXPECT_FALSE(plan->migrations[1].backward.has_value());  // absent: irreversible

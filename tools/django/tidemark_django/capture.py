@@ -51,6 +51,7 @@ class Step:
     forward: List[str] = dataclasses.field(default_factory=list)
     backward: Optional[List[str]] = None  # None: irreversible
     python_reasons: List[str] = dataclasses.field(default_factory=list)
+    initial: Optional[bool] = None  # Django's Migration.initial, when the migration says
 
     @property
     def key(self) -> Key:
@@ -291,6 +292,7 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
             app=key[0], name=key[1],
             dependencies=sorted(_label(parent.key) for parent in graph.node_map[key].parents),
             atomic=bool(migration.atomic),
+            initial=migration.initial,
             replaces=[_label(tuple(r)) for r in migration.replaces],
             forward=recorder.sql[(key, "forward")],
             backward=None if key in irreversible else recorder.sql.get((key, "backward"), []),

@@ -56,6 +56,8 @@ def step_document(step: Step) -> Dict:
         document["replaces"] = step.replaces
     if step.python_reasons:
         document["python"] = True
+    if step.initial is not None:
+        document["initial"] = bool(step.initial)
     return document
 
 
