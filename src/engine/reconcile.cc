@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "base/backoff.h"
+#include "base/clock.h"
 #include "base/hash.h"
 #include "sql/lint.h"
 #include "sql/parse.h"
@@ -533,14 +534,7 @@ std::vector<plan::LintFinding> LintSteps(const std::vector<const Step*>& steps) 
   return findings;
 }
 
-std::string NowRfc3339() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
+std::string NowRfc3339() { return FormatRfc3339(SystemClock().WallNow()); }
 
 Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect, const Options& options,
                  const Observer& observer, const std::function<std::string()>& now) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <sstream>
 
+#include "base/base64.h"
 #include "base/log.h"
 
 extern char** environ;
@@ -42,43 +43,6 @@ std::string Trim(std::string text) {
   text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
   text.erase(std::find_if(text.rbegin(), text.rend(), not_space).base(), text.end());
   return text;
-}
-
-// Standard base64 (padding optional, whitespace ignored), as kubeconfig "-data" fields use.
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  bool padding = false;
-  for (const char c : text) {
-    int value;
-    if (c >= 'A' && c <= 'Z')
-      value = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      value = c - '0' + 52;
-    else if (c == '+')
-      value = 62;
-    else if (c == '/')
-      value = 63;
-    else if (c == '=') {
-      padding = true;
-      continue;
-    } else if (std::isspace(static_cast<unsigned char>(c)))
-      continue;
-    else
-      return std::nullopt;
-    if (padding) return std::nullopt;  // data after '='
-    buffer = (buffer << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6) return std::nullopt;  // a dangling sextet cannot encode a byte
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -387,8 +351,9 @@ Result<std::string> DataOrFile(const NamedEntry& entry, const std::string& key,
   TM_ASSIGN_OR_RETURN(const std::string data, StringField(entry.body, key + "-data", where));
   TM_ASSIGN_OR_RETURN(const std::string file, StringField(entry.body, key, where));
   if (!data.empty()) {
-    auto decoded = DecodeBase64(data);
-    if (!decoded) return Status::InvalidArgument(where + "." + key + "-data: not valid base64");
+    auto decoded = Base64Decode(data);
+    if (!decoded.ok())
+      return Status::InvalidArgument(where + "." + key + "-data: not valid base64");
     return *decoded;
   }
   if (!file.empty()) {

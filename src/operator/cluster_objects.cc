@@ -1,5 +1,7 @@
 #include "operator/cluster_objects.h"
 
+#include "base/base64.h"
+
 namespace tidemark::op {
 
 Result<std::map<std::string, std::string>> ClusterObjects::ConfigMapData(const std::string& ns,
@@ -30,7 +32,7 @@ Result<std::string> ClusterObjects::SecretValue(const std::string& ns, const std
     return Status::NotFound("Secret " + name + " (namespace " + ns + ") has no key \"" + key +
                             "\"");
   }
-  auto decoded = spec::DecodeBase64(data[key].get<std::string>());
+  auto decoded = Base64Decode(data[key].get<std::string>());
   if (!decoded.ok()) {
     return Status::InvalidArgument("Secret " + name + " key " + key + " is not valid base64");
   }

@@ -1,6 +1,5 @@
 #include "spec/objects.h"
 
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/base64.h"
 #include "base/redact.h"
 #include "plan/graph.h"
 #include "spec/decode.h"
@@ -21,24 +21,6 @@ namespace fs = std::filesystem;
 std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
 }  // namespace
-
-Result<std::string> DecodeBase64(const std::string& encoded) {
-  std::string clean;
-  for (char c : encoded) {
-    if (c != '\n' && c != '\r' && c != ' ') clean.push_back(c);
-  }
-  if (clean.size() % 4 != 0) return Status::InvalidArgument("not valid base64");
-  std::string out(clean.size() / 4 * 3, '\0');
-  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                     reinterpret_cast<const unsigned char*>(clean.data()),
-                                     static_cast<int>(clean.size()));
-  if (length < 0) return Status::InvalidArgument("not valid base64");
-  size_t padding = 0;
-  if (!clean.empty() && clean.back() == '=') ++padding;
-  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++padding;
-  out.resize(static_cast<size_t>(length) - padding);
-  return out;
-}
 
 namespace {
 
@@ -141,7 +123,7 @@ Status LoadedFiles::AddText(const std::string& text, const std::string& origin) 
       } else if (kind == "Secret") {
         auto& values = secrets_[Key(ns, name)];
         for (const auto& [key, encoded] : StringMap(doc["data"])) {
-          auto decoded = DecodeBase64(encoded);
+          auto decoded = Base64Decode(encoded);
           if (!decoded.ok()) {
             errors.push_back(where + ": Secret " + name + " data." + key + " is not base64");
             continue;

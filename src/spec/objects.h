@@ -44,9 +44,6 @@ class LoadedFiles : public ObjectSource {
   std::map<std::string, std::map<std::string, std::string>> secrets_;      // decoded values
 };
 
-// Decodes a Secret's base64 `data` value (line breaks allowed, as kubectl writes them).
-Result<std::string> DecodeBase64(const std::string& encoded);
-
 // Reads files and folders (a folder: its *.yaml, *.yml, *.json files in name order).
 Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths);
 

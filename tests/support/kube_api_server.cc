@@ -15,7 +15,8 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/kube_base64.h"
+#include "base/base64.h"
+#include "base/clock.h"
 #include "tests/support/kube_protobuf.h"
 #include "tests/support/kube_resource_types.h"
 #include "tests/support/kube_selectors.h"
@@ -30,14 +31,7 @@ using Clock = std::chrono::steady_clock;
 // ---------------------------------------------------------------------------------------
 // Small values and formats.
 
-std::string NowTimestamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
+std::string NowTimestamp() { return FormatRfc3339(SystemClock().WallNow()); }
 
 std::string RandomString(const char* alphabet, size_t alphabet_size, size_t length) {
   static thread_local std::mt19937_64 engine(std::random_device{}());
@@ -980,7 +974,7 @@ struct KubeApiServer::Impl {
     std::string start_after;
     if (req.has_param("continue") && !req.get_param_value("continue").empty()) {
       const auto decoded = Base64Decode(req.get_param_value("continue"));
-      json token = decoded ? json::parse(*decoded, nullptr, false) : json();
+      json token = decoded.ok() ? json::parse(*decoded, nullptr, false) : json();
       if (!token.is_object() || !token.contains("rv") || !token.contains("start")) {
         return BadRequestReply("continue key is not valid: invalid continue token");
       }

@@ -4,7 +4,7 @@
 #include <functional>
 #include <string_view>
 
-#include "tests/support/kube_base64.h"
+#include "base/base64.h"
 
 namespace tidemark::testing {
 namespace {
