@@ -49,11 +49,14 @@ class ExportTest(unittest.TestCase):
         order = list(self.steps)
         for label, step in self.steps.items():
             self.assertEqual(set(step), {"app", "name", "dependencies", "atomic", "forward", "backward",
-                                         "replaces", "python"} & set(step), label)
+                                         "replaces", "python", "initial"} & set(step), label)
             for dependency in step["dependencies"]:
                 self.assertIn(dependency, self.steps, label)
                 if label not in self.replaced and dependency not in self.replaced:
                     self.assertLess(order.index(dependency), order.index(label), label)
+        # Django's Migration.initial travels with the step (for --fake-initial).
+        self.assertIs(self.steps["library.0001_initial"]["initial"], True)
+        self.assertNotIn("initial", self.steps["auth.0001_initial"])  # contrib leaves it unset
 
     def test_dependencies_are_resolved(self):
         # swappable_dependency(AUTH_USER_MODEL) and __first__ become step names.

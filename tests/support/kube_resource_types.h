@@ -44,7 +44,9 @@ struct ResourceType {
 };
 using ResourceTypePtr = std::shared_ptr<const ResourceType>;
 
-// Namespaces, ConfigMaps, Secrets, Events (core and events.k8s.io), Leases, CRDs.
+// Namespaces, ConfigMaps, Secrets, Events (core and events.k8s.io), Leases, CRDs, and the
+// kinds tidemark ships (ServiceAccounts, Services, Deployments, RBAC): their top-level
+// fields are checked, their specs are not.
 std::vector<ResourceTypePtr> BuiltinResourceTypes();
 // One type per served version of a CustomResourceDefinition object.
 Result<std::vector<ResourceTypePtr>> ResourceTypesFromCrd(const nlohmann::json& crd);

@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""Every object of manifests/ and of the rendered chart is accepted by the test API server
+(`kubectl apply`) and by `kubectl apply --dry-run=client --validate=false`."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import yaml
+
+SOURCE_DIR = os.environ.get(
+    "TIDEMARK_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+BINARY_DIR = os.environ.get("TIDEMARK_BINARY_DIR", os.path.join(SOURCE_DIR, "build"))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tools"))
+import chart_render  # noqa: E402
+
+KUBECTL = os.environ.get("KUBECTL", "/usr/lib/google-cloud-sdk/bin/kubectl.1.32")
+MONITORING_CRDS = os.path.join(SOURCE_DIR, "tests", "shipping", "testdata",
+                               "prometheus-operator-crds.yaml")
+
+
+class ApplyTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tidemark-apply-")
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.server = subprocess.Popen(
+            [os.path.join(BINARY_DIR, "bin", "tidemark-test-apiserver"), "--crd",
+             os.path.join(SOURCE_DIR, "crds", "migrationplans.tidemark.dev.yaml"),
+             "--kubeconfig-out", self.kubeconfig],
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+        line = self.server.stdout.readline()
+        self.assertIn("listening on", line)
+
+    def tearDown(self):
+        os.killpg(self.server.pid, signal.SIGTERM)
+        self.server.wait(timeout=30)
+        subprocess.run(["rm", "-rf", self.dir], check=False)
+
+    def kubectl(self, *args, stdin=None):
+        result = subprocess.run(
+            [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir",
+             os.path.join(self.dir, "cache"), *args],
+            input=stdin, capture_output=True, text=True, timeout=120, check=False)
+        return result
+
+    def assertApplied(self, *args, stdin=None):
+        result = self.kubectl("apply", *args, stdin=stdin)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        return result.stdout
+
+    def test_kustomize_manifests_apply(self):
+        self.assertApplied("-f", MONITORING_CRDS)
+        out = self.assertApplied("-k", os.path.join(SOURCE_DIR, "manifests"))
+        for created in ("namespace/tidemark-system", "serviceaccount/tidemark",
+                        "clusterrole.rbac.authorization.k8s.io/tidemark-controller",
+                        "deployment.apps/tidemark", "service/tidemark-metrics",
+                        "servicemonitor.monitoring.coreos.com/tidemark",
+                        "prometheusrule.monitoring.coreos.com/tidemark",
+                        "customresourcedefinition.apiextensions.k8s.io/"
+                        "migrationplans.tidemark.dev"):
+            self.assertIn(created, out)
+        deployment = self.kubectl("get", "deployment", "tidemark", "-n", "tidemark-system",
+                                  "-o", "jsonpath={.spec.replicas}")
+        self.assertEqual(deployment.stdout, "2")
+        # Applying again changes nothing and still succeeds.
+        self.assertIn("unchanged", self.assertApplied("-k", os.path.join(SOURCE_DIR, "manifests")))
+
+    def test_client_dry_run_of_manifests_and_chart(self):
+        built = subprocess.run([KUBECTL, "kustomize", os.path.join(SOURCE_DIR, "manifests")],
+                               capture_output=True, text=True, check=True).stdout
+        # A cluster with monitoring has the Prometheus Operator's CRDs installed already.
+        self.assertApplied("-f", MONITORING_CRDS)
+        out = self.assertApplied("--dry-run=client", "--validate=false", "-f", "-", stdin=built)
+        self.assertEqual(out.count("(dry run)"), len(documents(built)))
+        for values in ("", "replicaCount: 3\nwatchNamespaces: [shop, billing]\n"
+                           "serviceMonitor: {enabled: false}\n"):
+            rendered = render_chart(values)
+            out = self.assertApplied("--dry-run=client", "--validate=false", "-f", "-",
+                                     stdin=rendered)
+            self.assertEqual(out.count("(dry run)"), len(documents(rendered)))
+
+    def test_rendered_chart_applies(self):
+        self.assertApplied("-f", MONITORING_CRDS)
+        # As `helm install --namespace tidemark-system --create-namespace` does.
+        created = self.kubectl("create", "namespace", "tidemark-system")
+        self.assertEqual(created.returncode, 0, created.stderr)
+        self.assertApplied("-f", "-", stdin=render_chart(""))
+        roles = self.kubectl("get", "clusterrole", "-o", "name").stdout
+        self.assertIn("clusterrole.rbac.authorization.k8s.io/", roles)
+
+
+def documents(text):
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def render_chart(values_text):
+    files = []
+    if values_text:
+        handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        handle.write(values_text)
+        handle.close()
+        files.append(handle.name)
+    try:
+        chart = os.path.join(SOURCE_DIR, "charts", "tidemark")
+        return chart_render.render_chart(chart, "tidemark", "tidemark-system", files, True)
+    finally:
+        for name in files:
+            os.unlink(name)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
