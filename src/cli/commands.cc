@@ -362,8 +362,10 @@ int Main(int argc, char** argv) {
     if (!spec::ParseDuration(operator_lock_wait, &controller.reconciler.lock_wait)) {
       return Invalid("--lock-wait: " + operator_lock_wait);
     }
+    // The operator logs at info unless told otherwise (the other commands default to warn).
+    const bool level_given = operator_command->get_option("--log-level")->count() > 0;
     log::Init(log_format == "json" ? log::Format::kJson : log::Format::kText,
-              common.log_level == "warn" ? log::Level::kInfo : level);
+              level_given ? level : log::Level::kInfo);
     controller.version = kVersion;
     return RunOperator(controller);
   }

@@ -25,6 +25,22 @@ std::string HostName() {
   return name;
 }
 
+// A plan whose generation and deletion state are those the cache holds changed only in
+// status or metadata the reconciler does not read: most often this controller's own status
+// writes, which would otherwise queue every plan a second time. Spec changes bump the
+// generation (the status subresource guarantees it).
+bool OnlyStatusChanged(const runtime::Store& store, const runtime::WatcherEvent& event) {
+  if (event.type != runtime::WatcherEvent::Type::kApply) return false;
+  const runtime::ObjectPtr cached = store.Get(kube::ObjectKey(event.object));
+  if (!cached) return false;
+  const auto spec_state = [](const json& object) {
+    const json metadata = object.value("metadata", json::object());
+    return std::make_pair(metadata.value("generation", int64_t{0}),
+                          metadata.contains("deletionTimestamp"));
+  };
+  return spec_state(*cached) == spec_state(event.object);
+}
+
 // Everything that runs while this replica leads: caches, watchers and workers.
 class Controllers {
  public:
@@ -42,10 +58,12 @@ class Controllers {
   ~Controllers() { Stop(); }
 
   void Start() {
-    Watch(plans_, "migrationplans",
-          [this](const runtime::WatcherEvent&, const std::vector<std::string>& keys) {
-            for (const std::string& key : keys) queue_.Add(key);
-          });
+    Watch(
+        plans_, "migrationplans",
+        [this](const runtime::WatcherEvent&, const std::vector<std::string>& keys) {
+          for (const std::string& key : keys) queue_.Add(key);
+        },
+        OnlyStatusChanged);
     Watch(config_maps_, "configmaps",
           [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
             RequeueReferencing("ConfigMap", e, keys);
@@ -71,8 +89,12 @@ class Controllers {
 
  private:
   using OnKeys = std::function<void(const runtime::WatcherEvent&, const std::vector<std::string>&)>;
+  using Ignore = bool (*)(const runtime::Store&, const runtime::WatcherEvent&);
 
-  void Watch(KindCache& cache, const std::string& resource, OnKeys on_keys) {
+  // Keeps CACHE current; calls ON_KEYS with the keys of every event except those IGNORE
+  // (evaluated before the cache takes the event) rules out.
+  void Watch(KindCache& cache, const std::string& resource, OnKeys on_keys,
+             Ignore ignore = nullptr) {
     for (auto& shard : cache.shards()) {
       runtime::WatcherOptions watch;
       watch.ns = shard->ns;
@@ -80,9 +102,13 @@ class Controllers {
       watch.on_restart = [this, resource] { metrics_.IncWatchRestart(resource); };
       auto watcher = std::make_shared<runtime::Watcher>(client_, cache.ref(), watch);
       runtime::Store* store = &shard->store;
-      threads_.emplace_back([this, watcher, store, on_keys](std::stop_token) {
+      threads_.emplace_back([this, watcher, store, on_keys, ignore](std::stop_token) {
         watcher->Run(
-            [&](const runtime::WatcherEvent& event) { on_keys(event, store->Apply(event)); },
+            [&](const runtime::WatcherEvent& event) {
+              const bool ignored = ignore && ignore(*store, event);
+              const std::vector<std::string> keys = store->Apply(event);
+              if (!ignored) on_keys(event, keys);
+            },
             stop_.get_token());
       });
     }

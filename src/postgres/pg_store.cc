@@ -178,6 +178,11 @@ Result<bool> PgStore::TableExists(const std::string& table) {
 }
 
 Status PgStore::EnsureTables() {
+  // Usually both exist: a look at the catalogue is cheaper than DDL, even IF NOT EXISTS.
+  if (history_exists_) {
+    TM_ASSIGN_OR_RETURN(bool ledger_exists, LedgerExists());
+    if (ledger_exists) return Status::Ok();
+  }
   // Django's own DDL for its recorder table (django/db/migrations/recorder.py).
   TM_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS " + LedgerTable() +
                           " (\"id\" serial NOT NULL PRIMARY KEY, "

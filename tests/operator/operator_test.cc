@@ -21,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const char kKubectl[] = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 
@@ -350,6 +351,23 @@ TEST_F(OperatorTest, TwoControllersWithoutElectionStillApplyEachStepOnce) {
             0);
   EXPECT_EQ(Sql("SELECT count(*) FROM django_migrations"), "20");
   EXPECT_EQ(Sql("SELECT count(*) FROM tidemark_history WHERE action = 'apply'"), "20");
+}
+
+TEST_F(OperatorTest, LogLevelWarnLeavesOutTheInfoLines) {
+  CreateDsnSecret();
+  const auto run_until_ready = [&](std::vector<std::string> flags) {
+    StartOperator(std::move(flags));
+    EXPECT_EQ(Kubectl({"apply", "-f", ExampleFile("shop")}).exit_code, 0);
+    EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/shop", "--timeout=90s"}).exit_code,
+              0);
+    operators_.back()->Kill(SIGTERM);
+    return operators_.back()->Wait().err;
+  };
+  const std::string quiet = run_until_ready({"--log-level", "warn"});
+  EXPECT_THAT(quiet, Not(HasSubstr("\"msg\":\"reconciled\"")));
+  EXPECT_THAT(quiet, Not(HasSubstr("\"msg\":\"controller started\"")));
+  // Without the flag the operator logs at info: every reconcile.
+  EXPECT_THAT(run_until_ready({}), HasSubstr("\"msg\":\"reconciled\""));
 }
 
 }  // namespace
