@@ -20,6 +20,6 @@ std::string ShowSteps(const engine::Report& report);
 
 // The report's steps, pending actions and status as one JSON document.
 nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
-                          const nlohmann::ordered_json& status);
+                                  const nlohmann::ordered_json& status);
 
 }  // namespace tidemark::cli

@@ -247,8 +247,7 @@ std::optional<Problem> Graph::FindConflicts() const {
                      "--merge)"};
 }
 
-std::vector<StepId> Graph::Walk(const StepId& start, bool forwards,
-                                std::set<StepId>& seen) const {
+std::vector<StepId> Graph::Walk(const StepId& start, bool forwards, std::set<StepId>& seen) const {
   std::vector<StepId> visited;
   std::vector<std::pair<StepId, bool>> stack{{start, false}};
   while (!stack.empty()) {

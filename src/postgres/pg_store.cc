@@ -371,8 +371,8 @@ StepResult PgStore::RunAtomic(const StepRun& run) {
     if (i == record_index) {
       std::vector<const char*> values;
       for (const auto& p : params) values.push_back(p.empty() ? nullptr : p.c_str());
-      sent = PQsendQueryParams(conn_, commands[i].c_str(), static_cast<int>(values.size()),
-                               nullptr, values.data(), nullptr, nullptr, 0) == 1;
+      sent = PQsendQueryParams(conn_, commands[i].c_str(), static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0) == 1;
     } else {
       sent = PQsendQueryParams(conn_, commands[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr,
                                0) == 1;
@@ -392,8 +392,9 @@ StepResult PgStore::RunAtomic(const StepRun& run) {
         if (!error) {
           const bool is_statement = i >= first_statement && i < record_index;
           const size_t index = i - first_statement;
-          *(error = StepError{}) = ErrorOf(result.get(), is_statement ? static_cast<int>(index) : -1,
-                                          is_statement ? run.statements[index] : "");
+          *(error = StepError{}) =
+              ErrorOf(result.get(), is_statement ? static_cast<int>(index) : -1,
+                      is_statement ? run.statements[index] : "");
           if (i == record_index) {
             error->message = "recording the step in the ledger failed: " + error->message;
           }
@@ -404,7 +405,8 @@ StepResult PgStore::RunAtomic(const StepRun& run) {
     }
     if (!Lost()) {
       ResultPtr sync(PQgetResult(conn_));
-      while (sync && PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) sync.reset(PQgetResult(conn_));
+      while (sync && PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC)
+        sync.reset(PQgetResult(conn_));
     }
   }
   PQexitPipelineMode(conn_);

@@ -1,14 +1,14 @@
 // Plan files: many documents, folders, ConfigMaps with steps, Secrets, connections.
 #include "spec/objects.h"
 
-#include "plan/graph.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+#include "plan/graph.h"
 
 namespace tidemark::spec {
 namespace {
