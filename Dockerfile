@@ -14,7 +14,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY src/ src/
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTIDEMARK_TESTS=OFF -DTIDEMARK_BENCH=OFF \
+# The build type CI tests (RelWithDebInfo: -O2), stripped.
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEMARK_TESTS=OFF -DTIDEMARK_BENCH=OFF \
  && cmake --build build --target tidemark -j "$(nproc)" \
  && strip build/bin/tidemark
 

@@ -122,7 +122,7 @@ Result<WallTime> ParseRfc3339(std::string_view text) {
   };
   size_t pos = 0;
   std::tm parts{};
-  int year, month, day, hour, minute, second;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!ReadNumber(text, &pos, 4, &year) || !Expect(text, &pos, "-") ||
       !ReadNumber(text, &pos, 2, &month) || !Expect(text, &pos, "-") ||
       !ReadNumber(text, &pos, 2, &day) || !Expect(text, &pos, "Tt ") ||
@@ -152,7 +152,7 @@ Result<WallTime> ParseRfc3339(std::string_view text) {
   } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
     const int sign = text[pos] == '-' ? -1 : 1;
     ++pos;
-    int offset_hours, offset_minutes;
+    int offset_hours = 0, offset_minutes = 0;
     if (!ReadNumber(text, &pos, 2, &offset_hours) || !Expect(text, &pos, ":") ||
         !ReadNumber(text, &pos, 2, &offset_minutes)) {
       return invalid();
