@@ -289,8 +289,10 @@ std::string PgStore::RecordSql(const StepRun& run, const std::string& action) co
       " (app, name, action, direction, checksum, started_at, duration_ms, plan_namespace,"
       " plan_name, plan_uid, plan_generation) VALUES ($3, $4, '" +
       action +
-      "', $5, $6,"
-      " now(), $7, $8, $9, $10, $11)";
+      "', $5, $6, now(),"
+      // A pipelined step passes no duration: the server measures it from BEGIN.
+      " coalesce($7::double precision, extract(epoch FROM clock_timestamp() - now()) * 1000),"
+      " $8, $9, $10, $11)";
   if (run.direction == Direction::kForward) {
     return "WITH recorded AS (INSERT INTO " + LedgerTable() +
            " (app, name, applied) SELECT a, n, now() FROM unnest($1::varchar[], $2::varchar[])"

@@ -50,7 +50,7 @@ TEST_F(ApplyTest, ApplyThenReapplyIsANoOp) {
             "id integer, app character varying, name character varying, applied timestamp "
             "with time zone");
   EXPECT_EQ(Value("SELECT count(*) FROM tidemark_history WHERE action = 'apply' AND "
-                  "length(checksum) = 64"),
+                  "length(checksum) = 64 AND duration_ms >= 0 AND plan_name = 'shop'"),
             "7");
 
   // The non-atomic step also left its committed "start" marker.
