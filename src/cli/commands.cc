@@ -1,5 +1,7 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
@@ -299,7 +301,7 @@ int Main(int argc, char** argv) {
                   "with --watch: serve /metrics, /healthz and /readyz here (e.g. :9090)");
 
   op::ControllerOptions controller;
-  std::string log_format = "json";
+  std::string log_format = "auto";
   std::string resync = "10m", operator_lock_wait = "5s";
   auto* operator_command =
       app.add_subcommand("operator", "run the Kubernetes controller for MigrationPlans");
@@ -331,8 +333,10 @@ int Main(int argc, char** argv) {
                    "wait this long for a busy ledger before requeueing")
       ->capture_default_str();
   operator_command->add_option("--log-level", common.log_level)->capture_default_str();
-  operator_command->add_option("--log-format", log_format, "json or text")
-      ->check(CLI::IsMember({"json", "text"}))
+  operator_command
+      ->add_option("--log-format", log_format,
+                   "json, text, or auto: text on a terminal, JSON lines otherwise")
+      ->check(CLI::IsMember({"auto", "json", "text"}))
       ->capture_default_str();
 
   try {
@@ -364,7 +368,8 @@ int Main(int argc, char** argv) {
     }
     // The operator logs at info unless told otherwise (the other commands default to warn).
     const bool level_given = operator_command->get_option("--log-level")->count() > 0;
-    log::Init(log_format == "json" ? log::Format::kJson : log::Format::kText,
+    const bool json_lines = log_format == "json" || (log_format == "auto" && !isatty(2));
+    log::Init(json_lines ? log::Format::kJson : log::Format::kText,
               level_given ? level : log::Level::kInfo);
     controller.version = kVersion;
     return RunOperator(controller);

@@ -1,5 +1,7 @@
 #include "operator/plan_reconciler.h"
 
+#include <atomic>
+
 #include "base/log.h"
 #include "plan/status.h"
 #include "postgres/pg_store.h"
@@ -37,8 +39,16 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
   const int64_t generation = metadata.value("generation", int64_t{0});
   const auto previous = plan::ConditionsFromJson(
       nlohmann::ordered_json::parse(object.value("status", json::object()).dump()));
+  // Every log line of this reconcile carries the plan, its generation and a reconcile id.
+  static std::atomic<uint64_t> reconciles{0};
   const log::Fields fields = {{"plan", ns + "/" + name},
-                              {"generation", std::to_string(generation)}};
+                              {"generation", std::to_string(generation)},
+                              {"reconcile", std::to_string(++reconciles)}};
+  const auto with = [&fields](log::Fields extra) {
+    log::Fields all = fields;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
 
   engine::Report report;
   auto decoded = spec::DecodePlan(spec::FromJson(object), "MigrationPlan " + ns + "/" + name);
@@ -55,10 +65,9 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
       observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
       observer.on_step_start = [&](const plan::Action& action, size_t index, size_t count) {
         log::Info("step started",
-                  {{"plan", ns + "/" + name},
-                   {"step", action.step->id.ToString()},
-                   {"action", plan::ActionName(action.kind)},
-                   {"index", std::to_string(index + 1) + "/" + std::to_string(count)}});
+                  with({{"step", action.step->id.ToString()},
+                        {"action", plan::ActionName(action.kind)},
+                        {"index", std::to_string(index + 1) + "/" + std::to_string(count)}}));
         if (index != 0) return;
         // Say at once that work is under way: Reconciling/Applying until the final status.
         plan::Outcome working;
@@ -87,10 +96,9 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
                             result.duration_ms / 1000.0);
         log::Write(result.ok ? log::Level::kInfo : log::Level::kWarn,
                    result.ok ? "step done" : "step failed",
-                   {{"plan", ns + "/" + name},
-                    {"step", action.step->id.ToString()},
-                    {"durationMs", std::to_string(static_cast<int64_t>(result.duration_ms))},
-                    {"error", result.error.message}});
+                   with({{"step", action.step->id.ToString()},
+                         {"durationMs", std::to_string(static_cast<int64_t>(result.duration_ms))},
+                         {"error", result.error.message}}));
       };
       const engine::Connector connect = [&]() -> Result<ledger::StorePtr> {
         TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
@@ -119,7 +127,7 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
                     !report.outcome.progressing;
   if (!published.ok()) {
     result = {ReconcileResult::Next::kRetryWithBackoff, "error"};
-    log::Warn("status not written", {{"plan", ns + "/" + name}, {"error", published.message()}});
+    log::Warn("status not written", with({{"error", published.message()}}));
   } else if (ready || idle) {
     result = {ReconcileResult::Next::kResync, "success"};
   } else {
@@ -131,11 +139,10 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
   const plan::Condition* headline = status.Find(ready                    ? "Ready"
                                                 : report.outcome.stalled ? "Stalled"
                                                                          : "Reconciling");
-  log::Info("reconciled", {{"plan", ns + "/" + name},
-                           {"result", result.metric_result},
-                           {"reason", headline ? headline->reason : ""},
-                           {"applied", std::to_string(report.done.size())},
-                           {"seconds", std::to_string(seconds)}});
+  log::Info("reconciled", with({{"result", result.metric_result},
+                                {"reason", headline ? headline->reason : ""},
+                                {"applied", std::to_string(report.done.size())},
+                                {"seconds", std::to_string(seconds)}}));
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/shipping/rbac_policy.h"
@@ -366,8 +367,24 @@ TEST_F(OperatorTest, LogLevelWarnLeavesOutTheInfoLines) {
   const std::string quiet = run_until_ready({"--log-level", "warn"});
   EXPECT_THAT(quiet, Not(HasSubstr("\"msg\":\"reconciled\"")));
   EXPECT_THAT(quiet, Not(HasSubstr("\"msg\":\"controller started\"")));
-  // Without the flag the operator logs at info: every reconcile.
-  EXPECT_THAT(run_until_ready({}), HasSubstr("\"msg\":\"reconciled\""));
+  // Without the flag the operator logs at info: every reconcile, as JSON lines (stderr is
+  // not a terminal here) carrying the plan and the reconcile id.
+  const std::string lines = run_until_ready({});
+  EXPECT_THAT(lines, HasSubstr("\"msg\":\"reconciled\""));
+  std::istringstream stream(lines);
+  bool saw_reconcile = false;
+  for (std::string line; std::getline(stream, line);) {
+    const nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(entry.is_object()) << "not a JSON line: " << line;
+    EXPECT_TRUE(entry.contains("time") && entry.contains("level") && entry.contains("msg"));
+    if (entry.value("msg", "") == "reconciled") {
+      saw_reconcile = true;
+      EXPECT_EQ(entry.value("plan", ""), "default/shop");
+      EXPECT_FALSE(entry.value("reconcile", "").empty());
+      EXPECT_EQ(entry.value("result", ""), "success");
+    }
+  }
+  EXPECT_TRUE(saw_reconcile) << lines;
 }
 
 }  // namespace
