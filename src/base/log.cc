@@ -3,9 +3,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "base/clock.h"
 
 namespace tidemark::log {
 namespace {
@@ -49,19 +50,6 @@ const char* LevelName(Level level) {
   return "info";
 }
 
-std::string NowRfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-  const std::time_t seconds = ms.count() / 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(ms.count() % 1000));
-  return buffer;
-}
-
 }  // namespace
 
 void Init(Format format, Level level) {
@@ -98,13 +86,14 @@ void Write(Level level, std::string_view message, const Fields& fields) {
   std::string line;
   if (state.format == Format::kJson) {
     nlohmann::ordered_json entry;
-    entry["time"] = NowRfc3339();
+    entry["time"] = FormatRfc3339Micro(SystemClock().WallNow());
     entry["level"] = LevelName(level);
     entry["msg"] = message;
     for (const auto& [key, value] : fields) entry[key] = value;
     line = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
-    line = NowRfc3339() + " " + LevelName(level) + " " + std::string(message);
+    line = FormatRfc3339Micro(SystemClock().WallNow()) + " " + LevelName(level) + " " +
+           std::string(message);
     for (const auto& [key, value] : fields) {
       const bool quote = value.find(' ') != std::string::npos || value.empty();
       line += " " + key + "=" + (quote ? "\"" + value + "\"" : value);

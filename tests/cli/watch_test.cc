@@ -18,13 +18,8 @@ std::string Scrape(int port) {
   return response && response->status == 200 ? response->body : "";
 }
 
-// A hang guard for a process that works asynchronously, not a timing assertion.
 bool EventuallyContains(int port, const std::string& text) {
-  for (int i = 0; i < 600; ++i) {
-    if (Scrape(port).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
+  return Eventually([&] { return Scrape(port).find(text) != std::string::npos; });
 }
 
 class WatchTest : public CliTest {};

@@ -28,17 +28,6 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-// A hang guard for background kubectl runs, not a timing assertion.
-template <typename Predicate>
-bool Eventually(Predicate predicate) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 class KubectlTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -26,17 +26,6 @@ using ::testing::Not;
 
 const char kKubectl[] = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 
-// A hang guard for asynchronous convergence, not a timing assertion.
-template <typename Predicate>
-bool Eventually(Predicate predicate, int seconds = 90) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 class OperatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -323,8 +312,8 @@ TEST_F(OperatorTest, StandbyTakesOverWhenTheLeaderDies) {
   EXPECT_THAT(Scrape(a_leads ? port_b : port_a), HasSubstr("tidemark_leader 0"));
 
   operators_[a_leads ? 0 : 1]->Kill(SIGKILL);
-  EXPECT_TRUE(
-      Eventually([&] { return lease_holder() == (a_leads ? "replica-b" : "replica-a"); }, 60));
+  EXPECT_TRUE(Eventually([&] { return lease_holder() == (a_leads ? "replica-b" : "replica-a"); },
+                         std::chrono::seconds(60)));
   ASSERT_EQ(Kubectl({"apply", "-f", ExampleFile("shop")}).exit_code, 0);
   EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/shop", "--timeout=90s"}).exit_code, 0);
   EXPECT_EQ(Sql("SELECT count(*) FROM django_migrations"), "7");

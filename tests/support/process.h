@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -50,6 +52,11 @@ class BackgroundProcess {
   bool waited_ = false;
   ProcessResult result_;
 };
+
+// Polls `condition` until it holds or `limit` passes; false then. A guard against hanging
+// on something another process or thread does, never a timing assertion.
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::seconds limit = std::chrono::seconds(90));
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for servers that need one named).
 int FreeLoopbackPort();
