@@ -321,6 +321,11 @@ int Main(int argc, char** argv, const ServerCommands* server) {
       ->add_option("--metrics-addr", controller.metrics_address,
                    "serve /metrics, /healthz and /readyz here")
       ->capture_default_str();
+  operator_command
+      ->add_option("--db-idle-sessions", controller.reconciler.idle_sessions,
+                   "database sessions kept open between reconciles (at most 2 per database; "
+                   "each closes after 60 s unused)")
+      ->capture_default_str();
   operator_command->add_option("--resync", resync, "look again at Ready plans this often")
       ->capture_default_str();
   operator_command

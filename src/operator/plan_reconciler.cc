@@ -29,7 +29,12 @@ bool IsReady(const plan::PlanStatus& status) {
 PlanReconciler::PlanReconciler(const kube::Client& client, spec::ObjectSource& objects,
                                runtime::EventRecorder* events, metrics::Metrics& metrics,
                                ReconcilerOptions options)
-    : client_(client), objects_(objects), events_(events), metrics_(metrics), options_(options) {}
+    : client_(client),
+      objects_(objects),
+      events_(events),
+      metrics_(metrics),
+      options_(options),
+      sessions_(options.session_idle, options.idle_sessions) {}
 
 ReconcileResult PlanReconciler::Reconcile(const json& object) {
   const auto started = std::chrono::steady_clock::now();
@@ -107,7 +112,7 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
         postgres::ConnectOptions connect_options;
         connect_options.schema = plan.database.schema;
         connect_options.ledger = plan.ledger;
-        return postgres::Connect(params, connect_options);
+        return sessions_.Connect(params, connect_options);
       };
       report = engine::Reconcile(plan, connect, options, observer);
     }
@@ -168,23 +173,23 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
       total_ms += record.duration_ms;
       steps += (steps.empty() ? "" : ", ") + record.migration.ToString();
     }
-    (void)events_->Record(object, runtime::EventType::kNormal, reverted ? "Reverted" : "Applied",
-                          "Migrate",
-                          Truncate(std::to_string(report.done.size()) + " steps in " +
-                                       std::to_string(total_ms) + " ms: " + steps,
-                                   kMaxNote));
+    events_->Record(object, runtime::EventType::kNormal, reverted ? "Reverted" : "Applied",
+                    "Migrate",
+                    Truncate(std::to_string(report.done.size()) + " steps in " +
+                                 std::to_string(total_ms) + " ms: " + steps,
+                             kMaxNote));
   }
   if (out.stalled) {
-    (void)events_->Record(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
-                          Truncate(out.stalled->message, kMaxNote));
+    events_->Record(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
+                    Truncate(out.stalled->message, kMaxNote));
   } else if (out.progressing) {
     const bool warning = out.progressing->reason != "WaitingForLock";
-    (void)events_->Record(
-        object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
-        out.progressing->reason, "Reconcile", Truncate(out.progressing->message, kMaxNote));
+    events_->Record(object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
+                    out.progressing->reason, "Reconcile",
+                    Truncate(out.progressing->message, kMaxNote));
   } else if (!report.done.empty() && out.pending.empty()) {
-    (void)events_->Record(object, runtime::EventType::kNormal, "UpToDate", "Reconcile",
-                          "the database ledger matches the desired state");
+    events_->Record(object, runtime::EventType::kNormal, "UpToDate", "Reconcile",
+                    "the database ledger matches the desired state");
   }
 }
 

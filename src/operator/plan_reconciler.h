@@ -13,6 +13,7 @@
 #include "engine/reconcile.h"
 #include "kube/client.h"
 #include "metrics/metrics.h"
+#include "postgres/pg_store.h"
 #include "runtime/event_recorder.h"
 #include "spec/objects.h"
 
@@ -23,6 +24,10 @@ inline const kube::ResourceRef kMigrationPlans{"tidemark.dev", "v1alpha1", "migr
 struct ReconcilerOptions {
   std::chrono::milliseconds resync{10 * 60'000};  // look again at a Ready plan after this
   std::chrono::milliseconds lock_wait{5'000};     // wait for a busy ledger this long, then requeue
+  // Database sessions kept open between reconciles (postgres::SessionPool): how many in
+  // all, and for how long an unused one stays open.
+  size_t idle_sessions = 16;
+  std::chrono::seconds session_idle{60};
 };
 
 // What the work queue should do with the key.
@@ -51,6 +56,7 @@ class PlanReconciler {
   runtime::EventRecorder* events_;
   metrics::Metrics& metrics_;
   const ReconcilerOptions options_;
+  postgres::SessionPool sessions_;
 };
 
 }  // namespace tidemark::op

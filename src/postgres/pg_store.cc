@@ -2,7 +2,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -41,10 +43,23 @@ std::string ArrayLiteral(const std::vector<std::string>& values) {
 
 std::string Milliseconds(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
+// An SQL boolean: whether the table (a parameter) exists in the schema (a parameter).
+std::string TableExistsSql(const std::string& schema, const std::string& table) {
+  return "EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+         "WHERE n.nspname = " +
+         schema + " AND c.relname = " + table + " AND c.relkind IN ('r', 'p'))";
+}
+
+// What becomes of a session when its store is done: closed, or back to a pool.
+using ReleaseSession = std::function<void(PGconn*)>;
+
 class PgStore : public ledger::Store {
  public:
-  PgStore(PGconn* conn, ConnectOptions options) : conn_(conn), options_(std::move(options)) {}
-  ~PgStore() override { PQfinish(conn_); }
+  PgStore(PGconn* conn, ConnectOptions options, ReleaseSession release)
+      : conn_(conn), options_(std::move(options)), release_(std::move(release)) {}
+  ~PgStore() override { release_(conn_); }
+
+  bool Lost() const { return PQstatus(conn_) != CONNECTION_OK; }
 
   Status Init();
 
@@ -69,7 +84,6 @@ class PgStore : public ledger::Store {
   Status ErrorStatus(const PGresult* result, const std::string& what);
   StepError ErrorOf(const PGresult* result, int index, const std::string& statement);
   Result<bool> TableExists(const std::string& table);
-  bool Lost() const { return PQstatus(conn_) != CONNECTION_OK; }
 
   std::string Quote(const std::string& identifier) const {
     char* quoted = PQescapeIdentifier(conn_, identifier.c_str(), identifier.size());
@@ -92,6 +106,7 @@ class PgStore : public ledger::Store {
 
   PGconn* conn_;
   ConnectOptions options_;
+  ReleaseSession release_;
   std::string database_;
   std::string lock_key_;
   bool history_exists_ = false;
@@ -150,31 +165,31 @@ StepError PgStore::ErrorOf(const PGresult* result, int index, const std::string&
 }
 
 Status PgStore::Init() {
-  TM_ASSIGN_OR_RETURN(ResultPtr db, Exec("SELECT current_database()"));
-  database_ = PQgetvalue(db.get(), 0, 0);
-  TM_ASSIGN_OR_RETURN(ResultPtr schema, ExecParams("SELECT 1 FROM pg_namespace WHERE nspname = $1",
-                                                   {options_.schema}));
-  if (PQntuples(schema.get()) == 0) {
+  // One round trip: the database, whether the schema exists, the lock key, whether the
+  // history table exists, and the search_path (steps and the ledger both resolve
+  // unqualified names in the plan's schema).
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr session,
+      ExecParams("SELECT current_database(), "
+                 "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), " +
+                     LockKeySql() + ", " + TableExistsSql("$1", "$3") +
+                     ", set_config('search_path', quote_ident($1), false)",
+                 {options_.schema, options_.ledger.table, options_.ledger.history_table}));
+  database_ = PQgetvalue(session.get(), 0, 0);
+  if (PQgetvalue(session.get(), 0, 1)[0] != 't') {
     return Status::FailedPrecondition(
         "schema \"" + options_.schema + "\" does not exist in database " + database_ +
         "; create it (CREATE SCHEMA " + Quote(options_.schema) + ") or fix spec.database.schema");
   }
-  // Steps and the ledger both resolve unqualified names in the plan's schema.
-  TM_RETURN_IF_ERROR(Exec("SET search_path TO " + Quote(options_.schema)).status());
-  TM_ASSIGN_OR_RETURN(ResultPtr key, ExecParams("SELECT " + LockKeySql(),
-                                                {options_.schema, options_.ledger.table}));
-  lock_key_ = PQgetvalue(key.get(), 0, 0);
-  TM_ASSIGN_OR_RETURN(history_exists_, TableExists(options_.ledger.history_table));
+  lock_key_ = PQgetvalue(session.get(), 0, 2);
+  history_exists_ = PQgetvalue(session.get(), 0, 3)[0] == 't';
   return Status::Ok();
 }
 
 Result<bool> PgStore::TableExists(const std::string& table) {
-  TM_ASSIGN_OR_RETURN(
-      ResultPtr result,
-      ExecParams("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                 "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-                 {options_.schema, table}));
-  return PQntuples(result.get()) > 0;
+  TM_ASSIGN_OR_RETURN(ResultPtr result,
+                      ExecParams("SELECT " + TableExistsSql("$1", "$2"), {options_.schema, table}));
+  return PQgetvalue(result.get(), 0, 0)[0] == 't';
 }
 
 Status PgStore::EnsureTables() {
@@ -204,6 +219,10 @@ Status PgStore::EnsureTables() {
 }
 
 Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
+  // Usually free: then one round trip is enough.
+  TM_ASSIGN_OR_RETURN(ResultPtr tried,
+                      ExecParams("SELECT pg_try_advisory_lock($1::bigint)", {lock_key_}));
+  if (PQgetvalue(tried.get(), 0, 0)[0] == 't') return 0.0;
   const auto start = Clock::now();
   // lock_timeout bounds the wait of pg_advisory_lock like any other heavyweight lock.
   TM_RETURN_IF_ERROR(Exec("SET lock_timeout = '" +
@@ -546,8 +565,10 @@ std::string LockKeySql() {
          "$1::text || ':' || $2::text, 'UTF8')), 'hex'), 16))::bit(64)::bigint";
 }
 
-Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
-                                 const ConnectOptions& options) {
+namespace {
+
+// A new session, or Unavailable with the server's message (never the password).
+Result<PGconn*> OpenSession(const spec::ConnectionParams& params, const ConnectOptions& options) {
   std::vector<const char*> keys, values;
   bool has_application_name = false, has_timeout = false;
   for (const auto& [key, value] : params.keywords) {
@@ -579,9 +600,112 @@ Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
   // Server notices ("relation already exists, skipping") are not for the user's terminal.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  auto store = std::make_unique<PgStore>(conn, options);
+  return conn;
+}
+
+// The pool's key: every connection parameter (the password included, kept in memory only).
+std::string SessionKey(const spec::ConnectionParams& params) {
+  std::string key;
+  for (const auto& [keyword, value] : params.keywords) key += keyword + '=' + value + '\0';
+  return key;
+}
+
+}  // namespace
+
+Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
+                                 const ConnectOptions& options) {
+  TM_ASSIGN_OR_RETURN(PGconn * conn, OpenSession(params, options));
+  auto store = std::make_unique<PgStore>(conn, options, PQfinish);
   TM_RETURN_IF_ERROR(store->Init());
   return ledger::StorePtr(std::move(store));
+}
+
+SessionPool::SessionPool(std::chrono::seconds max_idle, size_t max_idle_total)
+    : max_idle_(max_idle), max_idle_total_(max_idle_total), reaper_([this](std::stop_token stop) {
+        std::unique_lock lock(mutex_);
+        while (!stop.stop_requested()) {
+          wake_.wait_for(lock, stop, max_idle_ / 2, [] { return false; });
+          const auto now = std::chrono::steady_clock::now();
+          std::erase_if(idle_, [&](const Idle& session) {
+            if (now - session.since < max_idle_) return false;
+            PQfinish(session.conn);
+            return true;
+          });
+        }
+      }) {}
+
+SessionPool::~SessionPool() {
+  reaper_.request_stop();
+  reaper_.join();
+  for (const Idle& session : idle_) PQfinish(session.conn);
+}
+
+size_t SessionPool::IdleCount() const {
+  std::lock_guard lock(mutex_);
+  return idle_.size();
+}
+
+Result<ledger::StorePtr> SessionPool::Connect(const spec::ConnectionParams& params,
+                                              const ConnectOptions& options) {
+  const std::string key = SessionKey(params);
+  const ReleaseSession give_back = [this, key](PGconn* conn) { GiveBack(key, conn); };
+  if (PGconn* idle = Take(key)) {
+    auto store = std::make_unique<PgStore>(idle, options, give_back);
+    const Status ready = store->Init();
+    if (ready.ok()) return ledger::StorePtr(std::move(store));
+    if (!store->Lost()) return ready;
+    // The server closed the session while it was idle (a restart): open a new one.
+  }
+  TM_ASSIGN_OR_RETURN(PGconn * conn, OpenSession(params, options));
+  auto store = std::make_unique<PgStore>(conn, options, give_back);
+  TM_RETURN_IF_ERROR(store->Init());
+  return ledger::StorePtr(std::move(store));
+}
+
+PGconn* SessionPool::Take(const std::string& key) {
+  while (true) {
+    PGconn* conn = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      // The most recently used first: its catalogue cache is the warmest.
+      const auto found = std::find_if(idle_.rbegin(), idle_.rend(),
+                                      [&](const Idle& session) { return session.key == key; });
+      if (found == idle_.rend()) return nullptr;
+      conn = found->conn;
+      idle_.erase(std::next(found).base());
+    }
+    // A session the server has closed meanwhile shows it once its input is read.
+    if (PQconsumeInput(conn) && PQstatus(conn) == CONNECTION_OK) return conn;
+    PQfinish(conn);
+  }
+}
+
+void SessionPool::GiveBack(const std::string& key, PGconn* conn) {
+  // DISCARD ALL (what connection poolers run) drops the session's settings, advisory locks
+  // and temporary objects, so the next user starts as on a new session. A session in the
+  // middle of a transaction or with an error is not worth keeping.
+  bool clean = PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+  if (clean) {
+    PGresult* discarded = PQexec(conn, "DISCARD ALL");
+    clean = PQresultStatus(discarded) == PGRES_COMMAND_OK;
+    PQclear(discarded);
+  }
+  std::vector<PGconn*> closing;
+  {
+    std::lock_guard lock(mutex_);
+    const auto same_key = std::count_if(idle_.begin(), idle_.end(),
+                                        [&](const Idle& session) { return session.key == key; });
+    if (clean && static_cast<size_t>(same_key) < kMaxIdlePerDatabase && max_idle_total_ > 0) {
+      while (idle_.size() >= max_idle_total_) {  // the least recently used make room
+        closing.push_back(idle_.front().conn);
+        idle_.erase(idle_.begin());
+      }
+      idle_.push_back({key, conn, std::chrono::steady_clock::now()});
+    } else {
+      closing.push_back(conn);
+    }
+  }
+  for (PGconn* session : closing) PQfinish(session);
 }
 
 }  // namespace tidemark::postgres

@@ -9,12 +9,19 @@
 // Unrelated schemas and ledgers get different keys, so they never block each other.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "base/status.h"
 #include "ledger/store.h"
 #include "plan/model.h"
 #include "spec/objects.h"
+
+struct pg_conn;  // libpq's PGconn
 
 namespace tidemark::postgres {
 
@@ -29,6 +36,44 @@ struct ConnectOptions {
 // database cannot be reached.
 Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
                                  const ConnectOptions& options);
+
+// Sessions kept open between uses, for the controller, which reconciles thousands of plans
+// over a few databases: a new session costs the server a process and a cold catalogue
+// (several ms of its CPU, more than a reconcile with nothing to do on a warm one).
+// A returned session is reset with DISCARD ALL (settings, advisory locks, temporary
+// objects). At most `max_idle_total` sessions wait (the least recently used is closed
+// first; a database server's connection slots are shared with the application), at most
+// `kMaxIdlePerDatabase` per database (plans sharing a ledger take turns anyway), none
+// longer than `max_idle`. A session the server closed meanwhile is noticed and replaced.
+// Thread-safe; stores from Connect must not outlive the pool.
+class SessionPool {
+ public:
+  static constexpr size_t kMaxIdlePerDatabase = 2;
+
+  SessionPool(std::chrono::seconds max_idle, size_t max_idle_total);
+  ~SessionPool();
+
+  // As Connect above, reusing an idle session to the same database and role when one is left.
+  Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
+                                   const ConnectOptions& options);
+  size_t IdleCount() const;
+
+ private:
+  struct Idle {
+    std::string key;  // every connection parameter
+    pg_conn* conn;
+    std::chrono::steady_clock::time_point since;
+  };
+  pg_conn* Take(const std::string& key);
+  void GiveBack(const std::string& key, pg_conn* conn);
+
+  const std::chrono::seconds max_idle_;
+  const size_t max_idle_total_;
+  mutable std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::vector<Idle> idle_;  // guarded by mutex_; oldest first
+  std::jthread reaper_;     // closes sessions idle for max_idle_
+};
 
 // The SQL expression computing the lock key for a schema and ledger table.
 std::string LockKeySql();

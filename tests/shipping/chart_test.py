@@ -126,6 +126,7 @@ replicaCount: 3
 logLevel: debug
 logFormat: text
 workers: 8
+dbIdleSessions: 4
 resources: {requests: {cpu: 200m, memory: 128Mi}, limits: {cpu: null, memory: 1Gi}}
 nodeSelector: {kubernetes.io/os: linux}
 tolerations: [{key: dedicated, operator: Equal, value: ops, effect: NoSchedule}]
@@ -145,7 +146,8 @@ tolerations: [{key: dedicated, operator: Equal, value: ops, effect: NoSchedule}]
                                                "value": "ops", "effect": "NoSchedule"}])
         self.assertEqual(controller["args"],
                          ["operator", "--leader-elect", "--metrics-addr", ":8080", "--workers",
-                          "8", "--log-level", "debug", "--log-format", "text"])
+                          "8", "--db-idle-sessions", "4", "--log-level", "debug", "--log-format",
+                          "text"])
 
     def test_watch_namespaces_bind_only_there(self):
         objects = render("watchNamespaces: [shop, billing]\nselector: team=payments\n",
