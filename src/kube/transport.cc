@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <functional>
 #include <memory>
+#include <mutex>
 
 namespace tidemark::kube {
 namespace {
@@ -129,20 +131,28 @@ Result<TransportPtr> Transport::Create(Config config, TransportOptions options) 
 
 namespace {
 
-// Everything one request needs, built fresh so that rotated credentials apply at once.
+// Everything one request needs. The headers are built per request so that rotated
+// credentials apply at once; the client (a connection) may be an idle one reused.
 struct Connection {
   std::unique_ptr<httplib::ClientImpl> client;
   httplib::Headers headers;
+  std::string client_cert_pem;  // what the client authenticates with
 };
 
+// `reuse` offers an idle client made with the same client certificate, or null.
+using ReuseIdle = std::function<std::unique_ptr<httplib::ClientImpl>(const std::string& cert)>;
+
 Result<Connection> Connect(const Config& config, const TransportOptions& options, bool tls,
-                           const std::string& host, int port, std::chrono::milliseconds timeout) {
+                           const std::string& host, int port, std::chrono::milliseconds timeout,
+                           const ReuseIdle& reuse) {
   Credentials credentials;
   if (config.credentials) {
     TM_ASSIGN_OR_RETURN(credentials, config.credentials->Get());
   }
   Connection connection;
-  if (tls) {
+  connection.client_cert_pem = credentials.client_cert_pem;
+  if (reuse) connection.client = reuse(credentials.client_cert_pem);
+  if (!connection.client && tls) {
     X509Ptr cert;
     KeyPtr key;
     if (!credentials.client_cert_pem.empty()) {
@@ -168,12 +178,13 @@ Result<Connection> Connect(const Config& config, const TransportOptions& options
     if (!config.ca_pem.empty()) ssl->set_ca_cert_store(MakeStore(config.ca_pem));
     ssl->enable_server_certificate_verification(!config.insecure_skip_tls_verify);
     connection.client = std::move(ssl);
-  } else {
+  } else if (!connection.client) {
     connection.client = std::make_unique<httplib::ClientImpl>(host, port);
   }
   httplib::ClientImpl& client = *connection.client;
   client.set_url_encode(false);  // paths arrive encoded
-  client.set_keep_alive(false);
+  client.set_keep_alive(reuse != nullptr);
+  client.set_tcp_nodelay(true);  // requests are small; Nagle would hold them for an ACK
   client.set_connection_timeout(options.connect_timeout);
   client.set_read_timeout(timeout);
   client.set_write_timeout(timeout);
@@ -222,15 +233,46 @@ Result<HttpResponse> Transport::Send(const HttpRequest& request) const {
   return response;
 }
 
+struct Transport::IdleConnection {
+  std::unique_ptr<httplib::ClientImpl> client;
+  std::string client_cert_pem;
+};
+
+Transport::Transport(Config config, TransportOptions options, bool tls, std::string host, int port)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      tls_(tls),
+      host_(std::move(host)),
+      port_(port) {}
+
+Transport::~Transport() = default;
+
 Result<HttpResponse> Transport::SendOnce(const HttpRequest& request) const {
   const auto timeout = TimeoutOf(request);
+  const ReuseIdle reuse = [this](const std::string& cert) -> std::unique_ptr<httplib::ClientImpl> {
+    std::lock_guard lock(idle_mutex_);
+    for (auto idle = idle_.rbegin(); idle != idle_.rend(); ++idle) {
+      if (idle->client_cert_pem != cert) continue;
+      auto client = std::move(idle->client);
+      idle_.erase(std::next(idle).base());
+      return client;
+    }
+    return nullptr;
+  };
   TM_ASSIGN_OR_RETURN(Connection connection,
-                      Connect(config_, options_, tls_, host_, port_, timeout));
+                      Connect(config_, options_, tls_, host_, port_, timeout, reuse));
   const auto started = std::chrono::steady_clock::now();
+  // A connection the server closed while idle is noticed and made anew by the client.
   httplib::Result result = connection.client->send(MakeRequest(request, connection.headers));
   if (!result) {
     return TransportError(request, timeout, result.error(),
                           std::chrono::steady_clock::now() - started);
+  }
+  {
+    std::lock_guard lock(idle_mutex_);
+    if (idle_.size() < kMaxIdleConnections) {
+      idle_.push_back({std::move(connection.client), std::move(connection.client_cert_pem)});
+    }
   }
   return HttpResponse{result->status, result->get_header_value("Content-Type"),
                       std::move(result->body)};
@@ -242,7 +284,7 @@ Result<HttpResponse> Transport::Stream(const HttpRequest& request,
   if (stop.stop_requested()) return Status::Cancelled(Describe(request) + ": stopped");
   const auto timeout = TimeoutOf(request);
   TM_ASSIGN_OR_RETURN(Connection connection,
-                      Connect(config_, options_, tls_, host_, port_, timeout));
+                      Connect(config_, options_, tls_, host_, port_, timeout, nullptr));
   httplib::ClientImpl& client = *connection.client;
   // A stop that comes before the socket exists is caught when it is made; one that comes
   // later closes it, which wakes the blocked read.

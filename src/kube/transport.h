@@ -10,9 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "kube/config.h"
@@ -63,13 +65,16 @@ class Transport {
 
   const Config& config() const { return config_; }
 
+  ~Transport();
+
  private:
-  Transport(Config config, TransportOptions options, bool tls, std::string host, int port)
-      : config_(std::move(config)),
-        options_(std::move(options)),
-        tls_(tls),
-        host_(std::move(host)),
-        port_(port) {}
+  // Keep-alive connections left by earlier Sends (a watch has its own), each with the
+  // client certificate it authenticates with: one made with a rotated certificate is not
+  // reused. A few are enough for the controller's workers.
+  struct IdleConnection;
+  static constexpr size_t kMaxIdleConnections = 8;
+
+  Transport(Config config, TransportOptions options, bool tls, std::string host, int port);
 
   std::chrono::milliseconds TimeoutOf(const HttpRequest& request) const;
   Result<HttpResponse> SendOnce(const HttpRequest& request) const;
@@ -79,6 +84,8 @@ class Transport {
   const bool tls_;
   const std::string host_;  // without brackets for IPv6
   const int port_;
+  mutable std::mutex idle_mutex_;
+  mutable std::vector<IdleConnection> idle_;  // guarded by idle_mutex_
 };
 
 }  // namespace tidemark::kube

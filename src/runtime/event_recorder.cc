@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "base/log.h"
+
 namespace tidemark::runtime {
 namespace {
 
@@ -32,21 +34,75 @@ json Regarding(const json& object) {
 }  // namespace
 
 EventRecorder::EventRecorder(const kube::Client& client, EventRecorderOptions options)
-    : client_(client), options_(std::move(options)) {}
+    : client_(client), options_(std::move(options)), writer_([this] { WriteQueued(); }) {}
 
-Status EventRecorder::Record(const json& regarding, EventType type, const std::string& reason,
-                             const std::string& action, const std::string& note) {
-  const json reference = Regarding(regarding);
+EventRecorder::~EventRecorder() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  writer_.join();
+}
+
+void EventRecorder::Record(const json& regarding, EventType type, const std::string& reason,
+                           const std::string& action, const std::string& note) {
+  Pending event{Regarding(regarding),
+                type,
+                reason,
+                action,
+                Truncate(note, kMaxNote),
+                options_.clock->Now(),
+                options_.clock->WallNow()};
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= options_.max_queued) {
+      log::Warn("event dropped: too many waiting to be sent", {{"reason", reason}});
+      return;
+    }
+    queue_.push_back(std::move(event));
+  }
+  changed_.notify_all();
+}
+
+void EventRecorder::Flush() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return queue_.empty() && !writing_; });
+}
+
+void EventRecorder::WriteQueued() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything is sent
+    const Pending event = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    lock.unlock();
+    const Status written = Write(event);
+    if (!written.ok()) {
+      log::Warn("event not written", {{"object", event.reference.value("name", "")},
+                                      {"reason", event.reason},
+                                      {"error", written.message()}});
+    }
+    lock.lock();
+    writing_ = false;
+    changed_.notify_all();
+  }
+}
+
+Status EventRecorder::Write(const Pending& pending) {
+  const json& reference = pending.reference;
   const std::string object_ns = reference.value("namespace", "");
   const std::string event_ns = object_ns.empty() ? "default" : object_ns;
-  const std::string text = Truncate(note, kMaxNote);
+  const std::string& text = pending.note;
+  const std::string& reason = pending.reason;
   const std::string uid = reference.value("uid", "");
   const Key key{uid.empty() ? kube::ObjectKey(object_ns, reference.value("name", "")) : uid, reason,
                 text};
-  const MonoTime now = options_.clock->Now();
-  const std::string wall_now = FormatRfc3339Micro(options_.clock->WallNow());
+  const MonoTime now = pending.now;
+  const std::string wall_now = FormatRfc3339Micro(pending.wall_now);
 
-  std::lock_guard lock(mutex_);
   // Forget series that ended, so memory stays bounded.
   for (auto it = series_.begin(); it != series_.end();) {
     it = now - it->second.last >= options_.series_window ? series_.erase(it) : std::next(it);
@@ -67,16 +123,16 @@ Status EventRecorder::Record(const json& regarding, EventType type, const std::s
 
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, ".%llx",
-                static_cast<unsigned long long>(options_.clock->WallNow().time_since_epoch() /
+                static_cast<unsigned long long>(pending.wall_now.time_since_epoch() /
                                                 std::chrono::nanoseconds(1)));
   const std::string name = reference.value("name", "unnamed") + suffix;
   json event{{"apiVersion", "events.k8s.io/v1"},
              {"kind", "Event"},
              {"metadata", {{"name", name}, {"namespace", event_ns}}},
              {"eventTime", wall_now},
-             {"type", type == EventType::kWarning ? "Warning" : "Normal"},
+             {"type", pending.type == EventType::kWarning ? "Warning" : "Normal"},
              {"reason", reason},
-             {"action", action},
+             {"action", pending.action},
              {"note", text},
              {"reportingController", options_.reporting_controller},
              {"reportingInstance", options_.reporting_instance},

@@ -4,6 +4,8 @@
 
 #include <gmock/gmock.h>
 
+#include <set>
+
 #include "server_fixture.h"
 
 namespace tidemark::runtime {
@@ -41,9 +43,9 @@ class EventRecorderTest : public ApiServerTest {
 
 TEST_F(EventRecorderTest, WritesAnEventsV1EventAboutTheObject) {
   EventRecorder recorder(*client_, Options());
-  const Status status = recorder.Record(kPlan, EventType::kWarning, "MigrationFailed", "Apply",
-                                        "shop.0002_order failed: relation \"x\" does not exist");
-  ASSERT_TRUE(status.ok()) << status.ToString();
+  recorder.Record(kPlan, EventType::kWarning, "MigrationFailed", "Apply",
+                  "shop.0002_order failed: relation \"x\" does not exist");
+  recorder.Flush();
   const json events = Events();
   ASSERT_EQ(events.size(), 1u);
   const json& event = events[0];
@@ -66,38 +68,40 @@ TEST_F(EventRecorderTest, WritesAnEventsV1EventAboutTheObject) {
 
 TEST_F(EventRecorderTest, RepeatsWithinTheWindowAreCountedInASeries) {
   EventRecorder recorder(*client_, Options());
-  ASSERT_TRUE(
-      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy");
+  recorder.Flush();
   clock_.Advance(std::chrono::seconds(30));
-  ASSERT_TRUE(
-      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy");
+  recorder.Flush();
   clock_.Advance(std::chrono::seconds(30));
-  ASSERT_TRUE(
-      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy");
+  recorder.Flush();
   json events = Events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["series"]["count"], 3);
   EXPECT_NE(events[0]["series"]["lastObservedTime"], events[0]["eventTime"]);
 
   // Another note is another event.
-  ASSERT_TRUE(
-      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "other").ok());
+  recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "other");
+  recorder.Flush();
   EXPECT_EQ(Events().size(), 2u);
 
   // Past the window the series has ended: a new event starts.
   clock_.Advance(std::chrono::minutes(7));
-  ASSERT_TRUE(
-      recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy").ok());
+  recorder.Record(kPlan, EventType::kNormal, "WaitingForLock", "Reconcile", "busy");
+  recorder.Flush();
   EXPECT_EQ(Events().size(), 3u);
 }
 
 TEST_F(EventRecorderTest, ASeriesWhoseEventWasDeletedStartsAgain) {
   EventRecorder recorder(*client_, Options());
-  ASSERT_TRUE(recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "ok").ok());
+  recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "ok");
+  recorder.Flush();
   const json first = Events()[0];
   ASSERT_TRUE(client_->Delete(kube::resources::kEvents, "prod", first["metadata"]["name"]).ok());
   clock_.Advance(std::chrono::seconds(1));
-  ASSERT_TRUE(recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "ok").ok());
+  recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "ok");
+  recorder.Flush();
   const json events = Events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_NE(events[0]["metadata"]["name"], first["metadata"]["name"]);
@@ -105,9 +109,23 @@ TEST_F(EventRecorderTest, ASeriesWhoseEventWasDeletedStartsAgain) {
 
 TEST_F(EventRecorderTest, LongNotesAreCutTo1024Characters) {
   EventRecorder recorder(*client_, Options());
-  ASSERT_TRUE(
-      recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", std::string(3000, 'x')).ok());
+  recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", std::string(3000, 'x'));
+  recorder.Flush();
   EXPECT_EQ(Events()[0]["note"].get<std::string>().size(), 1024u);
+}
+
+TEST_F(EventRecorderTest, EventsRecordedBeforeShutdownAreSent) {
+  {
+    EventRecorder recorder(*client_, Options());
+    recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", "first");
+    clock_.Advance(std::chrono::seconds(1));
+    recorder.Record(kPlan, EventType::kNormal, "UpToDate", "Reconcile", "second");
+  }
+  const json events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  std::set<std::string> reasons;
+  for (const json& event : events) reasons.insert(event["reason"].get<std::string>());
+  EXPECT_EQ(reasons, (std::set<std::string>{"Applied", "UpToDate"}));
 }
 
 }  // namespace

@@ -60,7 +60,8 @@ TEST_F(WiringTest, TheLeaderWatchesQueuesReconcilesRetriesAndRecords) {
       attempt = ++attempts[key];
     }
     if (key == "prod/billing" && attempt == 1) return Status::Unavailable("database down");
-    return events.Record(*plan, EventType::kNormal, "UpToDate", "Reconcile", "at target");
+    events.Record(*plan, EventType::kNormal, "UpToDate", "Reconcile", "at target");
+    return Status::Ok();
   };
   const auto worker = [&] {
     while (const std::optional<std::string> key = queue.Get()) {

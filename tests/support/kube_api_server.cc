@@ -1575,6 +1575,7 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
   const int threads = self->options.threads;
   self->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   self->http.set_keep_alive_max_count(1000);
+  self->http.set_tcp_nodelay(true);  // as Go servers do: answers go out at once
   self->http.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
     // Watch streams must not be gzip-buffered: clients need each event as it happens.
     if (req.get_param_value("watch") == "true" || req.get_param_value("watch") == "1") {
