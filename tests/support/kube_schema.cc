@@ -1,5 +1,7 @@
 #include "tests/support/kube_schema.h"
 
+#include <map>
+#include <mutex>
 #include <regex>
 #include <set>
 
@@ -13,6 +15,17 @@ std::string Child(const std::string& path, const std::string& key) {
 }
 std::string Item(const std::string& path, size_t index) {
   return path + "[" + std::to_string(index) + "]";
+}
+
+// CRD patterns compiled once: every write validates the whole object, and compiling a
+// std::regex costs far more than matching it.
+const std::regex& CompiledPattern(const std::string& pattern) {
+  static std::mutex mutex;
+  static std::map<std::string, std::regex> compiled;
+  std::lock_guard lock(mutex);
+  auto found = compiled.find(pattern);
+  if (found == compiled.end()) found = compiled.emplace(pattern, std::regex(pattern)).first;
+  return found->second;
 }
 
 bool PreservesUnknown(const json& schema) {
@@ -163,7 +176,7 @@ class Validator {
     }
     if (schema.contains("pattern")) {
       const std::string pattern = schema["pattern"].get<std::string>();
-      if (!std::regex_search(text, std::regex(pattern))) {
+      if (!std::regex_search(text, CompiledPattern(pattern))) {
         Invalid(path, value, path + " in body should match '" + pattern + "'");
       }
     }
