@@ -12,8 +12,9 @@ the event-to-status changes (`kubectl apply`, as the issue phrases it).
      changes (spec.policy.lint toggled Warn <-> Off: generation bumps, desired state does
      not): for each, the time from the PATCH (or `kubectl apply`) returning to a watch on
      the plan seeing status.observedGeneration == the new generation.
-  2. Scale cluster: --plans plans of 3 tiny steps each (own ledger and history tables, so
-     plans are independent), spread over --databases databases (one Secret each), all
+  2. Scale cluster: --plans plans of 3 tiny steps each (one app per plan; the plans of a
+     database share its django_migrations ledger and advisory lock, as the apps of one
+     Django project do), spread over --databases databases (one Secret each), all
      created before the operator starts; the time from the operator's start to every plan
      Ready (followed by a watch), the operator's peak and steady RSS, and the CPU seconds it
      uses during --idle-seconds of idleness after convergence.
@@ -183,7 +184,6 @@ def plan(name, index, secret_name, lint="Warn"):
     return {"apiVersion": "tidemark.dev/v1alpha1", "kind": "MigrationPlan",
             "metadata": {"name": name, "namespace": "default"},
             "spec": {"database": {"dsnFrom": {"secretKeyRef": {"name": secret_name, "key": "dsn"}}},
-                     "ledger": {"table": "ledger_%s" % app, "historyTable": "history_%s" % app},
                      "policy": {"lint": lint},
                      "migrations": steps}}
 
@@ -260,7 +260,9 @@ def start_operator(processes, args, kubeconfig, name):
     metrics_port = free_port()
     child = processes.start(name, [args.tidemark, "operator", "--kubeconfig", kubeconfig,
                                    "--metrics-addr", "127.0.0.1:%d" % metrics_port,
-                                   "--workers", str(args.workers), "--log-level", "warn"])
+                                   "--workers", str(args.workers),
+                                   "--db-idle-sessions", str(args.db_idle_sessions),
+                                   "--log-level", "warn"])
     return child, metrics_port
 
 
@@ -587,6 +589,8 @@ def main():
     parser.add_argument("--changes", type=int, default=1000, help="no-op changes by HTTP PATCH")
     parser.add_argument("--kubectl-changes", type=int, default=20, help="more by kubectl apply")
     parser.add_argument("--workers", type=int, default=4, help="the operator's --workers")
+    parser.add_argument("--db-idle-sessions", type=int,
+                        help="the operator's --db-idle-sessions (default: one per database)")
     parser.add_argument("--idle-seconds", type=int, default=30)
     parser.add_argument("--scale-timeout", type=int, default=420)
     parser.add_argument("--restart", action="store_true",
@@ -600,6 +604,8 @@ def main():
     parser.add_argument("--json", help="Also write the raw numbers here.")
     args = parser.parse_args()
     args.databases = max(1, min(args.databases, args.plans if not args.skip_scale else args.databases))
+    if args.db_idle_sessions is None:
+        args.db_idle_sessions = max(16, args.databases)
     for program in (args.tidemark, args.apiserver):
         if not os.access(program, os.X_OK):
             raise SystemExit("no program at %s: build it first" % program)

@@ -48,13 +48,23 @@ bool IsInitial(const Step& step) {
                       [&](const StepId& d) { return d.app == step.id.app; });
 }
 
-// Tables an initial step creates: schema-qualified when the SQL qualifies them.
 // The ledger rows of a step: its own and, for a squash, those of the steps it replaces.
 std::vector<StepId> LedgerRows(const Step& step) {
   std::vector<StepId> rows{step.id};
   rows.insert(rows.end(), step.replaces.begin(), step.replaces.end());
   return rows;
 }
+
+// The apps of a plan's steps: its part of a ledger other plans may share.
+std::vector<std::string> PlanApps(const plan::MigrationPlan& plan) {
+  std::set<std::string> apps;
+  for (const Step& step : plan.migrations) {
+    for (const StepId& id : LedgerRows(step)) apps.insert(id.app);
+  }
+  return {apps.begin(), apps.end()};
+}
+
+// Tables an initial step creates: schema-qualified when the SQL qualifies them.
 
 std::vector<std::string> CreatedTables(const Step& step) {
   std::vector<std::string> tables;
@@ -426,8 +436,9 @@ Report Reconciler::Run(const Connector& connect) {
       return report_;
     }
   }
-  auto rows = store_->ReadLedger();
-  auto history = rows.ok() ? store_->ReadHistory() : Result<ledger::History>(rows.status());
+  const std::vector<std::string> apps = PlanApps(plan_);
+  auto rows = store_->ReadLedger(apps);
+  auto history = rows.ok() ? store_->ReadHistory(apps) : Result<ledger::History>(rows.status());
   if (!history.ok()) {
     const Status& status = history.status();
     if (status.IsRetryable()) {
@@ -442,7 +453,7 @@ Report Reconciler::Run(const Connector& connect) {
   history_ = std::move(history).value();
   if (Execute() && !plan_.resolve.empty()) {
     ApplyResolutions();
-    if (auto reread = store_->ReadLedger(); reread.ok()) ledger_ = std::move(reread).value();
+    if (auto reread = store_->ReadLedger(apps); reread.ok()) ledger_ = std::move(reread).value();
   }
 
   std::vector<StepId> fake = plan_.fake;
@@ -516,7 +527,7 @@ Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& conn
   TM_ASSIGN_OR_RETURN(double waited, store->Lock(lock_wait));
   (void)waited;
   LockRelease release(store.get());
-  TM_ASSIGN_OR_RETURN(ledger::History history, store->ReadHistory());
+  TM_ASSIGN_OR_RETURN(ledger::History history, store->ReadHistory(PlanApps(plan)));
   if (!history.dirty.count(id)) return false;
   TM_RETURN_IF_ERROR(
       store->Resolve(id, LedgerRows(*step), applied,

@@ -89,10 +89,11 @@ class Store {
   // Returns the seconds waited; DeadlineExceeded when another session kept it.
   virtual Result<double> Lock(std::chrono::milliseconds max_wait) = 0;
   virtual Status Unlock() = 0;
-  // The (app, name) rows of the ledger; empty when the table does not exist.
-  virtual Result<std::set<StepId>> ReadLedger() = 0;
-  // Empty when the history table does not exist.
-  virtual Result<History> ReadHistory() = 0;
+  // The (app, name) rows of the ledger for these apps (a ledger may be shared by plans
+  // with other apps); empty when the table does not exist.
+  virtual Result<std::set<StepId>> ReadLedger(const std::vector<std::string>& apps) = 0;
+  // What the history says about these apps' steps; empty when the table does not exist.
+  virtual Result<History> ReadHistory(const std::vector<std::string>& apps) = 0;
   // Runs a step and records it (ledger and history) in the same transaction when atomic.
   // On failure the history gets a failure row; the ledger is untouched.
   virtual StepResult Run(const StepRun& run) = 0;

@@ -167,9 +167,14 @@ std::optional<Problem> Graph::RemoveSquashNode(const Step& squash) {
 }
 
 std::vector<StepId> Graph::UnknownApplied(const std::set<StepId>& ledger) const {
+  // Rows of other apps belong to other plans sharing the ledger (or to apps not managed
+  // here), as Django ignores applied migrations of apps it does not load.
+  const std::set<std::string> apps = Apps();
   std::vector<StepId> unknown;
   for (const StepId& id : ledger) {
-    if (!defined_.count(id) && !replaced_by_.count(id)) unknown.push_back(id);
+    if (apps.count(id.app) && !defined_.count(id) && !replaced_by_.count(id)) {
+      unknown.push_back(id);
+    }
   }
   return unknown;
 }

@@ -70,8 +70,8 @@ class PgStore : public ledger::Store {
   Status EnsureTables() override;
   Result<double> Lock(std::chrono::milliseconds max_wait) override;
   Status Unlock() override;
-  Result<std::set<StepId>> ReadLedger() override;
-  Result<ledger::History> ReadHistory() override;
+  Result<std::set<StepId>> ReadLedger(const std::vector<std::string>& apps) override;
+  Result<ledger::History> ReadHistory(const std::vector<std::string>& apps) override;
   StepResult Run(const StepRun& run) override;
   Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
   Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
@@ -250,28 +250,33 @@ Status PgStore::Unlock() {
   return ExecParams("SELECT pg_advisory_unlock($1::bigint)", {lock_key_}).status();
 }
 
-Result<std::set<StepId>> PgStore::ReadLedger() {
+Result<std::set<StepId>> PgStore::ReadLedger(const std::vector<std::string>& apps) {
   std::set<StepId> rows;
   TM_ASSIGN_OR_RETURN(bool exists, LedgerExists());
   if (!exists) return rows;
-  TM_ASSIGN_OR_RETURN(ResultPtr result, Exec("SELECT app, name FROM " + LedgerTable()));
+  TM_ASSIGN_OR_RETURN(ResultPtr result, ExecParams("SELECT app, name FROM " + LedgerTable() +
+                                                       " WHERE app = ANY($1::varchar[])",
+                                                   {ArrayLiteral(apps)}));
   for (int r = 0; r < PQntuples(result.get()); ++r) {
     rows.insert(StepId{PQgetvalue(result.get(), r, 0), PQgetvalue(result.get(), r, 1)});
   }
   return rows;
 }
 
-Result<ledger::History> PgStore::ReadHistory() {
+Result<ledger::History> PgStore::ReadHistory(const std::vector<std::string>& apps) {
   ledger::History history;
   if (!history_exists_) return history;
   // The latest decisive row of each step: its checksum, or a start left unfinished.
   TM_ASSIGN_OR_RETURN(
       ResultPtr latest,
-      Exec("SELECT DISTINCT ON (app, name) app, name, action, direction, coalesce(checksum, ''),"
-           " coalesce(statement_index, 0), started_at::text, id FROM " +
-           HistoryTable() +
-           " WHERE action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
-           " ORDER BY app, name, id DESC"));
+      ExecParams(
+          "SELECT DISTINCT ON (app, name) app, name, action, direction, coalesce(checksum, ''),"
+          " coalesce(statement_index, 0), started_at::text, id FROM " +
+              HistoryTable() +
+              " WHERE app = ANY($1::varchar[])"
+              " AND action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
+              " ORDER BY app, name, id DESC",
+          {ArrayLiteral(apps)}));
   for (int r = 0; r < PQntuples(latest.get()); ++r) {
     const StepId id{PQgetvalue(latest.get(), r, 0), PQgetvalue(latest.get(), r, 1)};
     const std::string action = PQgetvalue(latest.get(), r, 2);
@@ -287,11 +292,13 @@ Result<ledger::History> PgStore::ReadHistory() {
   }
   TM_ASSIGN_OR_RETURN(
       ResultPtr failures,
-      Exec("SELECT f.app, f.name, count(*), max(f.error) FROM " + HistoryTable() +
-           " f WHERE f.action = 'failure' AND f.id > coalesce((SELECT max(s.id) FROM " +
-           HistoryTable() +
-           " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', 'revert', "
-           "'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name"));
+      ExecParams("SELECT f.app, f.name, count(*), max(f.error) FROM " + HistoryTable() +
+                     " f WHERE f.app = ANY($1::varchar[]) AND f.action = 'failure' AND f.id > "
+                     "coalesce((SELECT max(s.id) FROM " +
+                     HistoryTable() +
+                     " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', "
+                     "'revert', 'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name",
+                 {ArrayLiteral(apps)}));
   for (int r = 0; r < PQntuples(failures.get()); ++r) {
     const StepId id{PQgetvalue(failures.get(), r, 0), PQgetvalue(failures.get(), r, 1)};
     history.failures[id] = std::atoi(PQgetvalue(failures.get(), r, 2));
@@ -544,7 +551,9 @@ Status PgStore::Resolve(const StepId& id, const std::vector<StepId>& records, bo
   run.direction = applied ? Direction::kForward : Direction::kBackward;
   run.plan = plan;
   // Resolving to "applied" inserts rows that are missing; "unapplied" removes them.
-  TM_ASSIGN_OR_RETURN(std::set<StepId> present, ReadLedger());
+  std::vector<std::string> apps;
+  for (const StepId& record : records) apps.push_back(record.app);
+  TM_ASSIGN_OR_RETURN(std::set<StepId> present, ReadLedger(apps));
   for (const StepId& record : records) {
     if (present.count(record) != (applied ? 0u : 1u)) continue;
     run.records.push_back(record);

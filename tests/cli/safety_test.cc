@@ -37,11 +37,19 @@ TEST_F(SafetyTest, ChangedSqlOfAnAppliedStepIsDrift) {
 TEST_F(SafetyTest, UnknownLedgerRowsWarnOrBlock) {
   WriteSteps("    - {app: a, name: \"0001\", forward: \"SELECT 1\"}\n");
   ASSERT_EQ(Tidemark({"apply"}).exit_code, 0);
-  Query("INSERT INTO django_migrations (app, name, applied) VALUES ('legacy', '0001_old', now())");
+  // Another plan's app in the shared ledger is not drift.
+  Query("INSERT INTO django_migrations (app, name, applied) VALUES ('billing', '0001', now())");
+  ProcessResult clean = Tidemark({"run"});
+  EXPECT_EQ(clean.exit_code, 0) << Describe(clean);
+  EXPECT_THAT(clean.out, ::testing::Not(HasSubstr("UnknownApplied")));
+  EXPECT_THAT(clean.out, ::testing::Not(HasSubstr("billing.0001")));
+
+  // A row of this plan's app that no step defines (a step removed from the plan) is.
+  Query("INSERT INTO django_migrations (app, name, applied) VALUES ('a', '0000_old', now())");
   ProcessResult warned = Tidemark({"run"});
   EXPECT_EQ(warned.exit_code, 0) << Describe(warned);
   EXPECT_THAT(warned.out, HasSubstr("reason: UnknownApplied"));
-  EXPECT_THAT(warned.out, HasSubstr("legacy.0001_old"));
+  EXPECT_THAT(warned.out, HasSubstr("a.0000_old"));
 
   WriteSteps("    - {app: a, name: \"0001\", forward: \"SELECT 1\"}\n",
              "  policy: {unknownApplied: Block}\n");
