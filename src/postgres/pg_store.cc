@@ -66,7 +66,7 @@ class PgStore : public ledger::Store {
   std::string Describe() const override {
     return database_ + "/" + options_.schema + "/" + options_.ledger.table;
   }
-  Result<bool> LedgerExists() override { return TableExists(options_.ledger.table); }
+  Result<bool> LedgerExists() override { return Exists(options_.ledger.table, ledger_exists_); }
   Status EnsureTables() override;
   Result<double> Lock(std::chrono::milliseconds max_wait) override;
   Status Unlock() override;
@@ -84,6 +84,9 @@ class PgStore : public ledger::Store {
   Status ErrorStatus(const PGresult* result, const std::string& what);
   StepError ErrorOf(const PGresult* result, int index, const std::string& statement);
   Result<bool> TableExists(const std::string& table);
+  // `known`, or else whether the table exists now (remembered once it does: another run
+  // may create the tables while this one waits for the lock; nobody drops them mid-run).
+  Result<bool> Exists(const std::string& table, bool& known);
 
   std::string Quote(const std::string& identifier) const {
     char* quoted = PQescapeIdentifier(conn_, identifier.c_str(), identifier.size());
@@ -109,6 +112,7 @@ class PgStore : public ledger::Store {
   ReleaseSession release_;
   std::string database_;
   std::string lock_key_;
+  bool ledger_exists_ = false;
   bool history_exists_ = false;
 };
 
@@ -172,7 +176,8 @@ Status PgStore::Init() {
       ResultPtr session,
       ExecParams("SELECT current_database(), "
                  "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), " +
-                     LockKeySql() + ", " + TableExistsSql("$1", "$3") +
+                     LockKeySql() + ", " + TableExistsSql("$1", "$2") + ", " +
+                     TableExistsSql("$1", "$3") +
                      ", set_config('search_path', quote_ident($1), false)",
                  {options_.schema, options_.ledger.table, options_.ledger.history_table}));
   database_ = PQgetvalue(session.get(), 0, 0);
@@ -182,7 +187,8 @@ Status PgStore::Init() {
         "; create it (CREATE SCHEMA " + Quote(options_.schema) + ") or fix spec.database.schema");
   }
   lock_key_ = PQgetvalue(session.get(), 0, 2);
-  history_exists_ = PQgetvalue(session.get(), 0, 3)[0] == 't';
+  ledger_exists_ = PQgetvalue(session.get(), 0, 3)[0] == 't';
+  history_exists_ = PQgetvalue(session.get(), 0, 4)[0] == 't';
   return Status::Ok();
 }
 
@@ -192,12 +198,16 @@ Result<bool> PgStore::TableExists(const std::string& table) {
   return PQgetvalue(result.get(), 0, 0)[0] == 't';
 }
 
-Status PgStore::EnsureTables() {
-  // Usually both exist: a look at the catalogue is cheaper than DDL, even IF NOT EXISTS.
-  if (history_exists_) {
-    TM_ASSIGN_OR_RETURN(bool ledger_exists, LedgerExists());
-    if (ledger_exists) return Status::Ok();
+Result<bool> PgStore::Exists(const std::string& table, bool& known) {
+  if (!known) {
+    TM_ASSIGN_OR_RETURN(known, TableExists(table));
   }
+  return known;
+}
+
+Status PgStore::EnsureTables() {
+  // Usually both exist (Init looked): cheaper than DDL, even IF NOT EXISTS.
+  if (ledger_exists_ && history_exists_) return Status::Ok();
   // Django's own DDL for its recorder table (django/db/migrations/recorder.py).
   TM_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS " + LedgerTable() +
                           " (\"id\" serial NOT NULL PRIMARY KEY, "
@@ -214,7 +224,7 @@ Status PgStore::EnsureTables() {
                           " \"plan_generation\" bigint, \"statement_index\" integer,"
                           " \"sql_state\" text, \"error\" text)")
                          .status());
-  history_exists_ = true;
+  ledger_exists_ = history_exists_ = true;
   return Status::Ok();
 }
 
@@ -265,7 +275,8 @@ Result<std::set<StepId>> PgStore::ReadLedger(const std::vector<std::string>& app
 
 Result<ledger::History> PgStore::ReadHistory(const std::vector<std::string>& apps) {
   ledger::History history;
-  if (!history_exists_) return history;
+  TM_ASSIGN_OR_RETURN(const bool exists, Exists(options_.ledger.history_table, history_exists_));
+  if (!exists) return history;
   // The latest decisive row of each step: its checksum, or a start left unfinished.
   TM_ASSIGN_OR_RETURN(
       ResultPtr latest,
