@@ -129,9 +129,9 @@ class Controllers {
     for (const std::string& key : keys) {
       const size_t slash = key.find('/');
       const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
-      // A plan names objects of its own namespace only: parse just the plans there.
+      // A plan names objects of its own namespace only: decode just the plans there.
       for (const std::string& plan_key : plans_.Keys()) {
-        if (!plan_key.starts_with(key.substr(0, slash + 1))) continue;
+        if (!plan_key.starts_with(ns + "/")) continue;
         const runtime::ObjectPtr plan = plans_.Get(plan_key);
         if (plan && PlanReferences(*plan, kind, ns, name)) queue_.Add(plan_key);
       }

@@ -24,7 +24,7 @@ class KindCache {
 
   // "ns/name" -> the object, or null. Thread-safe.
   runtime::ObjectPtr Get(const std::string& key) const;
-  // Every key of every shard (objects are parsed only when Get() asks for one).
+  // Every key of every shard (an object is decoded only when Get() asks for it).
   std::vector<std::string> Keys() const;
   bool HasSynced() const;
 
