@@ -1,6 +1,7 @@
 # tidemark's container image: `docker build -t tidemark .`
-# Stage 1 builds with Debian's -dev packages; stage 2 carries the binary and only the shared
-# libraries it needs (tests/shipping/dockerfile_test.py checks the list against `ldd`).
+# Stage 1 builds with Debian's -dev packages; stage 2 carries the two programs (`tidemark`,
+# and `tidemark-operator`, to which `tidemark operator` hands over) and only the shared
+# libraries they need (tests/shipping/dockerfile_test.py checks the list against `ldd`).
 # The image runs as uid 65532 and writes nothing to its root file system, so it runs with
 # readOnlyRootFilesystem (see manifests/core/deployment.yaml).
 
@@ -16,11 +17,11 @@ COPY CMakeLists.txt ./
 COPY src/ src/
 # The build type CI tests (RelWithDebInfo: -O2), stripped.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEMARK_TESTS=OFF -DTIDEMARK_BENCH=OFF \
- && cmake --build build --target tidemark -j "$(nproc)" \
- && strip build/bin/tidemark
+ && cmake --build build --target tidemark tidemark-operator -j "$(nproc)" \
+ && strip build/bin/tidemark build/bin/tidemark-operator
 
 FROM debian:bookworm-slim
-# Shared libraries the binary links directly (their own dependencies come with them).
+# Shared libraries the programs link directly (their own dependencies come with them).
 # libpg_query and yaml-cpp are linked statically, spdlog is header-only.
 ARG RUNTIME_LIBRARIES="libc6 libgcc-s1 libstdc++6 libssl3 libpq5 libnettle8 \
   libprometheus-cpp-core1.0 libcpp-httplib0.11 libfmt9"
@@ -33,6 +34,7 @@ RUN apt-get update \
  && echo 'tidemark:x:65532:65532:tidemark:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'tidemark:x:65532:' >> /etc/group
 COPY --from=build /src/build/bin/tidemark /usr/local/bin/tidemark
+COPY --from=build /src/build/bin/tidemark-operator /usr/local/bin/tidemark-operator
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/tidemark"]

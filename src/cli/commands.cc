@@ -3,12 +3,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include "base/log.h"
 #include "cli/common.h"
@@ -208,24 +208,19 @@ int RunResolve(const CommonOptions& common, const std::string& migration,
   return kExitOk;
 }
 
-std::stop_source* shutdown_source = nullptr;
-
-void RequestShutdown(int) {
-  if (shutdown_source) shutdown_source->request_stop();
-}
-
-// SIGTERM and SIGINT drain the workers and release the lease.
-int RunOperator(const op::ControllerOptions& options) {
-  std::stop_source stop;
-  shutdown_source = &stop;
-  std::signal(SIGTERM, RequestShutdown);
-  std::signal(SIGINT, RequestShutdown);
-  return op::RunController(options, stop.get_token());
+// Replaces this process with tidemark-operator from this program's folder, same arguments.
+int HandToServerProgram(char** argv) {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  const std::string program = (self.parent_path() / "tidemark-operator").string();
+  execv(program.c_str(), argv);
+  return Invalid("this command runs in " + program + ", which could not be started (" +
+                 std::strerror(errno) + "): install tidemark-operator beside tidemark");
 }
 
 }  // namespace
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** argv, const ServerCommands* server) {
   CLI::App app{"tidemark: declarative database migrations (Django's ledger, PostgreSQL)",
                "tidemark"};
   app.require_subcommand(1);
@@ -359,7 +354,17 @@ int Main(int argc, char** argv) {
   if (*check) return RunCheck(common);
   if (*lint) return RunLint(common);
   if (*resolve) return RunResolve(common, migration, state);
-  if (*run) return RunReconcileAll(common, watch, interval, run_metrics_address);
+  const bool serves_http = *operator_command || (*run && watch && !run_metrics_address.empty());
+  if (serves_http && server == nullptr) return HandToServerProgram(argv);
+  if (*run) {
+    std::unique_ptr<RunMonitor> monitor;
+    if (serves_http) {
+      auto served = server->serve_run_metrics(run_metrics_address);
+      if (!served.ok()) return Invalid("--metrics-addr: " + served.status().message());
+      monitor = std::move(served).value();
+    }
+    return RunReconcileAll(common, watch, interval, monitor.get());
+  }
   if (*operator_command) {
     if (!spec::ParseDuration(resync, &controller.reconciler.resync))
       return Invalid("--resync: " + resync);
@@ -372,7 +377,7 @@ int Main(int argc, char** argv) {
     log::Init(json_lines ? log::Format::kJson : log::Format::kText,
               level_given ? level : log::Level::kInfo);
     controller.version = kVersion;
-    return RunOperator(controller);
+    return server->run_operator(controller);
   }
   return kExitInvalid;
 }

@@ -4,13 +4,36 @@
 // 2 invalid input (bad flags, plan files, specs or missing secrets).
 #pragma once
 
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+
+namespace tidemark::op {
+struct ControllerOptions;
+}
+
 namespace tidemark::cli {
+
+class RunMonitor;
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitPending = 1;
 inline constexpr int kExitInvalid = 2;
 
-// Parses the arguments and runs the command. Never throws.
-int Main(int argc, char** argv);
+// The commands that need the HTTP server, TLS and the Kubernetes client. Only the
+// `tidemark-operator` program links them (cli/server_commands.h), so that `tidemark apply`
+// and the other one-shot commands start without OpenSSL's initialisation or the
+// controller's code: a third less memory.
+struct ServerCommands {
+  int (*run_operator)(const op::ControllerOptions& options);
+  // Serves /metrics, /healthz and /readyz at `address` for `tidemark run --watch`.
+  Result<std::unique_ptr<RunMonitor>> (*serve_run_metrics)(const std::string& address);
+};
+
+// Parses the arguments and runs the command. Never throws. Without `server` (the
+// `tidemark` program), `operator` and `run --metrics-addr` are handed to the
+// tidemark-operator program installed beside it, with the same arguments.
+int Main(int argc, char** argv, const ServerCommands* server);
 
 }  // namespace tidemark::cli

@@ -50,8 +50,19 @@ void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format);
 // Django-like progress: "  [1/3] Applying shop.0001_initial... OK (12 ms)".
 engine::Observer ProgressPrinter(std::ostream& out);
 
-// `tidemark run [--watch [--metrics-addr ADDR]]`.
+// What `tidemark run --watch --metrics-addr` reports as it goes: the server program
+// implements it with Prometheus metrics (cli/server_commands.cc).
+class RunMonitor {
+ public:
+  virtual ~RunMonitor() = default;
+  // The observer for one reconcile: `printer`, plus step and lock-wait metrics.
+  virtual engine::Observer Observe(engine::Observer printer) = 0;
+  virtual void Reconciled(const plan::MigrationPlan& plan, const engine::Report& report, bool done,
+                          double seconds) = 0;
+};
+
+// `tidemark run [--watch]`; `monitor` may be null.
 int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval,
-                    const std::string& metrics_address);
+                    RunMonitor* monitor);
 
 }  // namespace tidemark::cli

@@ -15,9 +15,6 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/version.h"
-#include "http/probe_server.h"
-#include "metrics/metrics.h"
 #include "spec/decode.h"
 
 namespace tidemark::cli {
@@ -67,7 +64,7 @@ nlohmann::ordered_json WithoutTimes(nlohmann::ordered_json status) {
 }  // namespace
 
 int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text,
-                    const std::string& metrics_address) {
+                    RunMonitor* monitor) {
   std::chrono::milliseconds interval{2000};
   if (!spec::ParseDuration(interval_text, &interval) || interval.count() <= 0) {
     return Invalid("--interval: " + interval_text + " is not a duration");
@@ -79,17 +76,6 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
   }
   const OutputFormat format =
       Format(common) == OutputFormat::kJson ? OutputFormat::kJson : OutputFormat::kYaml;
-  // With --watch and --metrics-addr: the operator's metrics and probes for this process.
-  std::unique_ptr<metrics::Metrics> metrics;
-  std::unique_ptr<http::ProbeServer> probes;
-  if (watch && !metrics_address.empty()) {
-    metrics = std::make_unique<metrics::Metrics>(kVersion);
-    auto started = http::ProbeServer::Start(
-        metrics_address, *metrics, [] { return Status::Ok(); }, [] { return Status::Ok(); });
-    if (!started.ok()) return Invalid("--metrics-addr: " + started.status().message());
-    probes = std::move(started).value();
-    std::cerr << "serving /metrics on port " << probes->port() << "\n";
-  }
   std::map<std::string, PlanSchedule> schedules;
   std::unique_ptr<Loaded> loaded;  // plans outlive the connectors made from them
   std::string fingerprint;
@@ -115,16 +101,7 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         if (!changed && SteadyClock::now() < schedule.next) continue;
         const auto started = SteadyClock::now();
         engine::Observer observer = ProgressPrinter(std::cerr);
-        if (metrics) {
-          const auto print_done = observer.on_step_done;
-          observer.on_step_done = [&, print_done](const plan::Action& action,
-                                                  const ledger::StepResult& result) {
-            print_done(action, result);
-            metrics->RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
-                                result.duration_ms / 1000.0);
-          };
-          observer.on_lock_acquired = [&](double seconds) { metrics->ObserveLockWait(seconds); };
-        }
+        if (monitor) observer = monitor->Observe(std::move(observer));
         const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
                                                         BaseOptions(common), observer);
         const nlohmann::ordered_json status = plan::StatusToJson(
@@ -138,16 +115,9 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         }
         schedule.status = status;
         const int code = ExitCode(report, /*pending_is_failure=*/true);
-        if (metrics) {
-          const plan::Outcome& out = report.outcome;
-          metrics->SetPlanState(plan.meta.ns, plan.meta.name,
-                                static_cast<int64_t>(out.pending.size()), code == kExitOk);
-          metrics->SetDrift(plan.meta.ns, plan.meta.name,
-                            static_cast<int64_t>(out.drift.checksum_mismatches.size()),
-                            static_cast<int64_t>(out.drift.unknown_applied.size()));
-          metrics->RecordReconcile(
-              code == kExitOk ? "success" : "requeue",
-              std::chrono::duration<double>(SteadyClock::now() - started).count());
+        if (monitor) {
+          monitor->Reconciled(plan, report, code == kExitOk,
+                              std::chrono::duration<double>(SteadyClock::now() - started).count());
         }
         exit_code = std::max(exit_code, code);
         if (code == kExitOk) {

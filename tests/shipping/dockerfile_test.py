@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """The Dockerfile's runtime stage installs exactly the Debian packages that provide the shared
-libraries the tidemark binary links (no engine can build images here, so the list is checked
-against the binary built on this Debian machine), and the image is shaped as docs say:
+libraries the tidemark programs link (no engine can build images here, so the list is checked
+against the programs built on this Debian machine), and the image is shaped as docs say:
 multi-stage, non-root, a fixed entry point.
 
-Usage: dockerfile_test.py [--binary PATH] [--exact]
-  --binary  the program to check (default: $TIDEMARK_BINARY_DIR/bin/tidemark)
-  --exact   also fail when the list names a library package the binary does not link
-            (only meaningful for the tidemark binary itself)
+Usage: dockerfile_test.py [--binary PATH ...] [--exact]
+  --binary  a program to check, repeatable (default: $TIDEMARK_BINARY_DIR/bin/tidemark and
+            tidemark-operator)
+  --exact   also fail when the list names a library package no program links
+            (only meaningful when every program the image ships is given)
 """
 
 import argparse
@@ -20,7 +21,9 @@ import unittest
 
 SOURCE_DIR = os.environ.get(
     "TIDEMARK_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-BINARY = os.path.join(os.environ.get("TIDEMARK_BINARY_DIR", "build"), "bin", "tidemark")
+PROGRAMS = ("tidemark", "tidemark-operator")  # what the image ships, in /usr/local/bin
+BINARIES = [os.path.join(os.environ.get("TIDEMARK_BINARY_DIR", "build"), "bin", program)
+            for program in PROGRAMS]
 EXACT = False
 
 
@@ -145,42 +148,42 @@ class DockerfileTest(unittest.TestCase):
         self.assertIn("USER 65532:65532", runtime)
         self.assertIn('ENTRYPOINT ["/usr/local/bin/tidemark"]', runtime)
         copies = [line for line in runtime if line.startswith("COPY")]
-        self.assertEqual(copies, ["COPY --from=build /src/build/bin/tidemark "
-                                  "/usr/local/bin/tidemark"])
+        self.assertEqual(copies, ["COPY --from=build /src/build/bin/%s /usr/local/bin/%s"
+                                  % (program, program) for program in PROGRAMS])
         # apt leaves nothing behind, and nothing is written at run time.
         self.assertTrue(any("rm -rf /var/lib/apt/lists/*" in line for line in runtime))
         self.assertFalse(any(line.startswith("VOLUME") for line in runtime))
 
     def test_runtime_packages_provide_every_linked_library(self):
-        self.assertTrue(os.path.isfile(BINARY),
-                        "%s does not exist: build the tidemark target first" % BINARY)
         listed = stage_arg(self.stages[1][1], "RUNTIME_LIBRARIES")
-        libraries = linked_libraries(BINARY)
-        direct = {}
-        for soname in direct_sonames(BINARY):
-            self.assertIn(soname, libraries, "ldd does not resolve " + soname)
-            direct[owning_package(libraries[soname])] = soname
-        for package, soname in sorted(direct.items()):
-            self.assertIn(package, listed,
-                          "%s needs %s from %s: add it to RUNTIME_LIBRARIES"
-                          % (BINARY, soname, package))
         closure = dependency_closure(listed)
-        for soname, path in sorted(libraries.items()):
-            package = owning_package(path)
-            self.assertIn(package, closure,
-                          "%s (%s) comes from %s, which RUNTIME_LIBRARIES does not pull in"
-                          % (soname, path, package))
+        direct = {}
+        for binary in BINARIES:
+            self.assertTrue(os.path.isfile(binary),
+                            "%s does not exist: build the tidemark targets first" % binary)
+            libraries = linked_libraries(binary)
+            for soname in direct_sonames(binary):
+                self.assertIn(soname, libraries, "ldd does not resolve " + soname)
+                package = owning_package(libraries[soname])
+                direct[package] = soname
+                self.assertIn(package, listed, "%s needs %s from %s: add it to RUNTIME_LIBRARIES"
+                              % (binary, soname, package))
+            for soname, path in sorted(libraries.items()):
+                package = owning_package(path)
+                self.assertIn(package, closure,
+                              "%s (%s) comes from %s, which RUNTIME_LIBRARIES does not pull in"
+                              % (soname, path, package))
         if EXACT:
             self.assertEqual(sorted(listed), sorted(direct),
                              "RUNTIME_LIBRARIES must list exactly the packages of the "
-                             "libraries %s links" % BINARY)
+                             "libraries %s link" % " and ".join(BINARIES))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", default=BINARY)
+    parser.add_argument("--binary", action="append")
     parser.add_argument("--exact", action="store_true")
     args, rest = parser.parse_known_args()
-    BINARY = args.binary
+    BINARIES = args.binary or BINARIES
     EXACT = args.exact
     unittest.main(argv=[sys.argv[0], "-v", *rest])
