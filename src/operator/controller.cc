@@ -130,8 +130,9 @@ class Controllers {
       const size_t slash = key.find('/');
       const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
       // A plan names objects of its own namespace only: decode just the plans there.
+      const std::string prefix = ns + "/";
       for (const std::string& plan_key : plans_.Keys()) {
-        if (!plan_key.starts_with(ns + "/")) continue;
+        if (!plan_key.starts_with(prefix)) continue;
         const runtime::ObjectPtr plan = plans_.Get(plan_key);
         if (plan && PlanReferences(*plan, kind, ns, name)) queue_.Add(plan_key);
       }
