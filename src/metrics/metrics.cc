@@ -3,6 +3,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -25,14 +26,21 @@ const prometheus::Histogram::BucketBoundaries kStepBuckets = {
 const prometheus::Histogram::BucketBoundaries kLockWaitBuckets = {0.001, 0.01, 0.1, 0.5, 1,  5,
                                                                   10,    30,   60,  300, 600};
 
+// The per-plan gauges: not in the registry (see Metrics::PlanValues), hence their help here.
+constexpr char kPlanPendingSteps[] = "tidemark_plan_pending_steps";
+constexpr char kPlanPendingStepsHelp[] = "Actions (apply, revert, fake) a plan still has to run.";
+constexpr char kPlanReady[] = "tidemark_plan_ready";
+constexpr char kPlanReadyHelp[] = "1 when the plan's Ready condition is True, else 0.";
+constexpr char kDrift[] = "tidemark_drift";
+constexpr char kDriftHelp[] =
+    "Ledger drift of a plan: applied steps whose SQL changed (checksum_mismatch) and ledger "
+    "rows the plan does not know (unknown_applied).";
+
 constexpr char kReconcileTotal[] = "tidemark_reconcile_total";
 constexpr char kReconcileDuration[] = "tidemark_reconcile_duration_seconds";
 constexpr char kStepsTotal[] = "tidemark_steps_total";
 constexpr char kStepDuration[] = "tidemark_step_duration_seconds";
-constexpr char kPlanPendingSteps[] = "tidemark_plan_pending_steps";
-constexpr char kPlanReady[] = "tidemark_plan_ready";
 constexpr char kLockWait[] = "tidemark_lock_wait_seconds";
-constexpr char kDrift[] = "tidemark_drift";
 constexpr char kWorkqueueDepth[] = "tidemark_workqueue_depth";
 constexpr char kWatchRestarts[] = "tidemark_watch_restarts_total";
 constexpr char kLeader[] = "tidemark_leader";
@@ -78,18 +86,8 @@ Metrics::Metrics(std::string version)
       step_duration_(Register(prometheus::BuildHistogram(), kStepDuration,
                               "Time one migration step took, including its ledger write.",
                               *registry_)),
-      plan_pending_steps_(Register(prometheus::BuildGauge(), kPlanPendingSteps,
-                                   "Actions (apply, revert, fake) a plan still has to run.",
-                                   *registry_)),
-      plan_ready_(Register(prometheus::BuildGauge(), kPlanReady,
-                           "1 when the plan's Ready condition is True, else 0.", *registry_)),
       lock_wait_(Register(prometheus::BuildHistogram(), kLockWait,
                           "Time spent waiting for a ledger's advisory lock.", *registry_)),
-      drift_(Register(prometheus::BuildGauge(), kDrift,
-                      "Ledger drift of a plan: applied steps whose SQL changed "
-                      "(checksum_mismatch) and ledger rows the plan does not know "
-                      "(unknown_applied).",
-                      *registry_)),
       workqueue_depth_(Register(prometheus::BuildGauge(), kWorkqueueDepth,
                                 "Plans waiting in the work queue.", *registry_)),
       watch_restarts_(Register(prometheus::BuildCounter(), kWatchRestarts,
@@ -133,49 +131,25 @@ void Metrics::RecordStep(std::string_view action, std::string_view result, doubl
   step_duration_seconds_->Observe(seconds);
 }
 
-Metrics::PlanSeries& Metrics::PlanSeriesLocked(std::string_view ns, std::string_view plan) {
-  PlanKey key(ns, plan);
-  auto it = plans_.find(key);
-  if (it != plans_.end()) return it->second;
-  const prometheus::Labels labels = {{"namespace", key.first}, {"plan", key.second}};
-  auto with_kind = [&labels](std::string_view kind) {
-    prometheus::Labels result = labels;
-    result.emplace("kind", std::string(kind));
-    return result;
-  };
-  PlanSeries series;
-  series.pending = &plan_pending_steps_.Add(labels);
-  series.ready = &plan_ready_.Add(labels);
-  series.checksum_mismatch = &drift_.Add(with_kind(kDriftKinds[0]));
-  series.unknown_applied = &drift_.Add(with_kind(kDriftKinds[1]));
-  return plans_.emplace(std::move(key), series).first->second;
-}
-
 void Metrics::SetPlanState(std::string_view ns, std::string_view plan, int64_t pending,
                            bool ready) {
   std::lock_guard lock(plans_mutex_);
-  PlanSeries& series = PlanSeriesLocked(ns, plan);
-  series.pending->Set(static_cast<double>(pending));
-  series.ready->Set(ready ? 1 : 0);
+  PlanValues& values = plans_[PlanKey(ns, plan)];
+  values.pending = static_cast<double>(pending);
+  values.ready = ready ? 1 : 0;
 }
 
 void Metrics::SetDrift(std::string_view ns, std::string_view plan, int64_t checksum_mismatches,
                        int64_t unknown_applied) {
   std::lock_guard lock(plans_mutex_);
-  PlanSeries& series = PlanSeriesLocked(ns, plan);
-  series.checksum_mismatch->Set(static_cast<double>(checksum_mismatches));
-  series.unknown_applied->Set(static_cast<double>(unknown_applied));
+  PlanValues& values = plans_[PlanKey(ns, plan)];
+  values.checksum_mismatches = static_cast<double>(checksum_mismatches);
+  values.unknown_applied = static_cast<double>(unknown_applied);
 }
 
 void Metrics::ForgetPlan(std::string_view ns, std::string_view plan) {
   std::lock_guard lock(plans_mutex_);
-  auto it = plans_.find(PlanKey(ns, plan));
-  if (it == plans_.end()) return;
-  plan_pending_steps_.Remove(it->second.pending);
-  plan_ready_.Remove(it->second.ready);
-  drift_.Remove(it->second.checksum_mismatch);
-  drift_.Remove(it->second.unknown_applied);
-  plans_.erase(it);
+  plans_.erase(PlanKey(ns, plan));
 }
 
 void Metrics::ObserveLockWait(double seconds) { lock_wait_seconds_->Observe(seconds); }
@@ -192,7 +166,37 @@ void Metrics::IncWatchRestart(std::string_view resource) {
 void Metrics::SetLeader(bool leader) { leader_value_->Set(leader ? 1 : 0); }
 
 std::string Metrics::Serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  std::lock_guard lock(plans_mutex_);
+  if (!plans_.empty()) {  // as prometheus-cpp, no family without a series
+    using Labels = std::vector<prometheus::ClientMetric::Label>;
+    const auto gauge = [](const char* name, const char* help) {
+      return prometheus::MetricFamily{name, help, prometheus::MetricType::Gauge, {}};
+    };
+    const auto sample = [](Labels labels, double value) {
+      prometheus::ClientMetric metric;
+      metric.label = std::move(labels);  // by name, as prometheus-cpp orders them
+      metric.gauge.value = value;
+      return metric;
+    };
+    prometheus::MetricFamily pending = gauge(kPlanPendingSteps, kPlanPendingStepsHelp);
+    prometheus::MetricFamily ready = gauge(kPlanReady, kPlanReadyHelp);
+    prometheus::MetricFamily drift = gauge(kDrift, kDriftHelp);
+    const std::string checksum_kind(kDriftKinds[0]), unknown_kind(kDriftKinds[1]);
+    for (const auto& [key, values] : plans_) {
+      const auto& [ns, plan] = key;
+      pending.metric.push_back(sample({{"namespace", ns}, {"plan", plan}}, values.pending));
+      ready.metric.push_back(sample({{"namespace", ns}, {"plan", plan}}, values.ready));
+      drift.metric.push_back(sample({{"kind", checksum_kind}, {"namespace", ns}, {"plan", plan}},
+                                    values.checksum_mismatches));
+      drift.metric.push_back(sample({{"kind", unknown_kind}, {"namespace", ns}, {"plan", plan}},
+                                    values.unknown_applied));
+    }
+    for (prometheus::MetricFamily* family : {&pending, &ready, &drift}) {
+      families.push_back(std::move(*family));
+    }
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace tidemark::metrics

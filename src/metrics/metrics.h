@@ -73,27 +73,23 @@ class Metrics {
   std::string Serialize() const;
 
  private:
-  // The gauges that name one plan, kept so that ForgetPlan can remove them.
-  struct PlanSeries {
-    prometheus::Gauge* pending = nullptr;
-    prometheus::Gauge* ready = nullptr;
-    prometheus::Gauge* checksum_mismatch = nullptr;
-    prometheus::Gauge* unknown_applied = nullptr;
+  // The values of the gauges that name one plan (tidemark_plan_pending_steps,
+  // tidemark_plan_ready, tidemark_drift), exported by Serialize(). Kept here rather than as
+  // prometheus-cpp series, which cost about 1.3 KiB per plan (a label map per series).
+  struct PlanValues {
+    double pending = 0;
+    double ready = 0;
+    double checksum_mismatches = 0;
+    double unknown_applied = 0;
   };
   using PlanKey = std::pair<std::string, std::string>;  // namespace, name
-
-  // Returns the plan's series, creating them (all four) on first use. Needs plans_mutex_.
-  PlanSeries& PlanSeriesLocked(std::string_view ns, std::string_view plan);
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& reconcile_total_;
   prometheus::Family<prometheus::Histogram>& reconcile_duration_;
   prometheus::Family<prometheus::Counter>& steps_total_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
-  prometheus::Family<prometheus::Gauge>& plan_pending_steps_;
-  prometheus::Family<prometheus::Gauge>& plan_ready_;
   prometheus::Family<prometheus::Histogram>& lock_wait_;
-  prometheus::Family<prometheus::Gauge>& drift_;
   prometheus::Family<prometheus::Gauge>& workqueue_depth_;
   prometheus::Family<prometheus::Counter>& watch_restarts_;
   prometheus::Family<prometheus::Gauge>& leader_;
@@ -106,8 +102,8 @@ class Metrics {
   prometheus::Gauge* workqueue_depth_value_;
   prometheus::Gauge* leader_value_;
 
-  std::mutex plans_mutex_;
-  std::map<PlanKey, PlanSeries> plans_;  // GUARDED_BY(plans_mutex_)
+  mutable std::mutex plans_mutex_;
+  std::map<PlanKey, PlanValues> plans_;  // GUARDED_BY(plans_mutex_)
 };
 
 }  // namespace tidemark::metrics

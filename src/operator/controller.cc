@@ -119,7 +119,7 @@ class Controllers {
   void RequeueReferencing(const std::string& kind, const runtime::WatcherEvent& event,
                           const std::vector<std::string>& keys) {
     if (event.type == runtime::WatcherEvent::Type::kInitDone) {
-      for (const auto& plan : plans_.List()) queue_.Add(kube::ObjectKey(*plan));
+      for (const std::string& plan_key : plans_.Keys()) queue_.Add(plan_key);
       return;
     }
     if (event.type == runtime::WatcherEvent::Type::kInit ||
@@ -129,8 +129,12 @@ class Controllers {
     for (const std::string& key : keys) {
       const size_t slash = key.find('/');
       const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
-      for (const auto& plan : plans_.List()) {
-        if (PlanReferences(*plan, kind, ns, name)) queue_.Add(kube::ObjectKey(*plan));
+      // A plan names objects of its own namespace only: decode just the plans there.
+      const std::string prefix = ns + "/";
+      for (const std::string& plan_key : plans_.Keys()) {
+        if (!plan_key.starts_with(prefix)) continue;
+        const runtime::ObjectPtr plan = plans_.Get(plan_key);
+        if (plan && PlanReferences(*plan, kind, ns, name)) queue_.Add(plan_key);
       }
     }
   }

@@ -24,10 +24,10 @@ runtime::ObjectPtr KindCache::Get(const std::string& key) const {
   return nullptr;
 }
 
-std::vector<runtime::ObjectPtr> KindCache::List() const {
-  std::vector<runtime::ObjectPtr> all;
+std::vector<std::string> KindCache::Keys() const {
+  std::vector<std::string> all;
   for (const auto& shard : shards_) {
-    for (auto& object : shard->store.List()) all.push_back(std::move(object));
+    for (std::string& key : shard->store.Keys()) all.push_back(std::move(key));
   }
   return all;
 }

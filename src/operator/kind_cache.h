@@ -24,7 +24,8 @@ class KindCache {
 
   // "ns/name" -> the object, or null. Thread-safe.
   runtime::ObjectPtr Get(const std::string& key) const;
-  std::vector<runtime::ObjectPtr> List() const;
+  // Every key of every shard (an object is decoded only when Get() asks for it).
+  std::vector<std::string> Keys() const;
   bool HasSynced() const;
 
   const kube::ResourceRef& ref() const { return ref_; }

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/metrics/exposition.h"
 #include "tests/shipping/rbac_policy.h"
 #include "tests/support/kube_api_server.h"
 #include "tests/support/postgres_fixture.h"
@@ -341,6 +342,49 @@ TEST_F(OperatorTest, TwoControllersWithoutElectionStillApplyEachStepOnce) {
             0);
   EXPECT_EQ(Sql("SELECT count(*) FROM django_migrations"), "20");
   EXPECT_EQ(Sql("SELECT count(*) FROM tidemark_history WHERE action = 'apply'"), "20");
+}
+
+// The controller's own status writes come back on the plans watch; they must not queue the
+// plan again (its cache compares the cached plan with the new one), while a spec change must.
+TEST_F(OperatorTest, ReconcilesOncePerSpecChangeNotPerStatusWrite) {
+  CreateDsnSecret();
+  const int port = StartOperator();
+  // Ready: the caches are synced, so their first listings queue nothing after this.
+  ASSERT_TRUE(Eventually([&] {
+    httplib::Client client("127.0.0.1", port);
+    auto response = client.Get("/readyz");
+    return response && response->status == 200;
+  }));
+  const auto plan = [](const std::string& lint) {
+    return "apiVersion: tidemark.dev/v1alpha1\n"
+           "kind: MigrationPlan\n"
+           "metadata: {name: once, namespace: default}\n"
+           "spec:\n"
+           "  database: {dsnFrom: {secretKeyRef: {name: shop-db, key: dsn}}}\n"
+           "  ledger: {table: once_ledger, historyTable: once_history}\n"
+           "  policy: {lint: " +
+           lint +
+           "}\n"
+           "  migrations:\n"
+           "    - {app: once, name: '0001', forward: 'CREATE TABLE once_a (id int)',\n"
+           "       backward: 'DROP TABLE once_a'}\n";
+  };
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("Warn")).exit_code, 0);
+  ASSERT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/once", "--timeout=90s"}).exit_code, 0);
+  // A spec change after the first reconcile's status writes: the watch delivers those first.
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("'Off'")).exit_code, 0);
+  EXPECT_TRUE(Eventually([&] {
+    return Jsonpath("once", "{.status.observedGeneration}") == "2" &&
+           ConditionReason("once", "Ready") == "UpToDate";
+  }));
+  // The second reconcile is counted just after its status write: wait for it.
+  const auto successes = [&] {
+    return ParseExposition(Scrape(port))
+        .Value("tidemark_reconcile_total{result=\"success\"}")
+        .value_or(0);
+  };
+  EXPECT_TRUE(Eventually([&] { return successes() >= 2; }));
+  EXPECT_EQ(successes(), 2);
 }
 
 TEST_F(OperatorTest, LogLevelWarnLeavesOutTheInfoLines) {

@@ -40,7 +40,7 @@ TEST(StoreTest, ARelistSwapsAtOnceAndReportsDroppedKeys) {
   EXPECT_EQ(store.Size(), 2u);
   EXPECT_NE(store.Get("ns/b"), nullptr);
   EXPECT_EQ(store.Apply(Ev(Type::kInitDone)), (std::vector<std::string>{"ns/a", "ns/c", "ns/b"}));
-  EXPECT_EQ(store.Size(), 2u);
+  EXPECT_EQ(store.Keys(), (std::vector<std::string>{"ns/a", "ns/c"}));
   EXPECT_EQ(store.Get("ns/b"), nullptr);
   EXPECT_EQ((*store.Get("ns/a"))["data"], "2");
   EXPECT_EQ((*old_a)["data"], "1");  // a snapshot a reader kept is unchanged
@@ -60,10 +60,40 @@ TEST(StoreTest, ARelistStartedAgainForgetsTheHalfBuffer) {
 TEST(StoreTest, ApplyAndDeleteChangeOneKey) {
   Store store;
   EXPECT_EQ(store.Apply(Ev(Type::kApply, "a", "1")), std::vector<std::string>{"ns/a"});
-  EXPECT_EQ(store.List().size(), 1u);
+  EXPECT_EQ(store.Keys(), std::vector<std::string>{"ns/a"});
   EXPECT_EQ(store.Apply(Ev(Type::kDelete, "a")), std::vector<std::string>{"ns/a"});
   EXPECT_EQ(store.Get("ns/a"), nullptr);
   EXPECT_FALSE(store.HasSynced());  // only a listing syncs
+}
+
+TEST(StoreTest, KeepsEverythingButManagedFieldsAndTheLastAppliedCopy) {
+  const json spec = {{"database", {{"dsnFrom", {{"secretKeyRef", {{"name", "db"}}}}}}},
+                     {"migrations", json::array({{{"app", "shop"}, {"name", "0001"}}})}};
+  const json status = {{"observedGeneration", 3},
+                       {"conditions", json::array({{{"type", "Ready"}, {"status", "True"}}})}};
+  json object = {
+      {"apiVersion", "tidemark.dev/v1alpha1"},
+      {"kind", "MigrationPlan"},
+      {"metadata",
+       {{"name", "shop"},
+        {"namespace", "ns"},
+        {"uid", "u-1"},
+        {"generation", 3},
+        {"deletionTimestamp", "2026-01-01T00:00:00Z"},
+        {"labels", {{"team", "a"}}},
+        {"annotations", {{kLastAppliedAnnotation, json{{"spec", spec}}.dump()}, {"owner", "ops"}}},
+        {"managedFields", json::array({{{"manager", "kubectl"}, {"fieldsV1", spec}}})}}},
+      {"spec", spec},
+      {"status", status}};
+  Store store;
+  store.Apply({Type::kApply, object});
+  const ObjectPtr cached = store.Get("ns/shop");
+  ASSERT_NE(cached, nullptr);
+  json expected = object;
+  expected["metadata"].erase("managedFields");
+  expected["metadata"]["annotations"].erase(kLastAppliedAnnotation);
+  EXPECT_EQ(*cached, expected);  // spec, status, generation, labels, other annotations kept
+  EXPECT_FALSE((*cached)["metadata"].contains("managedFields"));
 }
 
 }  // namespace
