@@ -1,6 +1,9 @@
 #include "operator/plan_reconciler.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "base/log.h"
 #include "plan/status.h"
@@ -11,6 +14,9 @@ namespace tidemark::op {
 namespace {
 
 using nlohmann::json;
+
+// How long a run goes before its plan's status says it is under way.
+constexpr std::chrono::seconds kProgressDelay{1};
 
 std::string Truncate(std::string text, size_t limit) {
   if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
@@ -68,13 +74,16 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
       options.lock_wait = options_.lock_wait;
       engine::Observer observer;
       observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
+      std::jthread progress;  // publishes Reconciling/Applying if the run lasts
       observer.on_step_start = [&](const plan::Action& action, size_t index, size_t count) {
         log::Info("step started",
                   with({{"step", action.step->id.ToString()},
                         {"action", plan::ActionName(action.kind)},
                         {"index", std::to_string(index + 1) + "/" + std::to_string(count)}}));
         if (index != 0) return;
-        // Say at once that work is under way: Reconciling/Applying until the final status.
+        // Say that work is under way (Reconciling/Applying until the final status) once the
+        // run has lasted kProgressDelay: a short run goes straight to its final status, one
+        // write instead of two.
         plan::Outcome working;
         const bool reverting = action.kind == plan::ActionKind::kRevert;
         working.progressing = plan::Problem{
@@ -93,8 +102,15 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
             }
           }
         }
-        (void)client_.PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge,
-                                  {{"status", {{"conditions", conditions}}}});
+        progress = std::jthread([this, &ns, &name, conditions](std::stop_token stop) {
+          std::mutex mutex;
+          std::condition_variable_any finished;
+          std::unique_lock lock(mutex);
+          finished.wait_for(lock, stop, kProgressDelay, [] { return false; });
+          if (stop.stop_requested()) return;
+          (void)client_.PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge,
+                                    {{"status", {{"conditions", conditions}}}});
+        });
       };
       observer.on_step_done = [&](const plan::Action& action, const ledger::StepResult& result) {
         metrics_.RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
@@ -115,6 +131,8 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
         return sessions_.Connect(params, connect_options);
       };
       report = engine::Reconcile(plan, connect, options, observer);
+      progress =
+          std::jthread();  // cancels the progress status, or waits for it, before the final one
     }
   }
 

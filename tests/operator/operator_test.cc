@@ -261,6 +261,28 @@ spec:
   EXPECT_THAT(Kubectl({"describe", "mplan", "broken"}).out, HasSubstr("MigrationFailed"));
 }
 
+// A run that lasts says so in the status while it runs (a short one goes straight to Ready).
+TEST_F(OperatorTest, ALongRunShowsApplyingUntilItEnds) {
+  CreateDsnSecret();
+  StartOperator();
+  const std::string slow = R"y(apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: slow}
+spec:
+  database: {dsnFrom: {secretKeyRef: {name: shop-db, key: dsn}}}
+  migrations:
+    - {app: s, name: "0001_wait", forward: "SELECT pg_sleep(6)"}
+    - {app: s, name: "0002_table", dependencies: [s.0001_wait], forward: "CREATE TABLE s2 (id int)"}
+)y";
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, slow).exit_code, 0);
+  ASSERT_TRUE(Eventually([&] { return ConditionReason("slow", "Reconciling") == "Applying"; }));
+  EXPECT_THAT(Jsonpath("slow", "{.status.conditions[?(@.type==\"Reconciling\")].message}"),
+              HasSubstr("2 steps to run, starting with s.0001_wait"));
+  EXPECT_EQ(Sql("SELECT count(*) FROM django_migrations WHERE app = 's'"), "0");
+  EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/slow", "--timeout=60s"}).exit_code, 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM django_migrations WHERE app = 's'"), "2");
+}
+
 TEST_F(OperatorTest, ConvergesThroughFaultsWithoutApplyingTwice) {
   StartOperator();
   // The plan comes before its Secret.

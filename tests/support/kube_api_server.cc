@@ -422,10 +422,15 @@ struct KubeApiServer::Impl {
   }
 
   // The objects of `storage` as they were at `version` (undoing later history).
-  std::map<std::string, json> SnapshotLocked(const std::string& storage, int64_t version) const {
-    auto it = objects.find(storage);
-    std::map<std::string, json> snapshot =
-        it == objects.end() ? std::map<std::string, json>{} : it->second;
+  // The objects as they were at `version`, pointing into the store and its history (valid
+  // while the lock is held): a page of a big LIST must not copy every object.
+  std::map<std::string, const json*> SnapshotLocked(const std::string& storage,
+                                                    int64_t version) const {
+    std::map<std::string, const json*> snapshot;
+    if (auto it = objects.find(storage); it != objects.end()) {
+      for (const auto& [key, object] : it->second)
+        snapshot.emplace_hint(snapshot.end(), key, &object);
+    }
     for (auto event = history.rbegin();
          event != history.rend() && event->resource_version > version; ++event) {
       if (event->storage != storage) continue;
@@ -433,7 +438,7 @@ struct KubeApiServer::Impl {
       if (event->type == "ADDED") {
         snapshot.erase(key);
       } else {
-        snapshot[key] = event->previous;
+        snapshot[key] = &event->previous;
       }
     }
     return snapshot;
@@ -945,11 +950,12 @@ struct KubeApiServer::Impl {
   bool Matches(const Query& query, const std::string& ns, const json& object) const {
     if (!object.is_object()) return false;
     if (!ns.empty() && object["metadata"].value("namespace", "") != ns) return false;
-    json view = object;
-    if (view.contains("source") && view["source"].is_object()) {
+    if (object.contains("source") && object["source"].is_object()) {
+      json view = object;
       view["source"] = view["source"].value("component", "");  // the "source" field label
+      return query.labels.Matches(view) && query.fields.Matches(view);
     }
-    return query.labels.Matches(view) && query.fields.Matches(view);
+    return query.labels.Matches(object) && query.fields.Matches(object);
   }
 
   static Reply ExpiredReply(const std::string& message) {
@@ -1014,24 +1020,32 @@ struct KubeApiServer::Impl {
       }
     }
     const auto snapshot = SnapshotLocked(type.storage, version);
+    // As the real API: with selectors, a full page says there may be more (continue) but
+    // not how many; without, remainingItemCount counts the keys left in the namespace.
+    const bool selective = !query.labels.empty() || !query.fields.requirements().empty();
+    const std::string ns_prefix = target.ns.empty() ? "" : target.ns + "/";
     std::vector<json> items;
     std::string last_key;
+    bool more = false;
     size_t remaining = 0;
-    for (const auto& [key, stored] : snapshot) {
-      if (!start_after.empty() && key <= start_after) continue;
-      json object = FromStorage(type, stored);
-      if (!Matches(query, target.ns, object)) continue;
+    for (auto it = start_after.empty() ? snapshot.begin() : snapshot.upper_bound(start_after);
+         it != snapshot.end(); ++it) {
+      if (!it->first.starts_with(ns_prefix)) continue;
       if (limit && items.size() == limit) {
+        more = true;
+        if (selective) break;
         ++remaining;
         continue;
       }
+      json object = FromStorage(type, *it->second);
+      if (!Matches(query, target.ns, object)) continue;
       items.push_back(std::move(object));
-      last_key = key;
+      last_key = it->first;
     }
     json metadata = {{"resourceVersion", std::to_string(version)}};
-    if (remaining) {
+    if (more) {
       metadata["continue"] = Base64Encode(json{{"rv", version}, {"start", last_key}}.dump());
-      metadata["remainingItemCount"] = remaining;
+      if (!selective) metadata["remainingItemCount"] = remaining;
     }
     if (WantsTable(req)) {
       json table = MakeTable(type, items, !BoolParam(req, "noHeaders"), IncludeObject(req),
@@ -1143,7 +1157,7 @@ struct KubeApiServer::Impl {
       stream->cursor = resource_version;
       stream->initial_events_end = send_initial;
       for (const auto& [key, stored] : SnapshotLocked(type.storage, resource_version)) {
-        json object = FromStorage(type, stored);
+        json object = FromStorage(type, *stored);
         if (Selects(*stream, object)) stream->initial.push_back(object);
       }
       return std::nullopt;

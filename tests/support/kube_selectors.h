@@ -18,6 +18,7 @@ class LabelSelector {
  public:
   static Result<LabelSelector> Parse(std::string_view text);
   bool Matches(const nlohmann::json& object) const;
+  bool empty() const { return requirements_.empty(); }
 
  private:
   enum class Op { kEquals, kNotEquals, kIn, kNotIn, kExists, kNotExists };
