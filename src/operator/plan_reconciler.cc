@@ -131,8 +131,8 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
         return sessions_.Connect(params, connect_options);
       };
       report = engine::Reconcile(plan, connect, options, observer);
-      progress =
-          std::jthread();  // cancels the progress status, or waits for it, before the final one
+      // The progress status is cancelled, or written, before the final one.
+      progress = std::jthread();
     }
   }
 
