@@ -75,7 +75,9 @@ class EventRecorder {
 
   const kube::Client& client_;
   const EventRecorderOptions options_;
+  static constexpr std::chrono::seconds kPruneEvery{10};
   std::map<Key, Series> series_;  // the writer thread's only
+  MonoTime next_prune_{};         // the writer thread's only
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Pending> queue_;  // guarded by mutex_
