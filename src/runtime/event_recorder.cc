@@ -86,6 +86,11 @@ void EventRecorder::WriteQueued() {
                                       {"error", written.message()}});
     }
     lock.lock();
+    if (stopping_ && !written.ok() && !queue_.empty()) {
+      // Shutting down with the API server unreachable: no timeout per remaining event.
+      log::Warn("events dropped at shutdown", {{"count", std::to_string(queue_.size())}});
+      queue_.clear();
+    }
     writing_ = false;
     changed_.notify_all();
   }

@@ -7,7 +7,9 @@
 // for the API server to take its events, and workers never wait for each other's. One
 // writer thread sends them in order; a failure is a log line (events are best effort), and
 // when more than `max_queued` wait, new ones are dropped. Thread-safe. The destructor
-// sends what is queued before it returns (a draining controller loses no event).
+// sends what is queued before it returns (a draining controller loses no event), unless a
+// write then fails: with the API server gone, the rest are dropped rather than each waiting
+// for its timeout.
 #pragma once
 
 #include <chrono>
