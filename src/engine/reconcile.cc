@@ -437,10 +437,9 @@ Report Reconciler::Run(const Connector& connect) {
     }
   }
   const std::vector<std::string> apps = PlanApps(plan_);
-  auto rows = store_->ReadLedger(apps);
-  auto history = rows.ok() ? store_->ReadHistory(apps) : Result<ledger::History>(rows.status());
-  if (!history.ok()) {
-    const Status& status = history.status();
+  auto read = store_->Read(apps);
+  if (!read.ok()) {
+    const Status& status = read.status();
     if (status.IsRetryable()) {
       out.progressing = Problem{"DatabaseUnavailable", status.message() + "; will retry"};
     } else {
@@ -449,11 +448,11 @@ Report Reconciler::Run(const Connector& connect) {
     }
     return report_;
   }
-  ledger_ = std::move(rows).value();
-  history_ = std::move(history).value();
+  ledger_ = std::move(read->applied);
+  history_ = std::move(read->history);
   if (Execute() && !plan_.resolve.empty()) {
     ApplyResolutions();
-    if (auto reread = store_->ReadLedger(apps); reread.ok()) ledger_ = std::move(reread).value();
+    if (auto reread = store_->Read(apps); reread.ok()) ledger_ = std::move(reread->applied);
   }
 
   std::vector<StepId> fake = plan_.fake;
@@ -527,8 +526,8 @@ Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& conn
   TM_ASSIGN_OR_RETURN(double waited, store->Lock(lock_wait));
   (void)waited;
   LockRelease release(store.get());
-  TM_ASSIGN_OR_RETURN(ledger::History history, store->ReadHistory(PlanApps(plan)));
-  if (!history.dirty.count(id)) return false;
+  TM_ASSIGN_OR_RETURN(ledger::Recorded recorded, store->Read(PlanApps(plan)));
+  if (!recorded.history.dirty.count(id)) return false;
   TM_RETURN_IF_ERROR(
       store->Resolve(id, LedgerRows(*step), applied,
                      {plan.meta.ns, plan.meta.name, plan.meta.uid, plan.meta.generation}));

@@ -43,6 +43,12 @@ struct History {
   std::map<StepId, int> failures;  // consecutive failures since the last success
 };
 
+// What a ledger records about some apps' steps.
+struct Recorded {
+  std::set<StepId> applied;  // the ledger's (app, name) rows
+  History history;
+};
+
 enum class Direction { kForward, kBackward };
 
 // One step to execute, or to record without executing (fake).
@@ -89,11 +95,9 @@ class Store {
   // Returns the seconds waited; DeadlineExceeded when another session kept it.
   virtual Result<double> Lock(std::chrono::milliseconds max_wait) = 0;
   virtual Status Unlock() = 0;
-  // The (app, name) rows of the ledger for these apps (a ledger may be shared by plans
-  // with other apps); empty when the table does not exist.
-  virtual Result<std::set<StepId>> ReadLedger(const std::vector<std::string>& apps) = 0;
-  // What the history says about these apps' steps; empty when the table does not exist.
-  virtual Result<History> ReadHistory(const std::vector<std::string>& apps) = 0;
+  // The ledger rows and the history of these apps' steps (a ledger may be shared by plans
+  // with other apps); a part is empty when its table does not exist.
+  virtual Result<Recorded> Read(const std::vector<std::string>& apps) = 0;
   // Runs a step and records it (ledger and history) in the same transaction when atomic.
   // On failure the history gets a failure row; the ledger is untouched.
   virtual StepResult Run(const StepRun& run) = 0;

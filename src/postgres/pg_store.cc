@@ -1,8 +1,10 @@
 #include "postgres/pg_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -50,18 +52,88 @@ std::string TableExistsSql(const std::string& schema, const std::string& table) 
          schema + " AND c.relname = " + table + " AND c.relkind IN ('r', 'p'))";
 }
 
-// What becomes of a session when its store is done: closed, or back to a pool.
-using ReleaseSession = std::function<void(PGconn*)>;
+struct Query {
+  std::string sql;
+  std::vector<std::string> params;
+};
+
+// Sends the queries in pipeline mode with a sync after each: they run one after the other,
+// each in a transaction of its own, as if sent one by one, in one network round trip.
+bool SendPipeline(PGconn* conn, const std::vector<Query>& queries) {
+  if (PQenterPipelineMode(conn) != 1) return false;
+  for (const Query& query : queries) {
+    std::vector<const char*> values;
+    for (const auto& p : query.params) values.push_back(p.c_str());
+    if (PQsendQueryParams(conn, query.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) != 1 ||
+        PQpipelineSync(conn) != 1) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Whether PQgetResult can answer before `deadline` without blocking.
+bool AnswerBy(PGconn* conn, Clock::time_point deadline) {
+  while (PQconsumeInput(conn) == 1) {
+    if (PQisBusy(conn) == 0) return true;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd readable{PQsocket(conn), POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+  }
+  return false;
+}
+
+// The results of SendPipeline's `count` queries, in order (null where the session ended
+// first or the deadline passed), after which the session leaves pipeline mode.
+std::vector<ResultPtr> ReceivePipeline(PGconn* conn, size_t count,
+                                       std::optional<Clock::time_point> deadline = std::nullopt) {
+  std::vector<ResultPtr> results(count);
+  auto answering = [&] { return !deadline || AnswerBy(conn, *deadline); };
+  for (size_t i = 0; i < count && PQstatus(conn) == CONNECTION_OK && answering(); ++i) {
+    // A query's result, a null, then its sync's result.
+    while (PGresult* result = PQgetResult(conn)) {
+      if (!results[i]) {
+        results[i].reset(result);
+      } else {
+        PQclear(result);
+      }
+    }
+    if (!answering()) break;
+    ResultPtr sync(PQgetResult(conn));
+  }
+  PQexitPipelineMode(conn);
+  return results;
+}
+
+bool Succeeded(const PGresult* result) {
+  const ExecStatusType status = PQresultStatus(result);
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+// What becomes of a session when its store is done: closed, or back to a pool with what the
+// store learnt about its ledger when that can be trusted.
+using ReleaseSession = std::function<void(PGconn*, const LedgerFacts*)>;
 
 class PgStore : public ledger::Store {
  public:
   PgStore(PGconn* conn, ConnectOptions options, ReleaseSession release)
       : conn_(conn), options_(std::move(options)), release_(std::move(release)) {}
-  ~PgStore() override { release_(conn_); }
+  ~PgStore() override {
+    const LedgerFacts facts{options_.schema, options_.ledger.table, options_.ledger.history_table,
+                            database_, lock_key_};
+    release_(conn_, lock_key_.empty() ? nullptr : &facts);
+  }
 
   bool Lost() const { return PQstatus(conn_) != CONNECTION_OK; }
 
-  Status Init();
+  // Learns the database, the lock key and whether the tables exist, and sets the
+  // search_path; with `known` facts about the same ledger (the session's search_path
+  // already set), without asking the server, leaving the tables to Lock or Read to look
+  // for (they may have been dropped since).
+  Status Init(const LedgerFacts* known);
 
   std::string Describe() const override {
     return database_ + "/" + options_.schema + "/" + options_.ledger.table;
@@ -70,8 +142,7 @@ class PgStore : public ledger::Store {
   Status EnsureTables() override;
   Result<double> Lock(std::chrono::milliseconds max_wait) override;
   Status Unlock() override;
-  Result<std::set<StepId>> ReadLedger(const std::vector<std::string>& apps) override;
-  Result<ledger::History> ReadHistory(const std::vector<std::string>& apps) override;
+  Result<ledger::Recorded> Read(const std::vector<std::string>& apps) override;
   StepResult Run(const StepRun& run) override;
   Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
   Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
@@ -81,6 +152,8 @@ class PgStore : public ledger::Store {
   // Runs SQL (no parameters; may hold several statements) and checks the result.
   Result<ResultPtr> Exec(const std::string& sql);
   Result<ResultPtr> ExecParams(const std::string& sql, const std::vector<std::string>& params);
+  // Runs the queries in one round trip (SendPipeline), failing with the first error.
+  Result<std::vector<ResultPtr>> ExecPipeline(const std::vector<Query>& queries);
   Status ErrorStatus(const PGresult* result, const std::string& what);
   StepError ErrorOf(const PGresult* result, int index, const std::string& statement);
   Result<bool> TableExists(const std::string& table);
@@ -118,10 +191,7 @@ class PgStore : public ledger::Store {
 
 Result<ResultPtr> PgStore::Exec(const std::string& sql) {
   ResultPtr result(PQexec(conn_, sql.c_str()));
-  const ExecStatusType status = PQresultStatus(result.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return ErrorStatus(result.get(), sql.substr(0, 80));
-  }
+  if (!Succeeded(result.get())) return ErrorStatus(result.get(), sql.substr(0, 80));
   return result;
 }
 
@@ -131,11 +201,20 @@ Result<ResultPtr> PgStore::ExecParams(const std::string& sql,
   for (const auto& p : params) values.push_back(p.c_str());
   ResultPtr result(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                                 values.data(), nullptr, nullptr, 0));
-  const ExecStatusType status = PQresultStatus(result.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return ErrorStatus(result.get(), sql.substr(0, 80));
-  }
+  if (!Succeeded(result.get())) return ErrorStatus(result.get(), sql.substr(0, 80));
   return result;
+}
+
+Result<std::vector<ResultPtr>> PgStore::ExecPipeline(const std::vector<Query>& queries) {
+  const bool sent = SendPipeline(conn_, queries);
+  std::vector<ResultPtr> results = ReceivePipeline(conn_, sent ? queries.size() : 0);
+  if (!sent) return ErrorStatus(nullptr, queries.front().sql.substr(0, 80));
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i] || !Succeeded(results[i].get())) {
+      return ErrorStatus(results[i].get(), queries[i].sql.substr(0, 80));
+    }
+  }
+  return results;
 }
 
 Status PgStore::ErrorStatus(const PGresult* result, const std::string& what) {
@@ -168,10 +247,17 @@ StepError PgStore::ErrorOf(const PGresult* result, int index, const std::string&
   return error;
 }
 
-Status PgStore::Init() {
+Status PgStore::Init(const LedgerFacts* known) {
+  if (known != nullptr && known->schema == options_.schema &&
+      known->ledger_table == options_.ledger.table &&
+      known->history_table == options_.ledger.history_table) {
+    database_ = known->database;
+    lock_key_ = known->lock_key;
+    return Status::Ok();
+  }
   // One round trip: the database, whether the schema exists, the lock key, whether the
-  // history table exists, and the search_path (steps and the ledger both resolve
-  // unqualified names in the plan's schema).
+  // tables exist, and the search_path (steps and the ledger both resolve unqualified names
+  // in the plan's schema).
   TM_ASSIGN_OR_RETURN(
       ResultPtr session,
       ExecParams("SELECT current_database(), "
@@ -229,18 +315,33 @@ Status PgStore::EnsureTables() {
 }
 
 Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
-  // Usually free: then one round trip is enough.
-  TM_ASSIGN_OR_RETURN(ResultPtr tried,
-                      ExecParams("SELECT pg_try_advisory_lock($1::bigint)", {lock_key_}));
-  if (PQgetvalue(tried.get(), 0, 0)[0] == 't') return 0.0;
+  // The lock, and whether the tables exist as it is taken (a remembered session does not
+  // know yet); usually free, so one round trip is enough.
+  const std::string select_lock_and_tables =
+      ", " + TableExistsSql("$2", "$3") + ", " + TableExistsSql("$2", "$4");
+  const std::vector<std::string> params = {lock_key_, options_.schema, options_.ledger.table,
+                                           options_.ledger.history_table};
+  const auto learn_tables = [this](const PGresult* locked) {
+    ledger_exists_ = PQgetvalue(locked, 0, 1)[0] == 't';
+    history_exists_ = PQgetvalue(locked, 0, 2)[0] == 't';
+  };
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr tried,
+      ExecParams("SELECT pg_try_advisory_lock($1::bigint)" + select_lock_and_tables, params));
+  if (PQgetvalue(tried.get(), 0, 0)[0] == 't') {
+    learn_tables(tried.get());
+    return 0.0;
+  }
   const auto start = Clock::now();
   // lock_timeout bounds the wait of pg_advisory_lock like any other heavyweight lock.
   TM_RETURN_IF_ERROR(Exec("SET lock_timeout = '" +
                           Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
                          .status());
-  ResultPtr result(PQexecParams(conn_, "SELECT pg_advisory_lock($1::bigint)", 1, nullptr,
-                                std::vector<const char*>{lock_key_.c_str()}.data(), nullptr,
-                                nullptr, 0));
+  const std::string wait_sql = "SELECT pg_advisory_lock($1::bigint)" + select_lock_and_tables;
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  ResultPtr result(PQexecParams(conn_, wait_sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                values.data(), nullptr, nullptr, 0));
   const bool locked = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
   const std::string state = locked ? "" : ErrorOf(result.get(), -1, "").sql_state;
   if (!locked && Lost()) return Status::Unavailable("database connection lost while locking");
@@ -253,6 +354,7 @@ Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
     }
     return ErrorStatus(result.get(), "pg_advisory_lock");
   }
+  learn_tables(result.get());
   return waited;
 }
 
@@ -260,64 +362,72 @@ Status PgStore::Unlock() {
   return ExecParams("SELECT pg_advisory_unlock($1::bigint)", {lock_key_}).status();
 }
 
-Result<std::set<StepId>> PgStore::ReadLedger(const std::vector<std::string>& apps) {
-  std::set<StepId> rows;
-  TM_ASSIGN_OR_RETURN(bool exists, LedgerExists());
-  if (!exists) return rows;
-  TM_ASSIGN_OR_RETURN(ResultPtr result, ExecParams("SELECT app, name FROM " + LedgerTable() +
-                                                       " WHERE app = ANY($1::varchar[])",
-                                                   {ArrayLiteral(apps)}));
-  for (int r = 0; r < PQntuples(result.get()); ++r) {
-    rows.insert(StepId{PQgetvalue(result.get(), r, 0), PQgetvalue(result.get(), r, 1)});
+Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {
+  ledger::Recorded recorded;
+  TM_ASSIGN_OR_RETURN(const bool ledger_exists, LedgerExists());
+  TM_ASSIGN_OR_RETURN(const bool history_exists,
+                      Exists(options_.ledger.history_table, history_exists_));
+  const std::vector<std::string> app_list = {ArrayLiteral(apps)};
+  std::vector<Query> queries;
+  if (ledger_exists) {
+    queries.push_back(
+        {"SELECT app, name FROM " + LedgerTable() + " WHERE app = ANY($1::varchar[])", app_list});
   }
-  return rows;
-}
-
-Result<ledger::History> PgStore::ReadHistory(const std::vector<std::string>& apps) {
-  ledger::History history;
-  TM_ASSIGN_OR_RETURN(const bool exists, Exists(options_.ledger.history_table, history_exists_));
-  if (!exists) return history;
-  // The latest decisive row of each step: its checksum, or a start left unfinished.
-  TM_ASSIGN_OR_RETURN(
-      ResultPtr latest,
-      ExecParams(
-          "SELECT DISTINCT ON (app, name) app, name, action, direction, coalesce(checksum, ''),"
-          " coalesce(statement_index, 0), started_at::text, id FROM " +
-              HistoryTable() +
-              " WHERE app = ANY($1::varchar[])"
-              " AND action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
-              " ORDER BY app, name, id DESC",
-          {ArrayLiteral(apps)}));
-  for (int r = 0; r < PQntuples(latest.get()); ++r) {
-    const StepId id{PQgetvalue(latest.get(), r, 0), PQgetvalue(latest.get(), r, 1)};
-    const std::string action = PQgetvalue(latest.get(), r, 2);
+  if (history_exists) {
+    // The latest decisive row of each step: its checksum, or a start left unfinished.
+    queries.push_back(
+        {"SELECT DISTINCT ON (app, name) app, name, action, direction, coalesce(checksum, ''),"
+         " coalesce(statement_index, 0), started_at::text, id FROM " +
+             HistoryTable() +
+             " WHERE app = ANY($1::varchar[])"
+             " AND action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
+             " ORDER BY app, name, id DESC",
+         app_list});
+    // The failures since each step's last success.
+    queries.push_back(
+        {"SELECT f.app, f.name, count(*), max(f.error) FROM " + HistoryTable() +
+             " f WHERE f.app = ANY($1::varchar[]) AND f.action = 'failure' AND f.id > "
+             "coalesce((SELECT max(s.id) FROM " +
+             HistoryTable() +
+             " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', "
+             "'revert', 'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name",
+         app_list});
+  }
+  if (queries.empty()) return recorded;
+  // One round trip for all of them.
+  TM_ASSIGN_OR_RETURN(const std::vector<ResultPtr> results, ExecPipeline(queries));
+  auto next = results.begin();
+  if (ledger_exists) {
+    const PGresult* rows = (next++)->get();
+    for (int r = 0; r < PQntuples(rows); ++r) {
+      recorded.applied.insert(StepId{PQgetvalue(rows, r, 0), PQgetvalue(rows, r, 1)});
+    }
+  }
+  if (!history_exists) return recorded;
+  ledger::History& history = recorded.history;
+  const PGresult* latest = (next++)->get();
+  for (int r = 0; r < PQntuples(latest); ++r) {
+    const StepId id{PQgetvalue(latest, r, 0), PQgetvalue(latest, r, 1)};
+    const std::string action = PQgetvalue(latest, r, 2);
     if (action == "apply" || action == "fake") {
-      history.checksums[id] = PQgetvalue(latest.get(), r, 4);
+      history.checksums[id] = PQgetvalue(latest, r, 4);
     } else if (action == "start") {
       ledger::DirtyStep dirty;
-      dirty.forward = std::string(PQgetvalue(latest.get(), r, 3)) == "forward";
-      dirty.statement_index = std::atoi(PQgetvalue(latest.get(), r, 5));
-      dirty.started_at = PQgetvalue(latest.get(), r, 6);
+      dirty.forward = std::string(PQgetvalue(latest, r, 3)) == "forward";
+      dirty.statement_index = std::atoi(PQgetvalue(latest, r, 5));
+      dirty.started_at = PQgetvalue(latest, r, 6);
       history.dirty[id] = dirty;
     }
   }
-  TM_ASSIGN_OR_RETURN(
-      ResultPtr failures,
-      ExecParams("SELECT f.app, f.name, count(*), max(f.error) FROM " + HistoryTable() +
-                     " f WHERE f.app = ANY($1::varchar[]) AND f.action = 'failure' AND f.id > "
-                     "coalesce((SELECT max(s.id) FROM " +
-                     HistoryTable() +
-                     " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', "
-                     "'revert', 'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name",
-                 {ArrayLiteral(apps)}));
-  for (int r = 0; r < PQntuples(failures.get()); ++r) {
-    const StepId id{PQgetvalue(failures.get(), r, 0), PQgetvalue(failures.get(), r, 1)};
-    history.failures[id] = std::atoi(PQgetvalue(failures.get(), r, 2));
+  const PGresult* failures = (next++)->get();
+  for (int r = 0; r < PQntuples(failures); ++r) {
+    const StepId id{PQgetvalue(failures, r, 0), PQgetvalue(failures, r, 1)};
+    history.failures[id] = std::atoi(PQgetvalue(failures, r, 2));
     if (auto dirty = history.dirty.find(id); dirty != history.dirty.end()) {
-      dirty->second.error = PQgetvalue(failures.get(), r, 3);
+      dirty->second.error = PQgetvalue(failures, r, 3);
     }
   }
-  return history;
+  return recorded;
 }
 
 std::string PgStore::RecordSql(const StepRun& run, const std::string& action) const {
@@ -564,9 +674,9 @@ Status PgStore::Resolve(const StepId& id, const std::vector<StepId>& records, bo
   // Resolving to "applied" inserts rows that are missing; "unapplied" removes them.
   std::vector<std::string> apps;
   for (const StepId& record : records) apps.push_back(record.app);
-  TM_ASSIGN_OR_RETURN(std::set<StepId> present, ReadLedger(apps));
+  TM_ASSIGN_OR_RETURN(const ledger::Recorded present, Read(apps));
   for (const StepId& record : records) {
-    if (present.count(record) != (applied ? 0u : 1u)) continue;
+    if (present.applied.count(record) != (applied ? 0u : 1u)) continue;
     run.records.push_back(record);
   }
   TM_RETURN_IF_ERROR(Exec("BEGIN").status());
@@ -635,8 +745,9 @@ std::string SessionKey(const spec::ConnectionParams& params) {
 Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
                                  const ConnectOptions& options) {
   TM_ASSIGN_OR_RETURN(PGconn * conn, OpenSession(params, options));
-  auto store = std::make_unique<PgStore>(conn, options, PQfinish);
-  TM_RETURN_IF_ERROR(store->Init());
+  auto store = std::make_unique<PgStore>(
+      conn, options, [](PGconn* session, const LedgerFacts*) { PQfinish(session); });
+  TM_RETURN_IF_ERROR(store->Init(nullptr));
   return ledger::StorePtr(std::move(store));
 }
 
@@ -668,59 +779,71 @@ size_t SessionPool::IdleCount() const {
 Result<ledger::StorePtr> SessionPool::Connect(const spec::ConnectionParams& params,
                                               const ConnectOptions& options) {
   const std::string key = SessionKey(params);
-  const ReleaseSession give_back = [this, key](PGconn* conn) { GiveBack(key, conn); };
-  if (PGconn* idle = Take(key)) {
-    auto store = std::make_unique<PgStore>(idle, options, give_back);
-    const Status ready = store->Init();
+  const ReleaseSession give_back = [this, key](PGconn* conn, const LedgerFacts* facts) {
+    GiveBack(key, conn, facts);
+  };
+  if (std::optional<Idle> idle = Take(key)) {
+    auto store = std::make_unique<PgStore>(idle->conn, options, give_back);
+    const Status ready = store->Init(idle->facts ? &*idle->facts : nullptr);
     if (ready.ok()) return ledger::StorePtr(std::move(store));
     if (!store->Lost()) return ready;
     // The server closed the session while it was idle (a restart): open a new one.
   }
   TM_ASSIGN_OR_RETURN(PGconn * conn, OpenSession(params, options));
   auto store = std::make_unique<PgStore>(conn, options, give_back);
-  TM_RETURN_IF_ERROR(store->Init());
+  TM_RETURN_IF_ERROR(store->Init(nullptr));
   return ledger::StorePtr(std::move(store));
 }
 
-PGconn* SessionPool::Take(const std::string& key) {
+std::optional<SessionPool::Idle> SessionPool::Take(const std::string& key) {
   while (true) {
-    PGconn* conn = nullptr;
+    std::optional<Idle> taken;
     {
       std::lock_guard lock(mutex_);
       // The most recently used first: its catalogue cache is the warmest.
       const auto found = std::find_if(idle_.rbegin(), idle_.rend(),
                                       [&](const Idle& session) { return session.key == key; });
-      if (found == idle_.rend()) return nullptr;
-      conn = found->conn;
+      if (found == idle_.rend()) return std::nullopt;
+      taken = std::move(*found);
       idle_.erase(std::next(found).base());
     }
-    // A session the server has closed meanwhile shows it once its input is read.
-    if (PQconsumeInput(conn) && PQstatus(conn) == CONNECTION_OK) return conn;
-    PQfinish(conn);
+    // The reset's answers, long arrived unless the server closed the session meanwhile (or
+    // vanished: hence the bound on the wait).
+    const std::vector<ResultPtr> reset =
+        ReceivePipeline(taken->conn, taken->unanswered, Clock::now() + kResetAnswerWait);
+    if (std::all_of(reset.begin(), reset.end(),
+                    [](const ResultPtr& result) { return result && Succeeded(result.get()); }) &&
+        PQstatus(taken->conn) == CONNECTION_OK) {
+      return taken;
+    }
+    PQfinish(taken->conn);
   }
 }
 
-void SessionPool::GiveBack(const std::string& key, PGconn* conn) {
+void SessionPool::GiveBack(const std::string& key, PGconn* conn, const LedgerFacts* facts) {
   // DISCARD ALL (what connection poolers run) drops the session's settings, advisory locks
-  // and temporary objects, so the next user starts as on a new session. A session in the
-  // middle of a transaction or with an error is not worth keeping.
-  bool clean = PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
-  if (clean) {
-    PGresult* discarded = PQexec(conn, "DISCARD ALL");
-    clean = PQresultStatus(discarded) == PGRES_COMMAND_OK;
-    PQclear(discarded);
+  // and temporary objects, so the next user starts as on a new session; the search_path of
+  // the ledger it served is set again, for a next store of the same ledger. Sent now, so
+  // that the locks go at once; answered to the next Take, so that no one waits for it. A
+  // session in the middle of a transaction or with an error is not worth keeping.
+  std::vector<Query> reset = {{"DISCARD ALL", {}}};
+  if (facts) {
+    reset.push_back({"SELECT set_config('search_path', quote_ident($1), false)", {facts->schema}});
   }
+  const bool clean = PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE &&
+                     max_idle_total_ > 0 && SendPipeline(conn, reset);
   std::vector<PGconn*> closing;
   {
     std::lock_guard lock(mutex_);
     const auto same_key = std::count_if(idle_.begin(), idle_.end(),
                                         [&](const Idle& session) { return session.key == key; });
-    if (clean && static_cast<size_t>(same_key) < kMaxIdlePerDatabase && max_idle_total_ > 0) {
+    if (clean && static_cast<size_t>(same_key) < kMaxIdlePerDatabase) {
       while (idle_.size() >= max_idle_total_) {  // the least recently used make room
         closing.push_back(idle_.front().conn);
         idle_.erase(idle_.begin());
       }
-      idle_.push_back({key, conn, std::chrono::steady_clock::now()});
+      idle_.push_back({key, conn, std::chrono::steady_clock::now(),
+                       facts ? std::optional<LedgerFacts>(*facts) : std::nullopt, reset.size()});
     } else {
       closing.push_back(conn);
     }

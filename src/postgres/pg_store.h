@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +33,16 @@ struct ConnectOptions {
   int connect_timeout_seconds = 10;
 };
 
+// What a store learnt about its ledger on a session that stays true for the session's
+// life; a pooled session keeps it for the next store of the same ledger.
+struct LedgerFacts {
+  std::string schema;
+  std::string ledger_table;
+  std::string history_table;
+  std::string database;
+  std::string lock_key;
+};
+
 // Opens a session. Unavailable (with the server's message, never the password) when the
 // database cannot be reached.
 Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
@@ -41,11 +52,11 @@ Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
 // over a few databases: a new session costs the server a process and a cold catalogue
 // (several ms of its CPU, more than a reconcile with nothing to do on a warm one).
 // A returned session is reset with DISCARD ALL (settings, advisory locks, temporary
-// objects). At most `max_idle_total` sessions wait (the least recently used is closed
-// first; a database server's connection slots are shared with the application), at most
-// `kMaxIdlePerDatabase` per database (plans sharing a ledger take turns anyway), none
-// longer than `max_idle`. A session the server closed meanwhile is noticed and replaced.
-// Thread-safe; stores from Connect must not outlive the pool.
+// objects), sent at once and answered to the next user. At most `max_idle_total` sessions wait (the
+// least recently used is closed first; a database server's connection slots are shared with the
+// application), at most `kMaxIdlePerDatabase` per database (plans sharing a ledger take turns
+// anyway), none longer than `max_idle`. A session the server closed meanwhile is noticed and
+// replaced. Thread-safe; stores from Connect must not outlive the pool.
 class SessionPool {
  public:
   static constexpr size_t kMaxIdlePerDatabase = 2;
@@ -59,13 +70,18 @@ class SessionPool {
   size_t IdleCount() const;
 
  private:
+  // How long a taken session may take to answer its reset before it is given up.
+  static constexpr std::chrono::seconds kResetAnswerWait{5};
+
   struct Idle {
     std::string key;  // every connection parameter
     pg_conn* conn;
     std::chrono::steady_clock::time_point since;
+    std::optional<LedgerFacts> facts;  // of the ledger it served last
+    size_t unanswered;                 // reset queries sent, their answers not yet read
   };
-  pg_conn* Take(const std::string& key);
-  void GiveBack(const std::string& key, pg_conn* conn);
+  std::optional<Idle> Take(const std::string& key);
+  void GiveBack(const std::string& key, pg_conn* conn, const LedgerFacts* facts);
 
   const std::chrono::seconds max_idle_;
   const size_t max_idle_total_;
