@@ -104,8 +104,9 @@ class Processes:
         if child.stdout:
             child.stdout.close()
 
-    def start_postgres(self, databases):
-        directory = os.path.join(self.work_dir, "pg")
+    def start_postgres(self, databases, parent):
+        directory = tempfile.mkdtemp(prefix="tidemark-opbench-pg-", dir=parent)
+        os.chmod(directory, 0o755)  # the sandbox server runs as postgres
         self.sandboxes.append(directory)
         dsn = subprocess.run([os.path.join(SOURCE_DIR, "tools", "pg-sandbox"), "start", directory],
                              check=True, capture_output=True, text=True, timeout=120).stdout.strip()
@@ -114,12 +115,33 @@ class Processes:
                        capture_output=True, text=True, timeout=300)
         return dsn
 
-    def close(self):
+    def close(self, keep=False):
         for child in reversed(self.children):
             self.stop(child)
         for directory in self.sandboxes:
             subprocess.run([os.path.join(SOURCE_DIR, "tools", "pg-sandbox"), "stop", directory],
                            capture_output=True, timeout=120)
+            if not keep:
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+def default_pg_dir():
+    """tmpfs when there is one: the sandbox already runs with fsync=off, and on a disk the
+    figures would include the file system's cost of creating a relation file per table
+    (large on an ext4 without a journal, which skips every inode freed in the last minutes)."""
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+def file_system_of(path):
+    """The type of the file system PATH is on, from /proc/mounts (the longest mount point)."""
+    path, best, kind = os.path.realpath(path), "", "?"
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            point = fields[1]
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best, kind = point, fields[2]
+    return kind
 
 
 def free_port():
@@ -319,6 +341,12 @@ def postgres_cpu_seconds(processes):
     return total
 
 
+def postgres_sessions(dsn):
+    """Sessions the server has started, over all databases (pg_stat_database.sessions)."""
+    return int(subprocess.run(["psql", "-XAtc", "SELECT sum(sessions) FROM pg_stat_database", dsn],
+                              check=True, capture_output=True, text=True, timeout=60).stdout)
+
+
 def wait_all_ready(port, names, list_rv_watch_from, timeout):
     """Follows a watch from LIST_RV_WATCH_FROM until every plan in NAMES is Ready.
 
@@ -455,6 +483,7 @@ def scale_cluster(processes, args, base_dsn, results):
     resource_version, _ = list_ready(port)
     server_pid = processes.children[-1].pid
     cpu_at_start = {"apiserver": cpu_seconds(server_pid), "postgres": postgres_cpu_seconds(processes)}
+    sessions_at_start = postgres_sessions(base_dsn)
 
     started = time.monotonic()
     operator, metrics_port = start_operator(processes, args, kubeconfig, "operator-scale")
@@ -480,6 +509,7 @@ def scale_cluster(processes, args, base_dsn, results):
     results["apiserver_cpu_to_converge_seconds"] = cpu_seconds(server_pid) - cpu_at_start["apiserver"]
     results["postgres_cpu_to_converge_seconds"] = (postgres_cpu_seconds(processes) -
                                                    cpu_at_start["postgres"])
+    results["postgres_sessions_to_converge"] = postgres_sessions(base_dsn) - sessions_at_start - 1
 
     time.sleep(2)  # let the last status writes and events drain
     cpu_before = cpu_seconds(operator.pid)
@@ -551,6 +581,7 @@ def report(args, results):
              "%.1f / %.1f / %.1f s" % (results["cpu_to_converge_seconds"],
                                        results["apiserver_cpu_to_converge_seconds"],
                                        results["postgres_cpu_to_converge_seconds"]), ""),
+            ("  PostgreSQL sessions opened meanwhile", "%d" % results["postgres_sessions_to_converge"], ""),
             ("operator peak RSS (VmHWM)", "%.1f MiB" % results["peak_rss_mib"], ""),
             ("operator steady RSS (VmRSS, after %d s idle; anonymous part)" % args.idle_seconds,
              "%.1f MiB (%.1f)" % (results["steady_rss_mib"], results["steady_anon_mib"]), ratio(results["steady_rss_mib"], 64.0, args, "MiB")),
@@ -600,6 +631,8 @@ def main():
     parser.add_argument("--tidemark", default=os.path.join(SOURCE_DIR, "build", "bin", "tidemark"))
     parser.add_argument("--apiserver",
                         default=os.path.join(SOURCE_DIR, "build", "bin", "tidemark-test-apiserver"))
+    parser.add_argument("--pg-dir", default=default_pg_dir(),
+                        help="where PostgreSQL's data lives (default: tmpfs /dev/shm if present)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument("--json", help="Also write the raw numbers here.")
     args = parser.parse_args()
@@ -617,20 +650,21 @@ def main():
     processes = Processes(work_dir)
     results = {}
     try:
-        dsn = processes.start_postgres(args.databases)
+        dsn = processes.start_postgres(args.databases, args.pg_dir or work_dir)
         if not args.skip_small:
             small_cluster(processes, args, dsn, results)
         if not args.skip_scale:
             scale_cluster(processes, args, dsn, results)
     finally:
-        processes.close()
+        processes.close(keep=args.keep)
         if args.keep:
-            print("logs in", work_dir)
+            print("logs in", work_dir, "and", " ".join(processes.sandboxes))
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
-    print("date %s, %d CPUs, load average at the end %s" % (
+    pg_dir = args.pg_dir or work_dir
+    print("date %s, %d CPUs, load average at the end %s, PostgreSQL's data on %s (%s)" % (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
-        " ".join("%.1f" % x for x in os.getloadavg())))
+        " ".join("%.1f" % x for x in os.getloadavg()), pg_dir, file_system_of(pg_dir)))
     report(args, results)
     if args.json:
         with open(args.json, "w") as f:
