@@ -280,7 +280,7 @@ void Reconciler::ExecuteActions() {
   plan::Outcome& out = report_.outcome;
   std::map<StepId, size_t> view_index;
   for (size_t i = 0; i < report_.steps.size(); ++i) view_index[report_.steps[i].step->id] = i;
-  std::mt19937 random(std::random_device{}());
+  thread_local std::mt19937 random(std::random_device{}());  // seeded once: a read of /dev/urandom
   std::vector<std::string> record_only;
 
   for (size_t i = 0; i < actions_.size(); ++i) {

@@ -23,8 +23,6 @@ std::string Truncate(std::string text, size_t limit) {
   return text;
 }
 
-json ToPlainJson(const nlohmann::ordered_json& value) { return json::parse(value.dump()); }
-
 bool IsReady(const plan::PlanStatus& status) {
   const plan::Condition* ready = status.Find("Ready");
   return ready && ready->status == "True";
@@ -48,8 +46,8 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
   const std::string ns = metadata.value("namespace", "default");
   const std::string name = metadata.value("name", "");
   const int64_t generation = metadata.value("generation", int64_t{0});
-  const auto previous = plan::ConditionsFromJson(
-      nlohmann::ordered_json::parse(object.value("status", json::object()).dump()));
+  const auto previous =
+      plan::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
   // Every log line of this reconcile carries the plan, its generation and a reconcile id.
   static std::atomic<uint64_t> reconciles{0};
   const log::Fields fields = {{"plan", ns + "/" + name},
@@ -83,33 +81,19 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
         if (index != 0) return;
         // Say that work is under way (Reconciling/Applying until the final status) once the
         // run has lasted kProgressDelay: a short run goes straight to its final status, one
-        // write instead of two.
-        plan::Outcome working;
+        // write instead of two, and never builds this one.
         const bool reverting = action.kind == plan::ActionKind::kRevert;
-        working.progressing = plan::Problem{
+        plan::Problem working{
             reverting ? "Reverting" : "Applying",
             std::to_string(count) + " steps to run, starting with " + action.step->id.ToString()};
-        const plan::PlanStatus status =
-            plan::ComputeStatus(working, generation, previous, engine::NowRfc3339());
-        json conditions = ToPlainJson(plan::StatusToJson(status))["conditions"];
-        for (auto& condition : conditions) {
-          for (const plan::Condition& old : previous) {
-            if (condition["type"] == "Drifted" && old.type == "Drifted") {
-              condition["status"] = old.status;
-              condition["reason"] = old.reason;
-              condition["message"] = old.message;
-              condition["lastTransitionTime"] = old.last_transition_time;
-            }
-          }
-        }
-        progress = std::jthread([this, &ns, &name, conditions](std::stop_token stop) {
+        progress = std::jthread([this, &ns, &name, &previous, generation,
+                                 working = std::move(working)](std::stop_token stop) {
           std::mutex mutex;
           std::condition_variable_any finished;
           std::unique_lock lock(mutex);
           finished.wait_for(lock, stop, kProgressDelay, [] { return false; });
           if (stop.stop_requested()) return;
-          (void)client_.PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge,
-                                    {{"status", {{"conditions", conditions}}}});
+          PublishProgress(ns, name, generation, previous, working);
         });
       };
       observer.on_step_done = [&](const plan::Action& action, const ledger::StepResult& result) {
@@ -138,7 +122,7 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
 
   const plan::PlanStatus status =
       plan::ComputeStatus(report.outcome, generation, previous, engine::NowRfc3339());
-  const Status published = PublishStatus(object, ToPlainJson(plan::StatusToJson(status)));
+  const Status published = PublishStatus(object, json(plan::StatusToJson(status)));
   RecordEvents(object, report);
 
   const bool ready = IsReady(status);
@@ -178,11 +162,36 @@ Status PlanReconciler::PublishStatus(const json& object, const json& status) {
   return patched.status();
 }
 
+void PlanReconciler::PublishProgress(const std::string& ns, const std::string& name,
+                                     int64_t generation,
+                                     const std::vector<plan::Condition>& previous,
+                                     const plan::Problem& working) {
+  plan::Outcome outcome;
+  outcome.progressing = working;
+  const plan::PlanStatus status =
+      plan::ComputeStatus(outcome, generation, previous, engine::NowRfc3339());
+  json conditions = json(plan::StatusToJson(status))["conditions"];
+  // The run has not read the ledger yet: Drifted stays as it was.
+  for (auto& condition : conditions) {
+    for (const plan::Condition& old : previous) {
+      if (condition["type"] == "Drifted" && old.type == "Drifted") {
+        condition["status"] = old.status;
+        condition["reason"] = old.reason;
+        condition["message"] = old.message;
+        condition["lastTransitionTime"] = old.last_transition_time;
+      }
+    }
+  }
+  (void)client_.PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge,
+                            {{"status", {{"conditions", conditions}}}});
+}
+
 void PlanReconciler::RecordEvents(const json& object, const engine::Report& report) {
   if (events_ == nullptr) return;
   const plan::Outcome& out = report.outcome;
   constexpr size_t kMaxNote = 1024;
   if (!report.done.empty()) {
+    // One event for the run: what it did, and whether that brought the plan to its target.
     bool reverted = false;
     int64_t total_ms = 0;
     std::string steps;
@@ -191,11 +200,12 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
       total_ms += record.duration_ms;
       steps += (steps.empty() ? "" : ", ") + record.migration.ToString();
     }
-    events_->Record(object, runtime::EventType::kNormal, reverted ? "Reverted" : "Applied",
-                    "Migrate",
-                    Truncate(std::to_string(report.done.size()) + " steps in " +
-                                 std::to_string(total_ms) + " ms: " + steps,
-                             kMaxNote));
+    const bool up_to_date = !out.stalled && !out.progressing && out.pending.empty();
+    events_->Record(
+        object, runtime::EventType::kNormal, reverted ? "Reverted" : "Applied", "Migrate",
+        Truncate(std::to_string(report.done.size()) + " steps in " + std::to_string(total_ms) +
+                     " ms" + (up_to_date ? ", the ledger now matches the plan: " : ": ") + steps,
+                 kMaxNote));
   }
   if (out.stalled) {
     events_->Record(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
@@ -205,9 +215,6 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
     events_->Record(object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
                     out.progressing->reason, "Reconcile",
                     Truncate(out.progressing->message, kMaxNote));
-  } else if (!report.done.empty() && out.pending.empty()) {
-    events_->Record(object, runtime::EventType::kNormal, "UpToDate", "Reconcile",
-                    "the database ledger matches the desired state");
   }
 }
 

@@ -13,6 +13,7 @@
 #include "engine/reconcile.h"
 #include "kube/client.h"
 #include "metrics/metrics.h"
+#include "plan/status.h"
 #include "postgres/pg_store.h"
 #include "runtime/event_recorder.h"
 #include "spec/objects.h"
@@ -49,6 +50,9 @@ class PlanReconciler {
  private:
   // Writes the status when it differs from the stored one (merge patch on /status).
   Status PublishStatus(const nlohmann::json& object, const nlohmann::json& status);
+  // Writes the conditions of a run under way (`working`: Applying or Reverting).
+  void PublishProgress(const std::string& ns, const std::string& name, int64_t generation,
+                       const std::vector<plan::Condition>& previous, const plan::Problem& working);
   void RecordEvents(const nlohmann::json& object, const engine::Report& report);
 
   const kube::Client& client_;

@@ -137,6 +137,8 @@ TEST_F(OperatorTest, KubectlDrivesTheDatabase) {
   const ProcessResult described = Kubectl({"describe", "mplan", "shop"});
   EXPECT_THAT(described.out, HasSubstr("Applied"));
   EXPECT_THAT(described.out, HasSubstr("7 steps in"));
+  // One event tells what the run did and that it reached the target.
+  EXPECT_THAT(described.out, HasSubstr("ms, the ledger now matches the plan: "));
 
   // Editing the target with kubectl apply reverts (the rollback plan allows it).
   ASSERT_EQ(Kubectl({"apply", "-f", ExampleFile("rollback/plan.yaml")}).exit_code, 0);
