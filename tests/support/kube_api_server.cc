@@ -675,13 +675,8 @@ struct KubeApiServer::Impl {
       }
     }
     if (meta.contains("finalizers") && meta["finalizers"].empty()) meta.erase("finalizers");
-    if (type.has_generation) {
-      json old_body = existing, new_body = desired;
-      for (json* body : {&old_body, &new_body}) {
-        body->erase("metadata");
-        body->erase("status");
-      }
-      if (old_body != new_body) meta["generation"] = old_meta.value("generation", 0) + 1;
+    if (type.has_generation && !SameExceptMetadataAndStatus(existing, desired)) {
+      meta["generation"] = old_meta.value("generation", 0) + 1;
     }
     if (type.kind == "CustomResourceDefinition") {
       if (auto failure = ValidateCrd(type, desired)) return *failure;
@@ -727,6 +722,20 @@ struct KubeApiServer::Impl {
                            "latest version and try again");
     }
     return CommitUpdateLocked(type, existing, Merge(type, target, existing, body), write);
+  }
+
+  // Whether the objects differ only in metadata and status (what leaves generation as is),
+  // compared in place: objects are copied on every write already.
+  static bool SameExceptMetadataAndStatus(const json& a, const json& b) {
+    const auto covered = [](const json& one, const json& other) {
+      for (const auto& [key, value] : one.items()) {
+        if (key == "metadata" || key == "status") continue;
+        const auto found = other.find(key);
+        if (found == other.end() || *found != value) return false;
+      }
+      return true;
+    };
+    return covered(a, b) && covered(b, a);
   }
 
   // The new object state when `changed` is written to the main resource or to /status.
