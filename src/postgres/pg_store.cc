@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 namespace tidemark::postgres {
@@ -46,10 +48,10 @@ std::string ArrayLiteral(const std::vector<std::string>& values) {
 std::string Milliseconds(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
 // An SQL boolean: whether the table (a parameter) exists in the schema (a parameter).
+// to_regclass is a lookup, where a join over the catalogue would be planned on every call.
 std::string TableExistsSql(const std::string& schema, const std::string& table) {
-  return "EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-         "WHERE n.nspname = " +
-         schema + " AND c.relname = " + table + " AND c.relkind IN ('r', 'p'))";
+  return "(to_regclass(quote_ident(" + schema + ") || '.' || quote_ident(" + table +
+         ")) IS NOT NULL)";
 }
 
 struct Query {
@@ -152,8 +154,6 @@ class PgStore : public ledger::Store {
   // Runs SQL (no parameters; may hold several statements) and checks the result.
   Result<ResultPtr> Exec(const std::string& sql);
   Result<ResultPtr> ExecParams(const std::string& sql, const std::vector<std::string>& params);
-  // Runs the queries in one round trip (SendPipeline), failing with the first error.
-  Result<std::vector<ResultPtr>> ExecPipeline(const std::vector<Query>& queries);
   Status ErrorStatus(const PGresult* result, const std::string& what);
   StepError ErrorOf(const PGresult* result, int index, const std::string& statement);
   Result<bool> TableExists(const std::string& table);
@@ -205,18 +205,6 @@ Result<ResultPtr> PgStore::ExecParams(const std::string& sql,
   return result;
 }
 
-Result<std::vector<ResultPtr>> PgStore::ExecPipeline(const std::vector<Query>& queries) {
-  const bool sent = SendPipeline(conn_, queries);
-  std::vector<ResultPtr> results = ReceivePipeline(conn_, sent ? queries.size() : 0);
-  if (!sent) return ErrorStatus(nullptr, queries.front().sql.substr(0, 80));
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i] || !Succeeded(results[i].get())) {
-      return ErrorStatus(results[i].get(), queries[i].sql.substr(0, 80));
-    }
-  }
-  return results;
-}
-
 Status PgStore::ErrorStatus(const PGresult* result, const std::string& what) {
   const char* message = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
   const std::string text = message ? message : PQerrorMessage(conn_);
@@ -261,7 +249,7 @@ Status PgStore::Init(const LedgerFacts* known) {
   TM_ASSIGN_OR_RETURN(
       ResultPtr session,
       ExecParams("SELECT current_database(), "
-                 "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), " +
+                 "to_regnamespace(quote_ident($1)) IS NOT NULL, " +
                      LockKeySql() + ", " + TableExistsSql("$1", "$2") + ", " +
                      TableExistsSql("$1", "$3") +
                      ", set_config('search_path', quote_ident($1), false)",
@@ -367,64 +355,66 @@ Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {
   TM_ASSIGN_OR_RETURN(const bool ledger_exists, LedgerExists());
   TM_ASSIGN_OR_RETURN(const bool history_exists,
                       Exists(options_.ledger.history_table, history_exists_));
-  const std::vector<std::string> app_list = {ArrayLiteral(apps)};
-  std::vector<Query> queries;
+  // One statement for the parts whose tables exist (one parse and plan on the server);
+  // the first column of a row names its part.
+  std::vector<std::string> parts;
   if (ledger_exists) {
-    queries.push_back(
-        {"SELECT app, name FROM " + LedgerTable() + " WHERE app = ANY($1::varchar[])", app_list});
+    parts.push_back(
+        "SELECT 'ledger', app, name, NULL, NULL, NULL, NULL::integer, NULL,"
+        " NULL::bigint, NULL FROM " +
+        LedgerTable() + " WHERE app = ANY($1::varchar[])");
   }
   if (history_exists) {
     // The latest decisive row of each step: its checksum, or a start left unfinished.
-    queries.push_back(
-        {"SELECT DISTINCT ON (app, name) app, name, action, direction, coalesce(checksum, ''),"
-         " coalesce(statement_index, 0), started_at::text, id FROM " +
-             HistoryTable() +
-             " WHERE app = ANY($1::varchar[])"
-             " AND action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
-             " ORDER BY app, name, id DESC",
-         app_list});
+    parts.push_back(
+        "(SELECT DISTINCT ON (app, name) 'latest', app, name, action, direction,"
+        " coalesce(checksum, ''), coalesce(statement_index, 0), started_at::text, NULL::bigint,"
+        " NULL FROM " +
+        HistoryTable() +
+        " WHERE app = ANY($1::varchar[])"
+        " AND action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
+        " ORDER BY app, name, id DESC)");
     // The failures since each step's last success.
-    queries.push_back(
-        {"SELECT f.app, f.name, count(*), max(f.error) FROM " + HistoryTable() +
-             " f WHERE f.app = ANY($1::varchar[]) AND f.action = 'failure' AND f.id > "
-             "coalesce((SELECT max(s.id) FROM " +
-             HistoryTable() +
-             " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', "
-             "'revert', 'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name",
-         app_list});
+    parts.push_back(
+        "SELECT 'failures', f.app, f.name, NULL, NULL, NULL, NULL::integer, NULL,"
+        " count(*), max(f.error) FROM " +
+        HistoryTable() +
+        " f WHERE f.app = ANY($1::varchar[]) AND f.action = 'failure' AND f.id > "
+        "coalesce((SELECT max(s.id) FROM " +
+        HistoryTable() +
+        " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', "
+        "'revert', 'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name");
   }
-  if (queries.empty()) return recorded;
-  // One round trip for all of them.
-  TM_ASSIGN_OR_RETURN(const std::vector<ResultPtr> results, ExecPipeline(queries));
-  auto next = results.begin();
-  if (ledger_exists) {
-    const PGresult* rows = (next++)->get();
-    for (int r = 0; r < PQntuples(rows); ++r) {
-      recorded.applied.insert(StepId{PQgetvalue(rows, r, 0), PQgetvalue(rows, r, 1)});
-    }
-  }
-  if (!history_exists) return recorded;
+  if (parts.empty()) return recorded;
+  std::string sql;
+  for (const std::string& part : parts) sql += (sql.empty() ? "" : " UNION ALL ") + part;
+  TM_ASSIGN_OR_RETURN(const ResultPtr result, ExecParams(sql, {ArrayLiteral(apps)}));
+  const PGresult* rows = result.get();
   ledger::History& history = recorded.history;
-  const PGresult* latest = (next++)->get();
-  for (int r = 0; r < PQntuples(latest); ++r) {
-    const StepId id{PQgetvalue(latest, r, 0), PQgetvalue(latest, r, 1)};
-    const std::string action = PQgetvalue(latest, r, 2);
-    if (action == "apply" || action == "fake") {
-      history.checksums[id] = PQgetvalue(latest, r, 4);
+  std::map<StepId, std::string> failure_errors;
+  for (int r = 0; r < PQntuples(rows); ++r) {
+    const std::string_view part = PQgetvalue(rows, r, 0);
+    const StepId id{PQgetvalue(rows, r, 1), PQgetvalue(rows, r, 2)};
+    if (part == "ledger") {
+      recorded.applied.insert(id);
+    } else if (part == "failures") {
+      history.failures[id] = std::atoi(PQgetvalue(rows, r, 8));
+      failure_errors[id] = PQgetvalue(rows, r, 9);
+    } else if (const std::string_view action = PQgetvalue(rows, r, 3);
+               action == "apply" || action == "fake") {
+      history.checksums[id] = PQgetvalue(rows, r, 5);
     } else if (action == "start") {
       ledger::DirtyStep dirty;
-      dirty.forward = std::string(PQgetvalue(latest, r, 3)) == "forward";
-      dirty.statement_index = std::atoi(PQgetvalue(latest, r, 5));
-      dirty.started_at = PQgetvalue(latest, r, 6);
+      dirty.forward = std::string_view(PQgetvalue(rows, r, 4)) == "forward";
+      dirty.statement_index = std::atoi(PQgetvalue(rows, r, 6));
+      dirty.started_at = PQgetvalue(rows, r, 7);
       history.dirty[id] = dirty;
     }
   }
-  const PGresult* failures = (next++)->get();
-  for (int r = 0; r < PQntuples(failures); ++r) {
-    const StepId id{PQgetvalue(failures, r, 0), PQgetvalue(failures, r, 1)};
-    history.failures[id] = std::atoi(PQgetvalue(failures, r, 2));
-    if (auto dirty = history.dirty.find(id); dirty != history.dirty.end()) {
-      dirty->second.error = PQgetvalue(failures, r, 3);
+  // A step left dirty says why it stopped.
+  for (auto& [id, dirty] : history.dirty) {
+    if (auto error = failure_errors.find(id); error != failure_errors.end()) {
+      dirty.error = error->second;
     }
   }
   return recorded;
@@ -500,10 +490,10 @@ StepResult PgStore::RunAtomic(const StepRun& run) {
   // One pipeline, one network round trip: BEGIN, the timeouts, every statement, the ledger
   // and history rows, COMMIT. The first error aborts the rest; the server skips them.
   std::vector<std::string> commands = {"BEGIN"};
-  if (!run.fake) {
-    commands.push_back("SET LOCAL lock_timeout = '" + Milliseconds(run.lock_timeout) + "'");
-    commands.push_back("SET LOCAL statement_timeout = '" + Milliseconds(run.statement_timeout) +
-                       "'");
+  if (!run.fake) {  // both as SET LOCAL, in one statement
+    commands.push_back("SELECT set_config('lock_timeout', '" + Milliseconds(run.lock_timeout) +
+                       "', true), set_config('statement_timeout', '" +
+                       Milliseconds(run.statement_timeout) + "', true)");
   }
   const size_t first_statement = commands.size();
   if (!run.fake) commands.insert(commands.end(), run.statements.begin(), run.statements.end());

@@ -86,6 +86,8 @@ TEST_F(FailureTest, NonAtomicStepStoppedHalfWayIsDirtyUntilResolved) {
   ProcessResult again = Tidemark({"apply"});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_THAT(again.err, HasSubstr("stopped applying at statement 2"));
+  // The history keeps why it stopped.
+  EXPECT_THAT(again.err, HasSubstr("error: column \"z\" does not exist"));
   EXPECT_THAT(again.err, HasSubstr("tidemark resolve a.0002_indexes --state applied|unapplied"));
   EXPECT_FALSE(TableExists("u"));
 
