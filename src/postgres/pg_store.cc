@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <thread>
+
+#include "ledger/history.h"
 
 namespace tidemark::postgres {
 namespace {
@@ -355,68 +355,40 @@ Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {
   TM_ASSIGN_OR_RETURN(const bool ledger_exists, LedgerExists());
   TM_ASSIGN_OR_RETURN(const bool history_exists,
                       Exists(options_.ledger.history_table, history_exists_));
-  // One statement for the parts whose tables exist (one parse and plan on the server);
-  // the first column of a row names its part.
+  // One statement, simple to plan (planning costs the server more than these scans): the
+  // ledger rows (no action) and the history rows of the apps; ledger::Summarize reads the
+  // history.
   std::vector<std::string> parts;
   if (ledger_exists) {
     parts.push_back(
-        "SELECT 'ledger', app, name, NULL, NULL, NULL, NULL::integer, NULL,"
-        " NULL::bigint, NULL FROM " +
+        "SELECT NULL, app, name, NULL::bigint, NULL, NULL, NULL::integer, NULL, NULL"
+        " FROM " +
         LedgerTable() + " WHERE app = ANY($1::varchar[])");
   }
   if (history_exists) {
-    // The latest decisive row of each step: its checksum, or a start left unfinished.
     parts.push_back(
-        "(SELECT DISTINCT ON (app, name) 'latest', app, name, action, direction,"
-        " coalesce(checksum, ''), coalesce(statement_index, 0), started_at::text, NULL::bigint,"
-        " NULL FROM " +
-        HistoryTable() +
-        " WHERE app = ANY($1::varchar[])"
-        " AND action IN ('start', 'apply', 'revert', 'fake', 'fake-revert', 'resolve')"
-        " ORDER BY app, name, id DESC)");
-    // The failures since each step's last success.
-    parts.push_back(
-        "SELECT 'failures', f.app, f.name, NULL, NULL, NULL, NULL::integer, NULL,"
-        " count(*), max(f.error) FROM " +
-        HistoryTable() +
-        " f WHERE f.app = ANY($1::varchar[]) AND f.action = 'failure' AND f.id > "
-        "coalesce((SELECT max(s.id) FROM " +
-        HistoryTable() +
-        " s WHERE s.app = f.app AND s.name = f.name AND s.action IN ('apply', "
-        "'revert', 'fake', 'fake-revert', 'resolve')), 0) GROUP BY f.app, f.name");
+        "SELECT action, app, name, id, direction, coalesce(checksum, ''),"
+        " coalesce(statement_index, 0), started_at::text, coalesce(error, '') FROM " +
+        HistoryTable() + " WHERE app = ANY($1::varchar[])");
   }
   if (parts.empty()) return recorded;
   std::string sql;
   for (const std::string& part : parts) sql += (sql.empty() ? "" : " UNION ALL ") + part;
   TM_ASSIGN_OR_RETURN(const ResultPtr result, ExecParams(sql, {ArrayLiteral(apps)}));
   const PGresult* rows = result.get();
-  ledger::History& history = recorded.history;
-  std::map<StepId, std::string> failure_errors;
+  std::vector<ledger::HistoryRow> history;
   for (int r = 0; r < PQntuples(rows); ++r) {
-    const std::string_view part = PQgetvalue(rows, r, 0);
-    const StepId id{PQgetvalue(rows, r, 1), PQgetvalue(rows, r, 2)};
-    if (part == "ledger") {
-      recorded.applied.insert(id);
-    } else if (part == "failures") {
-      history.failures[id] = std::atoi(PQgetvalue(rows, r, 8));
-      failure_errors[id] = PQgetvalue(rows, r, 9);
-    } else if (const std::string_view action = PQgetvalue(rows, r, 3);
-               action == "apply" || action == "fake") {
-      history.checksums[id] = PQgetvalue(rows, r, 5);
-    } else if (action == "start") {
-      ledger::DirtyStep dirty;
-      dirty.forward = std::string_view(PQgetvalue(rows, r, 4)) == "forward";
-      dirty.statement_index = std::atoi(PQgetvalue(rows, r, 6));
-      dirty.started_at = PQgetvalue(rows, r, 7);
-      history.dirty[id] = dirty;
+    StepId step{PQgetvalue(rows, r, 1), PQgetvalue(rows, r, 2)};
+    if (PQgetisnull(rows, r, 0)) {
+      recorded.applied.insert(std::move(step));
+      continue;
     }
+    history.push_back({std::atoll(PQgetvalue(rows, r, 3)), std::move(step), PQgetvalue(rows, r, 0),
+                       PQgetvalue(rows, r, 4), PQgetvalue(rows, r, 5),
+                       std::atoi(PQgetvalue(rows, r, 6)), PQgetvalue(rows, r, 7),
+                       PQgetvalue(rows, r, 8)});
   }
-  // A step left dirty says why it stopped.
-  for (auto& [id, dirty] : history.dirty) {
-    if (auto error = failure_errors.find(id); error != failure_errors.end()) {
-      dirty.error = error->second;
-    }
-  }
+  recorded.history = ledger::Summarize(std::move(history));
   return recorded;
 }
 

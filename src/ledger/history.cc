@@ -1,0 +1,47 @@
+#include "ledger/history.h"
+
+#include <algorithm>
+#include <map>
+
+namespace tidemark::ledger {
+namespace {
+
+// Rows that end a step's run: the step is in a known state after them.
+bool IsSuccess(const std::string& action) {
+  return action == "apply" || action == "revert" || action == "fake" || action == "fake-revert" ||
+         action == "resolve";
+}
+
+}  // namespace
+
+History Summarize(std::vector<HistoryRow> rows) {
+  std::sort(rows.begin(), rows.end(),
+            [](const HistoryRow& a, const HistoryRow& b) { return a.id < b.id; });
+  History history;
+  std::map<StepId, std::string> last_error;
+  for (const HistoryRow& row : rows) {
+    if (row.action == "failure") {
+      ++history.failures[row.step];
+      last_error[row.step] = row.error;
+      continue;
+    }
+    if (row.action != "start" && !IsSuccess(row.action)) continue;
+    // The latest start or success decides the step's state.
+    history.checksums.erase(row.step);
+    history.dirty.erase(row.step);
+    if (row.action == "apply" || row.action == "fake") {
+      history.checksums[row.step] = row.checksum;
+    } else if (row.action == "start") {
+      history.dirty[row.step] = {row.direction == "forward", row.statement_index, row.started_at,
+                                 ""};
+    }
+    last_error.erase(row.step);  // an error before a start is not why that run stopped
+    if (IsSuccess(row.action)) history.failures.erase(row.step);
+  }
+  for (auto& [step, dirty] : history.dirty) {
+    if (auto error = last_error.find(step); error != last_error.end()) dirty.error = error->second;
+  }
+  return history;
+}
+
+}  // namespace tidemark::ledger

@@ -1,0 +1,29 @@
+// What the audit history means: its rows for some steps, summarised for the engine.
+// Pure: the adapter (src/postgres) reads the rows, this decides what they say.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ledger/store.h"
+
+namespace tidemark::ledger {
+
+// One row of the history table (tidemark_history), as recorded.
+struct HistoryRow {
+  int64_t id = 0;  // increases with time
+  StepId step;
+  std::string action;     // start, apply, revert, fake, fake-revert, resolve, failure
+  std::string direction;  // forward or backward
+  std::string checksum;
+  int statement_index = 0;
+  std::string started_at;
+  std::string error;
+};
+
+// Per step: the checksum of its last apply, whether a start was left unfinished, and the
+// failures since its last success (the latest one's error kept for a dirty step).
+History Summarize(std::vector<HistoryRow> rows);
+
+}  // namespace tidemark::ledger

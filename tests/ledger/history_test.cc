@@ -1,0 +1,71 @@
+// What the audit history says about each step, from its rows in any order.
+#include "ledger/history.h"
+
+#include <gmock/gmock.h>
+
+namespace tidemark::ledger {
+namespace {
+
+HistoryRow Row(int64_t id, const std::string& name, const std::string& action,
+               const std::string& error = "") {
+  HistoryRow row;
+  row.id = id;
+  row.step = {"shop", name};
+  row.action = action;
+  row.direction = action == "revert" ? "backward" : "forward";
+  row.checksum = "sum-" + std::to_string(id);
+  row.statement_index = static_cast<int>(id % 3);
+  row.started_at = "t" + std::to_string(id);
+  row.error = error;
+  return row;
+}
+
+TEST(HistoryTest, TheLatestApplyGivesTheChecksum) {
+  const History history =
+      Summarize({Row(3, "0001", "apply"), Row(1, "0001", "apply"), Row(2, "0001", "revert")});
+  EXPECT_EQ(history.checksums, (std::map<StepId, std::string>{{{"shop", "0001"}, "sum-3"}}));
+  EXPECT_TRUE(history.dirty.empty());
+  EXPECT_TRUE(history.failures.empty());
+}
+
+TEST(HistoryTest, ARevertOrAResolveLeavesNoChecksum) {
+  const History history = Summarize({Row(1, "0001", "apply"), Row(2, "0001", "revert"),
+                                     Row(3, "0002", "fake"), Row(4, "0002", "resolve")});
+  EXPECT_TRUE(history.checksums.empty());
+}
+
+TEST(HistoryTest, AnUnfinishedStartIsDirtyWithItsLatestError) {
+  const History history =
+      Summarize({Row(1, "0001", "apply"), Row(2, "0001", "start"),
+                 Row(3, "0001", "failure", "first"), Row(4, "0001", "failure", "second")});
+  ASSERT_EQ(history.dirty.size(), 1u);
+  const DirtyStep& dirty = history.dirty.at({"shop", "0001"});
+  EXPECT_TRUE(dirty.forward);
+  EXPECT_EQ(dirty.statement_index, 2);
+  EXPECT_EQ(dirty.started_at, "t2");
+  EXPECT_EQ(dirty.error, "second");
+  EXPECT_TRUE(history.checksums.empty());  // the start is newer than the apply
+  EXPECT_EQ(history.failures.at({"shop", "0001"}), 2);
+}
+
+TEST(HistoryTest, FailuresCountSinceTheLastSuccessOnly) {
+  const History history =
+      Summarize({Row(1, "0001", "failure"), Row(2, "0001", "failure"), Row(3, "0001", "apply"),
+                 Row(4, "0001", "failure"), Row(5, "0002", "failure", "before"),
+                 Row(6, "0002", "start"), Row(7, "0003", "failure"), Row(8, "0003", "resolve")});
+  EXPECT_EQ(history.failures,
+            (std::map<StepId, int>{{{"shop", "0001"}, 1}, {{"shop", "0002"}, 1}}));
+  EXPECT_EQ(history.checksums, (std::map<StepId, std::string>{{{"shop", "0001"}, "sum-3"}}));
+  // The failure before the start counts, but it is not why the started run stopped.
+  EXPECT_TRUE(history.dirty.at({"shop", "0002"}).error.empty());
+}
+
+TEST(HistoryTest, AFinishedRunIsNoLongerDirty) {
+  const History history = Summarize(
+      {Row(1, "0001", "start"), Row(2, "0001", "failure", "x"), Row(3, "0001", "resolve")});
+  EXPECT_TRUE(history.dirty.empty());
+  EXPECT_TRUE(history.failures.empty());
+}
+
+}  // namespace
+}  // namespace tidemark::ledger
