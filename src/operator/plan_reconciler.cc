@@ -23,6 +23,16 @@ std::string Truncate(std::string text, size_t limit) {
   return text;
 }
 
+// The object as the plan decoder reads it, without the status: the controller's own output,
+// and most of the object once written.
+YAML::Node PlanDocument(const json& object) {
+  YAML::Node document(YAML::NodeType::Map);
+  for (const auto& [key, value] : object.items()) {
+    if (key != "status") document.force_insert(key, spec::FromJson(value));
+  }
+  return document;
+}
+
 bool IsReady(const plan::PlanStatus& status) {
   const plan::Condition* ready = status.Find("Ready");
   return ready && ready->status == "True";
@@ -60,7 +70,7 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
   };
 
   engine::Report report;
-  auto decoded = spec::DecodePlan(spec::FromJson(object), "MigrationPlan " + ns + "/" + name);
+  auto decoded = spec::DecodePlan(PlanDocument(object), "MigrationPlan " + ns + "/" + name);
   if (!decoded.ok()) {
     report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
   } else {

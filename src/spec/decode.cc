@@ -434,7 +434,8 @@ YAML::Node FromJson(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::object: {
       YAML::Node node(YAML::NodeType::Map);
-      for (const auto& [key, item] : value.items()) node[key] = FromJson(item);
+      // JSON keys are unique: no lookup (node[key] compares with every key so far).
+      for (const auto& [key, item] : value.items()) node.force_insert(key, FromJson(item));
       return node;
     }
     case nlohmann::json::value_t::array: {
