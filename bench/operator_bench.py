@@ -17,7 +17,9 @@ the event-to-status changes (`kubectl apply`, as the issue phrases it).
      Django project do), spread over --databases databases (one Secret each), all
      created before the operator starts; the time from the operator's start to every plan
      Ready (followed by a watch), the operator's peak and steady RSS, and the CPU seconds it
-     uses during --idle-seconds of idleness after convergence.
+     uses during --idle-seconds of idleness after convergence. Then the baseline: psql runs
+     the same steps and ledger rows on fresh databases, two sessions at a time; the ratio
+     of the two times, and of PostgreSQL's CPU in each, is the figure to read.
 
   3. With --restart: a fresh operator over the converged plans, until its
      tidemark_reconcile_total counts every plan (nothing runs; every ledger is read).
@@ -30,6 +32,7 @@ The full sizes take about 9 minutes (11 with --restart); bench/README.md has the
 
 import argparse
 import base64
+import concurrent.futures
 import http.client
 import json
 import os
@@ -523,8 +526,41 @@ def scale_cluster(processes, args, base_dsn, results):
     results["peak_rss_mib"] = max(peak["hwm_mib"], state["hwm_mib"])
     results["threads"] = state["threads"]
     processes.stop(operator)
+    psql_baseline(processes, args, base_dsn, plans, results)
     if args.restart:
         restart(processes, args, kubeconfig, server_pid, results)
+
+
+def psql_baseline(processes, args, base_dsn, plans, results):
+    """The same steps through psql on fresh databases, two sessions at a time (one per core):
+    BEGIN, the step's SQL, its django_migrations row, COMMIT, as engine_vs_psql.py counts the
+    least any tool must do. PostgreSQL's CPU for it is the share of the scale run that no
+    controller can save."""
+    ledger = ('CREATE TABLE django_migrations ("id" serial NOT NULL PRIMARY KEY, "app" '
+              'varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" timestamp with '
+              'time zone NOT NULL);\n')
+    scripts = [[ledger] for _ in range(args.databases)]
+    for i, item in enumerate(plans):
+        for step in item["spec"]["migrations"]:
+            scripts[i % args.databases].append(
+                "BEGIN;\n%s;\nINSERT INTO django_migrations (app, name, applied) VALUES "
+                "('%s', '%s', now());\nCOMMIT;\n" % (step["forward"], step["app"], step["name"]))
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", base_dsn],
+                   input="".join("CREATE DATABASE psql_%03d;\n" % d for d in range(args.databases)),
+                   check=True, capture_output=True, text=True, timeout=300)
+
+    def run(database):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        base_dsn.replace("dbname=postgres", "dbname=psql_%03d" % database)],
+                       input="".join(scripts[database]), check=True, capture_output=True,
+                       text=True, timeout=max(60, DEADLINE.left()))
+
+    cpu_before = postgres_cpu_seconds(processes)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(run, range(args.databases)))
+    results["psql_seconds"] = time.monotonic() - started
+    results["psql_postgres_cpu_seconds"] = postgres_cpu_seconds(processes) - cpu_before
 
 
 def reconciles_done(metrics_port):
@@ -582,6 +618,11 @@ def report(args, results):
                                        results["apiserver_cpu_to_converge_seconds"],
                                        results["postgres_cpu_to_converge_seconds"]), ""),
             ("  PostgreSQL sessions opened meanwhile", "%d" % results["postgres_sessions_to_converge"], ""),
+            ("  baseline: psql running the same steps, 2 sessions at a time; PostgreSQL CPU",
+             "%.1f s; %.1f s" % (results["psql_seconds"], results["psql_postgres_cpu_seconds"]),
+             "tidemark took %.2fx psql's time, its PostgreSQL CPU %.2fx psql's" % (
+                 results["sync_seconds"] / results["psql_seconds"],
+                 results["postgres_cpu_to_converge_seconds"] / results["psql_postgres_cpu_seconds"])),
             ("operator peak RSS (VmHWM)", "%.1f MiB" % results["peak_rss_mib"], ""),
             ("operator steady RSS (VmRSS, after %d s idle; anonymous part)" % args.idle_seconds,
              "%.1f MiB (%.1f)" % (results["steady_rss_mib"], results["steady_anon_mib"]), ratio(results["steady_rss_mib"], 64.0, args, "MiB")),
