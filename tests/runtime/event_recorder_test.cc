@@ -128,5 +128,25 @@ TEST_F(EventRecorderTest, EventsRecordedBeforeShutdownAreSent) {
   EXPECT_EQ(reasons, (std::set<std::string>{"Applied", "UpToDate"}));
 }
 
+TEST_F(EventRecorderTest, AtShutdownAFailedWriteDropsTheEventsStillQueued) {
+  // The API server refuses events and answers slowly: shutdown comes while the first write
+  // is under way.
+  server_->FailNextRequests("POST", "/apis/events\\.k8s\\.io/v1/namespaces/prod/events", 10, 500);
+  server_->SetResponseDelay(std::chrono::milliseconds(300));
+  {
+    EventRecorder recorder(*client_, Options());
+    for (const char* note : {"first", "second", "third"}) {
+      recorder.Record(kPlan, EventType::kNormal, "Applied", "Apply", note);
+    }
+  }
+  server_->SetResponseDelay(std::chrono::milliseconds(0));
+  size_t posts = 0;
+  for (const auto& request : server_->requests()) {
+    posts += request.method == "POST" && request.target.find("/events") != std::string::npos;
+  }
+  EXPECT_EQ(posts, 1u);  // the other two were not tried
+  EXPECT_TRUE(Events().empty());
+}
+
 }  // namespace
 }  // namespace tidemark::runtime
