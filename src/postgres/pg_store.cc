@@ -280,7 +280,7 @@ Result<bool> PgStore::Exists(const std::string& table, bool& known) {
 }
 
 Status PgStore::EnsureTables() {
-  // Usually both exist (Init looked): cheaper than DDL, even IF NOT EXISTS.
+  // Usually both exist (Init or Lock looked): cheaper than DDL, even IF NOT EXISTS.
   if (ledger_exists_ && history_exists_) return Status::Ok();
   // Django's own DDL for its recorder table (django/db/migrations/recorder.py).
   TM_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS " + LedgerTable() +
