@@ -1,5 +1,9 @@
 // Protocol facts of the test API server, one by one, over raw HTTP (KUBE_API.md).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -613,6 +617,42 @@ TEST_F(KubeApiServerTest, InjectedFailuresAnswerTheNextMatchingRequests) {
   EXPECT_EQ(conflict.status, 409);
   EXPECT_EQ(conflict.body["reason"], "Conflict");
   EXPECT_EQ(api_->Put(kPlans + "/shop", plan).status, 200);
+}
+
+// Sends `request` on the connection and returns the status line of the answer.
+std::string Exchange(int socket, const std::string& request) {
+  EXPECT_EQ(send(socket, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buffer[4096];
+  while (answer.find("\r\n") == std::string::npos) {
+    const ssize_t got = recv(socket, buffer, sizeof buffer, 0);
+    if (got <= 0) break;
+    answer.append(buffer, got);
+  }
+  return answer.substr(0, answer.find("\r\n"));
+}
+
+TEST_F(KubeApiServerTest, AnInjectedFailureLeavesAKeepAliveConnectionUsable) {
+  // A client that sends the body after the headers (as one with TCP_NODELAY may): the
+  // refused request's body must not be read as the next request on the connection.
+  const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(socket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  server_->FailNextRequests("POST", "/migrationplans$", 1, 500);
+  const std::string body = Plan("shop").dump();
+  const std::string head = "POST " + kPlans +
+                           " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  ASSERT_EQ(send(socket, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(Exchange(socket, body), "HTTP/1.1 500 Internal Server Error");
+  EXPECT_EQ(Exchange(socket, "GET " + kPlans + " HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            "HTTP/1.1 200 OK");
+  close(socket);
 }
 
 TEST_F(KubeApiServerTest, ResponseDelayHoldsEveryAnswer) {

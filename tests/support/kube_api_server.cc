@@ -1538,8 +1538,11 @@ struct KubeApiServer::Impl {
     return {{"name", group}, {"versions", list}, {"preferredVersion", list[0]}};
   }
 
-  // Fault injection and delay; true when the request was answered here.
-  bool PreRoute(const httplib::Request& req, httplib::Response& res) {
+  // Records the request, then applies the injected delay and failures; true when the
+  // request was answered here. Called once the body has been read: a failure answered
+  // before that would leave the body in a keep-alive connection, to be read as the next
+  // request.
+  bool Intercept(const httplib::Request& req, httplib::Response& res) {
     std::chrono::milliseconds wait{0};
     std::optional<int> fail_with;
     {
@@ -1599,17 +1602,16 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
   self->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   self->http.set_keep_alive_max_count(1000);
   self->http.set_tcp_nodelay(true);  // as Go servers do: answers go out at once
-  self->http.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
+  self->http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
     // Watch streams must not be gzip-buffered: clients need each event as it happens.
     if (req.get_param_value("watch") == "true" || req.get_param_value("watch") == "1") {
       const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
     }
-    return self->PreRoute(req, res) ? httplib::Server::HandlerResponse::Handled
-                                    : httplib::Server::HandlerResponse::Unhandled;
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   const auto dispatch = [self](const httplib::Request& req, httplib::Response& res) {
     try {
-      self->Dispatch(req, res);
+      if (!self->Intercept(req, res)) self->Dispatch(req, res);
     } catch (const std::exception& e) {
       Impl::Send(StatusReply(500, "InternalError", std::string("internal error: ") + e.what()),
                  res);
