@@ -619,15 +619,24 @@ TEST_F(KubeApiServerTest, InjectedFailuresAnswerTheNextMatchingRequests) {
   EXPECT_EQ(api_->Put(kPlans + "/shop", plan).status, 200);
 }
 
-// Sends `request` on the connection and returns the status line of the answer.
+// Sends `request` on the connection, reads one whole answer (headers and Content-Length
+// bytes of body) and returns its status line.
 std::string Exchange(int socket, const std::string& request) {
   EXPECT_EQ(send(socket, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
   std::string answer;
   char buffer[4096];
-  while (answer.find("\r\n") == std::string::npos) {
+  const auto receive = [&] {
     const ssize_t got = recv(socket, buffer, sizeof buffer, 0);
-    if (got <= 0) break;
-    answer.append(buffer, got);
+    if (got > 0) answer.append(buffer, got);
+    return got > 0;
+  };
+  while (answer.find("\r\n\r\n") == std::string::npos && receive()) {
+  }
+  const size_t body_start = answer.find("\r\n\r\n") + 4;
+  const size_t length_at = answer.find("Content-Length: ");
+  const size_t length =
+      length_at < body_start ? std::stoul(answer.substr(length_at + 16)) : size_t{0};
+  while (answer.size() < body_start + length && receive()) {
   }
   return answer.substr(0, answer.find("\r\n"));
 }
