@@ -132,7 +132,7 @@ TEST_F(EventRecorderTest, AtShutdownAFailedWriteDropsTheEventsStillQueued) {
   // The API server refuses events and answers slowly: shutdown comes while the first write
   // is under way.
   server_->FailNextRequests("POST", "/apis/events\\.k8s\\.io/v1/namespaces/prod/events", 10, 500);
-  server_->SetResponseDelay(std::chrono::milliseconds(300));
+  server_->SetResponseDelay(std::chrono::seconds(1));
   {
     EventRecorder recorder(*client_, Options());
     for (const char* note : {"first", "second", "third"}) {
