@@ -77,15 +77,22 @@ def write_plan(path, steps):
         json.dump(plan, f)
 
 
+def psql_text(ordered_steps):
+    """Django's ledger table, then each step as BEGIN; <SQL>; its ledger row; COMMIT:
+    the least any tool must do."""
+    text = ['CREATE TABLE "django_migrations" ("id" serial NOT NULL PRIMARY KEY, "app" varchar(255) NOT NULL, '
+            '"name" varchar(255) NOT NULL, "applied" timestamp with time zone NOT NULL);\n']
+    for step in ordered_steps:
+        text.append("BEGIN;\n" + step["forward"].rstrip().rstrip(";") + ";\n")
+        text.append("INSERT INTO django_migrations (app, name, applied) VALUES ('%s', '%s', now());\n"
+                    % (step["app"], step["name"]))
+        text.append("COMMIT;\n")
+    return "".join(text)
+
+
 def psql_script(path, ordered_steps):
     with open(path, "w") as f:
-        f.write('CREATE TABLE "django_migrations" ("id" serial NOT NULL PRIMARY KEY, "app" varchar(255) NOT NULL, '
-                '"name" varchar(255) NOT NULL, "applied" timestamp with time zone NOT NULL);\n')
-        for step in ordered_steps:
-            f.write("BEGIN;\n" + step["forward"].rstrip().rstrip(";") + ";\n")
-            f.write("INSERT INTO django_migrations (app, name, applied) VALUES ('%s', '%s', now());\n"
-                    % (step["app"], step["name"]))
-            f.write("COMMIT;\n")
+        f.write(psql_text(ordered_steps))
 
 
 def timed(argv):

@@ -27,7 +27,7 @@ the event-to-status changes (`kubectl apply`, as the issue phrases it).
     bench/operator_bench.py [--plans 10000] [--databases 100] [--changes 1000]
                             [--kubectl-changes 20] [--workers 4] [--restart] [--json out.json]
 
-The full sizes take about 9 minutes (11 with --restart); bench/README.md has the figures.
+The full sizes take about 2 minutes (15 s more with --restart); bench/README.md has the figures.
 """
 
 import argparse
@@ -47,6 +47,8 @@ import tempfile
 import threading
 import time
 import urllib.parse
+
+import engine_vs_psql  # beside this script: the psql baseline's script
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
@@ -533,18 +535,13 @@ def scale_cluster(processes, args, base_dsn, results):
 
 def psql_baseline(processes, args, base_dsn, plans, results):
     """The same steps through psql on fresh databases, two sessions at a time (one per core):
-    BEGIN, the step's SQL, its django_migrations row, COMMIT, as engine_vs_psql.py counts the
-    least any tool must do. PostgreSQL's CPU for it is the share of the scale run that no
-    controller can save."""
-    ledger = ('CREATE TABLE django_migrations ("id" serial NOT NULL PRIMARY KEY, "app" '
-              'varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" timestamp with '
-              'time zone NOT NULL);\n')
-    scripts = [[ledger] for _ in range(args.databases)]
+    the script engine_vs_psql.py gives psql (BEGIN, the step's SQL, its django_migrations row,
+    COMMIT: the least any tool must do). PostgreSQL's CPU for it is the share of the scale
+    run that no controller can save."""
+    steps = [[] for _ in range(args.databases)]
     for i, item in enumerate(plans):
-        for step in item["spec"]["migrations"]:
-            scripts[i % args.databases].append(
-                "BEGIN;\n%s;\nINSERT INTO django_migrations (app, name, applied) VALUES "
-                "('%s', '%s', now());\nCOMMIT;\n" % (step["forward"], step["app"], step["name"]))
+        steps[i % args.databases] += item["spec"]["migrations"]
+    scripts = [engine_vs_psql.psql_text(database_steps) for database_steps in steps]
     subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", base_dsn],
                    input="".join("CREATE DATABASE psql_%03d;\n" % d for d in range(args.databases)),
                    check=True, capture_output=True, text=True, timeout=300)
@@ -552,7 +549,7 @@ def psql_baseline(processes, args, base_dsn, plans, results):
     def run(database):
         subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
                         base_dsn.replace("dbname=postgres", "dbname=psql_%03d" % database)],
-                       input="".join(scripts[database]), check=True, capture_output=True,
+                       input=scripts[database], check=True, capture_output=True,
                        text=True, timeout=max(60, DEADLINE.left()))
 
     cpu_before = postgres_cpu_seconds(processes)

@@ -59,13 +59,26 @@ struct Query {
   std::vector<std::string> params;
 };
 
+// Text parameters as libpq takes them: pointers into `params`, which must outlive them.
+std::vector<const char*> ParamValues(const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  return values;
+}
+
+// Runs one statement with text parameters; the result as the server gave it, error or not.
+ResultPtr RunParams(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
+  const std::vector<const char*> values = ParamValues(params);
+  return ResultPtr(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                values.data(), nullptr, nullptr, 0));
+}
+
 // Sends the queries in pipeline mode with a sync after each: they run one after the other,
 // each in a transaction of its own, as if sent one by one, in one network round trip.
 bool SendPipeline(PGconn* conn, const std::vector<Query>& queries) {
   if (PQenterPipelineMode(conn) != 1) return false;
   for (const Query& query : queries) {
-    std::vector<const char*> values;
-    for (const auto& p : query.params) values.push_back(p.c_str());
+    const std::vector<const char*> values = ParamValues(query.params);
     if (PQsendQueryParams(conn, query.sql.c_str(), static_cast<int>(values.size()), nullptr,
                           values.data(), nullptr, nullptr, 0) != 1 ||
         PQpipelineSync(conn) != 1) {
@@ -197,10 +210,7 @@ Result<ResultPtr> PgStore::Exec(const std::string& sql) {
 
 Result<ResultPtr> PgStore::ExecParams(const std::string& sql,
                                       const std::vector<std::string>& params) {
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p.c_str());
-  ResultPtr result(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                                values.data(), nullptr, nullptr, 0));
+  ResultPtr result = RunParams(conn_, sql, params);
   if (!Succeeded(result.get())) return ErrorStatus(result.get(), sql.substr(0, 80));
   return result;
 }
@@ -325,11 +335,9 @@ Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
   TM_RETURN_IF_ERROR(Exec("SET lock_timeout = '" +
                           Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
                          .status());
-  const std::string wait_sql = "SELECT pg_advisory_lock($1::bigint)" + select_lock_and_tables;
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p.c_str());
-  ResultPtr result(PQexecParams(conn_, wait_sql.c_str(), static_cast<int>(values.size()), nullptr,
-                                values.data(), nullptr, nullptr, 0));
+  // Run as it is: a lock_timeout error is told apart by its SQLSTATE.
+  const ResultPtr result =
+      RunParams(conn_, "SELECT pg_advisory_lock($1::bigint)" + select_lock_and_tables, params);
   const bool locked = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
   const std::string state = locked ? "" : ErrorOf(result.get(), -1, "").sql_state;
   if (!locked && Lost()) return Status::Unavailable("database connection lost while locking");
