@@ -371,7 +371,7 @@ int Main(int argc, char** argv, const ServerCommands* server) {
     return RunReconcileAll(common, watch, interval, monitor.get());
   }
   if (*operator_command) {
-    if (!spec::ParseDuration(resync, &controller.reconciler.resync))
+    if (!spec::ParseDuration(resync, &controller.reconciler.requeue.resync))
       return Invalid("--resync: " + resync);
     if (!spec::ParseDuration(operator_lock_wait, &controller.reconciler.lock_wait)) {
       return Invalid("--lock-wait: " + operator_lock_wait);

@@ -1,7 +1,9 @@
 // `tidemark run`: reconcile every plan of the files with no cluster and print the status
-// each would publish. With --watch it keeps going: at once when the files change, after
-// the back-off of a plan that is not done (5 ms doubling to 5 min, never giving up), and
-// at the resync period when all is well, so that drift made by hand is seen.
+// each would publish. With --watch it keeps going: at once when the files change, and
+// otherwise as plan::NextAction says, the same rule book as the controller's: after the
+// back-off of a plan that is not done (5 ms doubling to 5 min, never giving up), after a
+// few seconds for a busy lock, and at the resync period when all is well, so that drift
+// made by hand is seen.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -9,18 +11,19 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <thread>
+#include <optional>
 
+#include "base/action.h"
 #include "base/backoff.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "plan/next_action.h"
 #include "spec/decode.h"
 
 namespace tidemark::cli {
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
 
 std::atomic<bool> stop_requested{false};
 
@@ -48,7 +51,7 @@ std::string Fingerprint(const std::vector<std::string>& paths) {
 }
 
 struct PlanSchedule {
-  SteadyClock::time_point next;
+  std::optional<MonoTime> next = MonoTime::min();  // nullopt: only when the files change
   uint32_t failures = 0;
   nlohmann::ordered_json status;  // the last status, for lastTransitionTime and change detection
 };
@@ -61,6 +64,24 @@ nlohmann::ordered_json WithoutTimes(nlohmann::ordered_json status) {
   return status;
 }
 
+// Carries out the Action of a plan's reconcile, as runtime::Controller does with its queue.
+void Schedule(const Action& action, MonoTime now, PlanSchedule* schedule) {
+  switch (action.kind()) {
+    case Action::Kind::kRequeueAfter:
+      schedule->failures = 0;
+      schedule->next = now + action.delay();
+      return;
+    case Action::Kind::kBackoff:
+      ++schedule->failures;
+      schedule->next = now + BackoffDelay(BackoffPolicy::Reconcile(), schedule->failures);
+      return;
+    case Action::Kind::kAwaitChange:
+      schedule->failures = 0;
+      schedule->next.reset();
+      return;
+  }
+}
+
 }  // namespace
 
 int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text,
@@ -69,7 +90,8 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
   if (!spec::ParseDuration(interval_text, &interval) || interval.count() <= 0) {
     return Invalid("--interval: " + interval_text + " is not a duration");
   }
-  constexpr auto kResync = std::chrono::minutes(10);
+  const plan::RequeuePolicy requeue;
+  const Clock& clock = SystemClock();
   if (watch) {
     std::signal(SIGINT, RequestStop);
     std::signal(SIGTERM, RequestStop);
@@ -98,8 +120,8 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
     if (loaded) {
       for (const plan::MigrationPlan& plan : loaded->plans) {
         PlanSchedule& schedule = schedules[plan.Key()];
-        if (!changed && SteadyClock::now() < schedule.next) continue;
-        const auto started = SteadyClock::now();
+        if (!changed && (!schedule.next || clock.Now() < *schedule.next)) continue;
+        const MonoTime started = clock.Now();
         engine::Observer observer = ProgressPrinter(std::cerr);
         if (monitor) observer = monitor->Observe(std::move(observer));
         const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
@@ -117,23 +139,18 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         const int code = ExitCode(report, /*pending_is_failure=*/true);
         if (monitor) {
           monitor->Reconciled(plan, report, code == kExitOk,
-                              std::chrono::duration<double>(SteadyClock::now() - started).count());
+                              std::chrono::duration<double>(clock.Now() - started).count());
         }
         exit_code = std::max(exit_code, code);
-        if (code == kExitOk) {
-          schedule.failures = 0;
-          schedule.next = SteadyClock::now() + kResync;
-        } else {
-          ++schedule.failures;
-          schedule.next =
-              SteadyClock::now() + BackoffDelay(BackoffPolicy::Reconcile(), schedule.failures);
-        }
+        Schedule(plan::NextAction(report.outcome, /*status_published=*/true, requeue), clock.Now(),
+                 &schedule);
       }
     }
     if (!watch) return exit_code;
-    const auto wake = SteadyClock::now() + interval;
-    while (!stop_requested && SteadyClock::now() < wake) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // A signal handler can only set a flag: look at it every 50 ms while waiting.
+    const MonoTime wake = clock.Now() + interval;
+    while (!stop_requested && clock.Now() < wake) {
+      (void)clock.SleepUntil(std::min(wake, clock.Now() + std::chrono::milliseconds(50)), {});
     }
     if (stop_requested) return kExitOk;
   }

@@ -5,7 +5,6 @@
 #include <map>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "base/backoff.h"
 #include "base/clock.h"
@@ -287,6 +286,14 @@ void Reconciler::ExecuteActions() {
     const Action& action = actions_[i];
     const Step& step = *action.step;
     const bool forward = action.kind != ActionKind::kRevert;
+    if (options_.stop.stop_requested()) {
+      SetPending(i);
+      out.progressing = Problem{forward ? "Applying" : "Reverting",
+                                "stopped before " + step.id.ToString() + " (" +
+                                    std::to_string(actions_.size() - i) +
+                                    " steps left): shutting down; the next run goes on from here"};
+      break;
+    }
     ledger::StepRun run;
     run.id = step.id;
     run.direction = forward ? ledger::Direction::kForward : ledger::Direction::kBackward;
@@ -310,8 +317,9 @@ void Reconciler::ExecuteActions() {
         break;
       }
       const double jitter = std::uniform_real_distribution<double>(0, 1)(random);
-      std::this_thread::sleep_for(
-          BackoffDelay(BackoffPolicy::Reconcile(), static_cast<uint32_t>(attempt), jitter));
+      const Millis delay =
+          BackoffDelay(BackoffPolicy::Reconcile(), static_cast<uint32_t>(attempt), jitter);
+      if (!options_.clock->SleepFor(delay, options_.stop)) break;
     }
     if (observer_.on_step_done) observer_.on_step_done(action, result);
 
@@ -379,7 +387,7 @@ void Reconciler::ExecuteActions() {
     }
     break;
   }
-  if (!out.failure) {
+  if (!out.failure && !out.progressing) {
     SetPending(actions_.size());
     RecordCompletedSquashes();
   }

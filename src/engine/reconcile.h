@@ -10,9 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "ledger/store.h"
 #include "plan/graph.h"
@@ -30,6 +32,10 @@ struct Options {
   bool allow_revert = false;  // or plan.policy.revert == Allow
   std::chrono::milliseconds lock_wait{10'000};  // bound on waiting for the advisory lock
   int lock_timeout_attempts = 3;                // tries of a step whose statements hit lock_timeout
+  const Clock* clock = &SystemClock();          // waits between tries; not owned
+  // Once requested, the run stops before its next step (the step under way finishes, and
+  // its retries stop): a draining controller or an interrupted `run --watch`.
+  std::stop_token stop;
 };
 
 // Progress callbacks; all optional. Called on the reconciling thread.

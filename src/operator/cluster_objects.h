@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "operator/kind_cache.h"
+#include "runtime/kind_cache.h"
 #include "spec/objects.h"
 
 namespace tidemark::op {
@@ -14,7 +14,7 @@ namespace tidemark::op {
 // Caches of ConfigMaps and Secrets keyed "ns/name". Thread-safe (the stores are).
 class ClusterObjects : public spec::ObjectSource {
  public:
-  ClusterObjects(const KindCache& config_maps, const KindCache& secrets)
+  ClusterObjects(const runtime::KindCache& config_maps, const runtime::KindCache& secrets)
       : config_maps_(config_maps), secrets_(secrets) {}
 
   Result<std::map<std::string, std::string>> ConfigMapData(const std::string& ns,
@@ -23,8 +23,8 @@ class ClusterObjects : public spec::ObjectSource {
                                   const std::string& key) override;
 
  private:
-  const KindCache& config_maps_;
-  const KindCache& secrets_;
+  const runtime::KindCache& config_maps_;
+  const runtime::KindCache& secrets_;
 };
 
 // True when `plan` (a MigrationPlan object) names the ConfigMap or Secret `name` in its

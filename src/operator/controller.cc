@@ -9,10 +9,9 @@
 #include "http/probe_server.h"
 #include "metrics/metrics.h"
 #include "operator/cluster_objects.h"
+#include "runtime/controller.h"
 #include "runtime/event_recorder.h"
 #include "runtime/leader_election.h"
-#include "runtime/watcher.h"
-#include "runtime/work_queue.h"
 
 namespace tidemark::op {
 namespace {
@@ -41,145 +40,67 @@ bool OnlyStatusChanged(const runtime::Store& store, const runtime::WatcherEvent&
   return spec_state(*cached) == spec_state(event.object);
 }
 
-// Everything that runs while this replica leads: caches, watchers and workers.
-class Controllers {
+// Everything that runs while this replica leads: the MigrationPlan controller, with the
+// ConfigMaps and Secrets that plans name as watched kinds.
+class PlanController {
  public:
-  Controllers(const ControllerOptions& options, const kube::Client& client,
-              metrics::Metrics& metrics, runtime::EventRecorder& events)
-      : options_(options),
-        client_(client),
-        metrics_(metrics),
-        plans_(kMigrationPlans, options.label_selector, options.namespaces),
-        config_maps_(kube::resources::kConfigMaps, "", options.namespaces),
-        secrets_(kube::resources::kSecrets, "", options.namespaces),
+  PlanController(const ControllerOptions& options, const kube::Client& client,
+                 metrics::Metrics& metrics, runtime::EventRecorder& events)
+      : controller_(client, RuntimeOptions(options, metrics)),
+        plans_(controller_.For(kMigrationPlans, options.label_selector, OnlyStatusChanged)),
+        config_maps_(controller_.Watches(kube::resources::kConfigMaps, Referencing("ConfigMap"))),
+        secrets_(controller_.Watches(kube::resources::kSecrets, Referencing("Secret"))),
         objects_(config_maps_, secrets_),
-        reconciler_(client, objects_, &events, metrics, options.reconciler) {}
+        sink_(client, &events),
+        sessions_(objects_, options.reconciler),
+        reconciler_(sink_, objects_, sessions_, metrics, options.reconciler) {}
 
-  ~Controllers() { Stop(); }
-
-  void Start() {
-    Watch(
-        plans_, "migrationplans",
-        [this](const runtime::WatcherEvent&, const std::vector<std::string>& keys) {
-          for (const std::string& key : keys) queue_.Add(key);
-        },
-        OnlyStatusChanged);
-    Watch(config_maps_, "configmaps",
-          [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
-            RequeueReferencing("ConfigMap", e, keys);
-          });
-    Watch(secrets_, "secrets",
-          [this](const runtime::WatcherEvent& e, const std::vector<std::string>& keys) {
-            RequeueReferencing("Secret", e, keys);
-          });
-    for (int i = 0; i < std::max(1, options_.workers); ++i) {
-      threads_.emplace_back([this](std::stop_token stop) { Work(stop); });
-    }
-  }
-
-  void Stop() {
-    stop_.request_stop();
-    queue_.ShutDown();  // workers finish the reconcile they are in, then return
-    threads_.clear();   // joins
-  }
-
-  bool Synced() const {
-    return plans_.HasSynced() && config_maps_.HasSynced() && secrets_.HasSynced();
-  }
+  void Start() { controller_.Start(reconciler_); }
+  void Stop() { controller_.Stop(); }
+  bool Synced() const { return controller_.Synced(); }
 
  private:
-  using OnKeys = std::function<void(const runtime::WatcherEvent&, const std::vector<std::string>&)>;
-  using Ignore = bool (*)(const runtime::Store&, const runtime::WatcherEvent&);
-
-  // Keeps CACHE current; calls ON_KEYS with the keys of every event except those IGNORE
-  // (evaluated before the cache takes the event) rules out.
-  void Watch(KindCache& cache, const std::string& resource, OnKeys on_keys,
-             Ignore ignore = nullptr) {
-    for (auto& shard : cache.shards()) {
-      runtime::WatcherOptions watch;
-      watch.ns = shard->ns;
-      watch.label_selector = cache.label_selector();
-      watch.on_restart = [this, resource] { metrics_.IncWatchRestart(resource); };
-      auto watcher = std::make_shared<runtime::Watcher>(client_, cache.ref(), watch);
-      runtime::Store* store = &shard->store;
-      threads_.emplace_back([this, watcher, store, on_keys, ignore](std::stop_token) {
-        watcher->Run(
-            [&](const runtime::WatcherEvent& event) {
-              const bool ignored = ignore && ignore(*store, event);
-              const std::vector<std::string> keys = store->Apply(event);
-              if (!ignored) on_keys(event, keys);
-            },
-            stop_.get_token());
-      });
-    }
+  static runtime::ControllerOptions RuntimeOptions(const ControllerOptions& options,
+                                                   metrics::Metrics& metrics) {
+    runtime::ControllerOptions runtime;
+    runtime.namespaces = options.namespaces;
+    runtime.workers = options.workers;
+    runtime.hooks.on_watch_restart = [&metrics](const std::string& resource) {
+      metrics.IncWatchRestart(resource);
+    };
+    runtime.hooks.on_queue_depth = [&metrics](size_t depth) {
+      metrics.SetWorkqueueDepth(static_cast<int64_t>(depth));
+    };
+    runtime.hooks.on_reconciled = [&metrics](const Action& action, double seconds) {
+      metrics.RecordReconcile(ReconcileResultName(action.result()), seconds);
+    };
+    return runtime;
   }
 
-  // A ConfigMap or Secret changed: reconcile the plans that name it. A whole re-list
-  // requeues every plan once rather than matching each object.
-  void RequeueReferencing(const std::string& kind, const runtime::WatcherEvent& event,
-                          const std::vector<std::string>& keys) {
-    if (event.type == runtime::WatcherEvent::Type::kInitDone) {
-      for (const std::string& plan_key : plans_.Keys()) queue_.Add(plan_key);
-      return;
-    }
-    if (event.type == runtime::WatcherEvent::Type::kInit ||
-        event.type == runtime::WatcherEvent::Type::kInitApply) {
-      return;
-    }
-    for (const std::string& key : keys) {
+  // The plans that name a changed ConfigMap or Secret. A plan names objects of its own
+  // namespace only: decode just the plans there.
+  runtime::KeyMapper Referencing(std::string kind) {
+    return [this, kind = std::move(kind)](const std::string& key) {
       const size_t slash = key.find('/');
       const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
-      // A plan names objects of its own namespace only: decode just the plans there.
-      const std::string prefix = ns + "/";
+      std::vector<std::string> plan_keys;
       for (const std::string& plan_key : plans_.Keys()) {
-        if (!plan_key.starts_with(prefix)) continue;
+        if (!plan_key.starts_with(ns + "/")) continue;
         const runtime::ObjectPtr plan = plans_.Get(plan_key);
-        if (plan && PlanReferences(*plan, kind, ns, name)) queue_.Add(plan_key);
+        if (plan && PlanReferences(*plan, kind, ns, name)) plan_keys.push_back(plan_key);
       }
-    }
+      return plan_keys;
+    };
   }
 
-  void Work(std::stop_token) {
-    // A plan reconciled before the caches hold its ConfigMaps and Secrets would report
-    // them missing: wait for the first listings.
-    while (!Synced() && !stop_.stop_requested()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    while (std::optional<std::string> key = queue_.Get()) {
-      metrics_.SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
-      runtime::ObjectPtr plan = plans_.Get(*key);
-      const size_t slash = key->find('/');
-      if (!plan) {
-        // Deleted: the database is left as it is; only the plan's series go.
-        metrics_.ForgetPlan(key->substr(0, slash), key->substr(slash + 1));
-        queue_.Forget(*key);
-      } else if (plan->contains("metadata") && (*plan)["metadata"].contains("deletionTimestamp")) {
-        queue_.Forget(*key);
-      } else {
-        const ReconcileResult result = reconciler_.Reconcile(*plan);
-        if (result.next == ReconcileResult::Next::kResync) {
-          queue_.Forget(*key);
-          queue_.AddAfter(*key, options_.reconciler.resync);
-        } else {
-          queue_.AddRateLimited(*key);
-        }
-      }
-      queue_.Done(*key);
-      metrics_.SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
-    }
-  }
-
-  const ControllerOptions& options_;
-  const kube::Client& client_;
-  metrics::Metrics& metrics_;
-  KindCache plans_;
-  KindCache config_maps_;
-  KindCache secrets_;
+  runtime::Controller controller_;
+  runtime::KindCache& plans_;
+  runtime::KindCache& config_maps_;
+  runtime::KindCache& secrets_;
   ClusterObjects objects_;
+  ClusterSink sink_;
+  PooledSessions sessions_;
   PlanReconciler reconciler_;
-  runtime::WorkQueue queue_;
-  std::stop_source stop_;
-  std::vector<std::jthread> threads_;  // watchers and workers; last member: joined first
 };
 
 }  // namespace
@@ -203,7 +124,7 @@ int RunController(const ControllerOptions& options, std::stop_token stop) {
   runtime::EventRecorderOptions event_options;
   event_options.reporting_instance = identity;
   runtime::EventRecorder events(**client, event_options);
-  Controllers controllers(options, **client, metrics, events);
+  PlanController controllers(options, **client, metrics, events);
   std::atomic<bool> leading{!options.leader_elect};
 
   auto probes = http::ProbeServer::Start(

@@ -1,10 +1,9 @@
 #include "operator/plan_reconciler.h"
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "plan/status.h"
 #include "postgres/pg_store.h"
@@ -40,146 +39,167 @@ bool IsReady(const plan::PlanStatus& status) {
 
 }  // namespace
 
-PlanReconciler::PlanReconciler(const kube::Client& client, spec::ObjectSource& objects,
-                               runtime::EventRecorder* events, metrics::Metrics& metrics,
-                               ReconcilerOptions options)
-    : client_(client),
-      objects_(objects),
-      events_(events),
-      metrics_(metrics),
-      options_(options),
-      sessions_(options.session_idle, options.idle_sessions) {}
+Status ClusterSink::PatchStatus(const std::string& ns, const std::string& name,
+                                const json& status) {
+  return client_
+      .PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge, {{"status", status}})
+      .status();
+}
 
-ReconcileResult PlanReconciler::Reconcile(const json& object) {
-  const auto started = std::chrono::steady_clock::now();
-  const json metadata = object.value("metadata", json::object());
-  const std::string ns = metadata.value("namespace", "default");
-  const std::string name = metadata.value("name", "");
-  const int64_t generation = metadata.value("generation", int64_t{0});
-  const auto previous =
-      plan::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
-  // Every log line of this reconcile carries the plan, its generation and a reconcile id.
-  static std::atomic<uint64_t> reconciles{0};
-  const log::Fields fields = {{"plan", ns + "/" + name},
-                              {"generation", std::to_string(generation)},
-                              {"reconcile", std::to_string(++reconciles)}};
-  const auto with = [&fields](log::Fields extra) {
+void ClusterSink::RecordEvent(const json& plan, runtime::EventType type, const std::string& reason,
+                              const std::string& action, const std::string& note) {
+  if (events_) events_->Record(plan, type, reason, action, note);
+}
+
+Result<ledger::StorePtr> PooledSessions::Connect(const plan::MigrationPlan& plan) {
+  TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
+                      spec::ResolveConnection(plan.database, plan.meta.ns, objects_,
+                                              /*allow_local_sources=*/false));
+  postgres::ConnectOptions connect_options;
+  connect_options.schema = plan.database.schema;
+  connect_options.ledger = plan.ledger;
+  return pool_.Connect(params, connect_options);
+}
+
+struct PlanReconciler::Context {
+  std::string ns, name;
+  int64_t generation = 0;
+  std::vector<plan::Condition> previous;  // the stored status's conditions
+  log::Fields fields;                     // plan, generation and a reconcile id
+
+  log::Fields With(log::Fields extra) const {
     log::Fields all = fields;
     all.insert(all.end(), extra.begin(), extra.end());
     return all;
-  };
-
-  engine::Report report;
-  auto decoded = spec::DecodePlan(PlanDocument(object), "MigrationPlan " + ns + "/" + name);
-  if (!decoded.ok()) {
-    report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
-  } else {
-    plan::MigrationPlan plan = std::move(decoded).value();
-    if (Status completed = spec::CompletePlan(&plan, objects_); !completed.ok()) {
-      report.outcome.stalled = plan::Problem{"InvalidSpec", completed.message()};
-    } else {
-      engine::Options options;
-      options.lock_wait = options_.lock_wait;
-      engine::Observer observer;
-      observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
-      std::jthread progress;  // publishes Reconciling/Applying if the run lasts
-      observer.on_step_start = [&](const plan::Action& action, size_t index, size_t count) {
-        log::Info("step started",
-                  with({{"step", action.step->id.ToString()},
-                        {"action", plan::ActionName(action.kind)},
-                        {"index", std::to_string(index + 1) + "/" + std::to_string(count)}}));
-        if (index != 0) return;
-        // Say that work is under way (Reconciling/Applying until the final status) once the
-        // run has lasted kProgressDelay: a short run goes straight to its final status, one
-        // write instead of two, and never builds this one.
-        const bool reverting = action.kind == plan::ActionKind::kRevert;
-        plan::Problem working{
-            reverting ? "Reverting" : "Applying",
-            std::to_string(count) + " steps to run, starting with " + action.step->id.ToString()};
-        progress = std::jthread([this, &ns, &name, &previous, generation,
-                                 working = std::move(working)](std::stop_token stop) {
-          std::mutex mutex;
-          std::condition_variable_any finished;
-          std::unique_lock lock(mutex);
-          finished.wait_for(lock, stop, kProgressDelay, [] { return false; });
-          if (stop.stop_requested()) return;
-          PublishProgress(ns, name, generation, previous, working);
-        });
-      };
-      observer.on_step_done = [&](const plan::Action& action, const ledger::StepResult& result) {
-        metrics_.RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
-                            result.duration_ms / 1000.0);
-        log::Write(result.ok ? log::Level::kInfo : log::Level::kWarn,
-                   result.ok ? "step done" : "step failed",
-                   with({{"step", action.step->id.ToString()},
-                         {"durationMs", std::to_string(static_cast<int64_t>(result.duration_ms))},
-                         {"error", result.error.message}}));
-      };
-      const engine::Connector connect = [&]() -> Result<ledger::StorePtr> {
-        TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
-                            spec::ResolveConnection(plan.database, ns, objects_,
-                                                    /*allow_local_sources=*/false));
-        postgres::ConnectOptions connect_options;
-        connect_options.schema = plan.database.schema;
-        connect_options.ledger = plan.ledger;
-        return sessions_.Connect(params, connect_options);
-      };
-      report = engine::Reconcile(plan, connect, options, observer);
-      // The progress status is cancelled, or written, before the final one.
-      progress = std::jthread();
-    }
   }
+};
 
-  const plan::PlanStatus status =
-      plan::ComputeStatus(report.outcome, generation, previous, engine::NowRfc3339());
+PlanReconciler::PlanReconciler(PlanSink& sink, spec::ObjectSource& objects, SessionSource& sessions,
+                               metrics::Metrics& metrics, ReconcilerOptions options)
+    : sink_(sink), objects_(objects), sessions_(sessions), metrics_(metrics), options_(options) {}
+
+void PlanReconciler::Deleted(const std::string& key) {
+  const size_t slash = key.find('/');
+  metrics_.ForgetPlan(key.substr(0, slash), key.substr(slash + 1));
+}
+
+Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
+  const auto started = std::chrono::steady_clock::now();
+  const json metadata = object.value("metadata", json::object());
+  Context context;
+  context.ns = metadata.value("namespace", "default");
+  context.name = metadata.value("name", "");
+  context.generation = metadata.value("generation", int64_t{0});
+  context.previous =
+      plan::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
+  // Every log line of this reconcile carries the plan, its generation and a reconcile id.
+  static std::atomic<uint64_t> reconciles{0};
+  context.fields = {{"plan", context.ns + "/" + context.name},
+                    {"generation", std::to_string(context.generation)},
+                    {"reconcile", std::to_string(++reconciles)}};
+
+  const engine::Report report = Run(object, context, std::move(stop));
+  const plan::PlanStatus status = plan::ComputeStatus(report.outcome, context.generation,
+                                                      context.previous, engine::NowRfc3339());
   const Status published = PublishStatus(object, json(plan::StatusToJson(status)));
+  if (!published.ok()) {
+    log::Warn("status not written", context.With({{"error", published.message()}}));
+  }
   RecordEvents(object, report);
 
   const bool ready = IsReady(status);
-  metrics_.SetPlanState(ns, name, status.pending_count, ready);
-  metrics_.SetDrift(ns, name, static_cast<int64_t>(status.drift.checksum_mismatches.size()),
+  metrics_.SetPlanState(context.ns, context.name, status.pending_count, ready);
+  metrics_.SetDrift(context.ns, context.name,
+                    static_cast<int64_t>(status.drift.checksum_mismatches.size()),
                     static_cast<int64_t>(status.drift.unknown_applied.size()));
-  ReconcileResult result;
-  const bool idle = report.outcome.idle_reason.has_value() && !report.outcome.stalled &&
-                    !report.outcome.progressing;
-  if (!published.ok()) {
-    result = {ReconcileResult::Next::kRetryWithBackoff, "error"};
-    log::Warn("status not written", with({{"error", published.message()}}));
-  } else if (ready || idle) {
-    result = {ReconcileResult::Next::kResync, "success"};
-  } else {
-    result = {ReconcileResult::Next::kRetryWithBackoff, "requeue"};
-  }
+  const Action action = plan::NextAction(report.outcome, published.ok(), options_.requeue);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  metrics_.RecordReconcile(result.metric_result, seconds);
   const plan::Condition* headline = status.Find(ready                    ? "Ready"
                                                 : report.outcome.stalled ? "Stalled"
                                                                          : "Reconciling");
-  log::Info("reconciled", with({{"result", result.metric_result},
-                                {"reason", headline ? headline->reason : ""},
-                                {"applied", std::to_string(report.done.size())},
-                                {"seconds", std::to_string(seconds)}}));
-  return result;
+  log::Info("reconciled", context.With({{"result", ReconcileResultName(action.result())},
+                                        {"next", action.ToString()},
+                                        {"reason", headline ? headline->reason : ""},
+                                        {"applied", std::to_string(report.done.size())},
+                                        {"seconds", std::to_string(seconds)}}));
+  return action;
+}
+
+// Decodes the plan, completes it with its ConfigMaps and runs the engine on it.
+engine::Report PlanReconciler::Run(const json& object, const Context& context,
+                                   std::stop_token stop) {
+  engine::Report report;
+  auto decoded =
+      spec::DecodePlan(PlanDocument(object), "MigrationPlan " + context.ns + "/" + context.name);
+  if (!decoded.ok()) {
+    report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
+    return report;
+  }
+  plan::MigrationPlan plan = std::move(decoded).value();
+  if (Status completed = spec::CompletePlan(&plan, objects_); !completed.ok()) {
+    report.outcome.stalled = plan::Problem{"InvalidSpec", completed.message()};
+    return report;
+  }
+  engine::Options options;
+  options.lock_wait = options_.lock_wait;
+  options.stop = std::move(stop);
+  std::jthread progress;  // publishes Reconciling/Applying if the run lasts
+  const engine::Observer observer = ObserveRun(context, progress);
+  report = engine::Reconcile(
+      plan, [&]() { return sessions_.Connect(plan); }, options, observer);
+  // The progress status is cancelled, or written, before the final one.
+  progress = std::jthread();
+  return report;
+}
+
+// Step logs and metrics, and the progress status once a run lasts kProgressDelay: a short
+// run goes straight to its final status, one write instead of two, and never builds this.
+engine::Observer PlanReconciler::ObserveRun(const Context& context, std::jthread& progress) {
+  engine::Observer observer;
+  observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
+  observer.on_step_start = [this, &context, &progress](const plan::Action& action, size_t index,
+                                                       size_t count) {
+    log::Info("step started",
+              context.With({{"step", action.step->id.ToString()},
+                            {"action", plan::ActionName(action.kind)},
+                            {"index", std::to_string(index + 1) + "/" + std::to_string(count)}}));
+    if (index != 0) return;
+    const bool reverting = action.kind == plan::ActionKind::kRevert;
+    plan::Problem working{
+        reverting ? "Reverting" : "Applying",
+        std::to_string(count) + " steps to run, starting with " + action.step->id.ToString()};
+    progress = std::jthread([this, &context, working = std::move(working)](std::stop_token stop) {
+      if (!SystemClock().SleepFor(kProgressDelay, stop)) return;
+      PublishProgress(context, working);
+    });
+  };
+  observer.on_step_done = [this, &context](const plan::Action& action,
+                                           const ledger::StepResult& result) {
+    metrics_.RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
+                        result.duration_ms / 1000.0);
+    log::Write(
+        result.ok ? log::Level::kInfo : log::Level::kWarn, result.ok ? "step done" : "step failed",
+        context.With({{"step", action.step->id.ToString()},
+                      {"durationMs", std::to_string(static_cast<int64_t>(result.duration_ms))},
+                      {"error", result.error.message}}));
+  };
+  return observer;
 }
 
 Status PlanReconciler::PublishStatus(const json& object, const json& status) {
   if (object.contains("status") && object["status"] == status) return Status::Ok();
   const json metadata = object.value("metadata", json::object());
-  auto patched = client_.PatchStatus(kMigrationPlans, metadata.value("namespace", "default"),
-                                     metadata.value("name", ""), kube::PatchType::kMerge,
-                                     {{"status", status}});
-  return patched.status();
+  return sink_.PatchStatus(metadata.value("namespace", "default"), metadata.value("name", ""),
+                           status);
 }
 
-void PlanReconciler::PublishProgress(const std::string& ns, const std::string& name,
-                                     int64_t generation,
-                                     const std::vector<plan::Condition>& previous,
-                                     const plan::Problem& working) {
+void PlanReconciler::PublishProgress(const Context& context, const plan::Problem& working) {
+  const std::vector<plan::Condition>& previous = context.previous;
   plan::Outcome outcome;
   outcome.progressing = working;
   const plan::PlanStatus status =
-      plan::ComputeStatus(outcome, generation, previous, engine::NowRfc3339());
+      plan::ComputeStatus(outcome, context.generation, previous, engine::NowRfc3339());
   json conditions = json(plan::StatusToJson(status))["conditions"];
   // The run has not read the ledger yet: Drifted stays as it was.
   for (auto& condition : conditions) {
@@ -192,12 +212,13 @@ void PlanReconciler::PublishProgress(const std::string& ns, const std::string& n
       }
     }
   }
-  (void)client_.PatchStatus(kMigrationPlans, ns, name, kube::PatchType::kMerge,
-                            {{"status", {{"conditions", conditions}}}});
+  if (Status written = sink_.PatchStatus(context.ns, context.name, {{"conditions", conditions}});
+      !written.ok()) {
+    log::Warn("progress status not written", context.With({{"error", written.message()}}));
+  }
 }
 
 void PlanReconciler::RecordEvents(const json& object, const engine::Report& report) {
-  if (events_ == nullptr) return;
   const plan::Outcome& out = report.outcome;
   constexpr size_t kMaxNote = 1024;
   if (!report.done.empty()) {
@@ -211,20 +232,20 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
       steps += (steps.empty() ? "" : ", ") + record.migration.ToString();
     }
     const bool up_to_date = !out.stalled && !out.progressing && out.pending.empty();
-    events_->Record(
+    sink_.RecordEvent(
         object, runtime::EventType::kNormal, reverted ? "Reverted" : "Applied", "Migrate",
         Truncate(std::to_string(report.done.size()) + " steps in " + std::to_string(total_ms) +
                      " ms" + (up_to_date ? ", the ledger now matches the plan: " : ": ") + steps,
                  kMaxNote));
   }
   if (out.stalled) {
-    events_->Record(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
-                    Truncate(out.stalled->message, kMaxNote));
+    sink_.RecordEvent(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
+                      Truncate(out.stalled->message, kMaxNote));
   } else if (out.progressing) {
     const bool warning = out.progressing->reason != "WaitingForLock";
-    events_->Record(object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
-                    out.progressing->reason, "Reconcile",
-                    Truncate(out.progressing->message, kMaxNote));
+    sink_.RecordEvent(object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
+                      out.progressing->reason, "Reconcile",
+                      Truncate(out.progressing->message, kMaxNote));
   }
 }
 

@@ -1,6 +1,6 @@
-#include "operator/kind_cache.h"
+#include "runtime/kind_cache.h"
 
-namespace tidemark::op {
+namespace tidemark::runtime {
 
 KindCache::KindCache(kube::ResourceRef ref, std::string label_selector,
                      const std::vector<std::string>& namespaces)
@@ -16,7 +16,7 @@ KindCache::KindCache(kube::ResourceRef ref, std::string label_selector,
   }
 }
 
-runtime::ObjectPtr KindCache::Get(const std::string& key) const {
+ObjectPtr KindCache::Get(const std::string& key) const {
   const std::string ns = key.substr(0, key.find('/'));
   for (const auto& shard : shards_) {
     if (shard->ns.empty() || shard->ns == ns) return shard->store.Get(key);
@@ -39,4 +39,4 @@ bool KindCache::HasSynced() const {
   return true;
 }
 
-}  // namespace tidemark::op
+}  // namespace tidemark::runtime

@@ -9,13 +9,13 @@
 #include "kube/client.h"
 #include "runtime/store.h"
 
-namespace tidemark::op {
+namespace tidemark::runtime {
 
 class KindCache {
  public:
   struct Shard {
     std::string ns;  // "" watches every namespace
-    runtime::Store store;
+    Store store;
   };
 
   // `namespaces` empty: one shard for the whole cluster.
@@ -23,7 +23,7 @@ class KindCache {
             const std::vector<std::string>& namespaces);
 
   // "ns/name" -> the object, or null. Thread-safe.
-  runtime::ObjectPtr Get(const std::string& key) const;
+  ObjectPtr Get(const std::string& key) const;
   // Every key of every shard (an object is decoded only when Get() asks for it).
   std::vector<std::string> Keys() const;
   bool HasSynced() const;
@@ -38,4 +38,4 @@ class KindCache {
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 
-}  // namespace tidemark::op
+}  // namespace tidemark::runtime

@@ -1,26 +1,67 @@
 // The runtime wired the way the operator wires it (docs/kube-runtime.md): leader election
-// starts the watcher and the workers; events go from the watcher through the store to the
-// work queue; workers reconcile, retry failures with back-off and record events; stopping
-// releases the lease. ConfigMaps stand in for MigrationPlans.
+// starts a runtime::Controller; events go from the watchers through the caches to the work
+// queue; workers reconcile and carry out each Action (back-off, requeue after a delay);
+// a change to a watched kind requeues the primary objects that name it; a deletion reaches
+// Deleted(); stopping releases the lease. ConfigMaps stand in for MigrationPlans and
+// Secrets for the objects they name.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "runtime/controller.h"
 #include "runtime/event_recorder.h"
 #include "runtime/leader_election.h"
-#include "runtime/store.h"
-#include "runtime/watcher.h"
-#include "runtime/work_queue.h"
 #include "server_fixture.h"
 
 namespace tidemark::runtime {
 namespace {
 
 using nlohmann::json;
+using std::chrono::milliseconds;
+
+// Records what it was asked; "billing" fails its first try; "retried" asks to be looked at
+// again after 50 ms until its third reconcile.
+class RecordingReconciler : public Reconciler {
+ public:
+  explicit RecordingReconciler(EventRecorder& events) : events_(events) {}
+
+  Action Reconcile(const json& object, std::stop_token) override {
+    const std::string name = object["metadata"]["name"];
+    int attempt;
+    {
+      std::lock_guard lock(mutex_);
+      attempt = ++attempts_[name];
+    }
+    if (name == "billing" && attempt == 1) return Action::Retry();
+    if (name == "retried" && attempt < 3) return Action::RequeueAfter(milliseconds(50));
+    events_.Record(object, EventType::kNormal, "UpToDate", "Reconcile", "at target");
+    return Action::Done(std::chrono::hours(1));
+  }
+  void Deleted(const std::string& key) override {
+    std::lock_guard lock(mutex_);
+    deleted_.insert(key);
+  }
+
+  int Attempts(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    return attempts_[name];
+  }
+  bool WasDeleted(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return deleted_.count(key) > 0;
+  }
+
+ private:
+  EventRecorder& events_;
+  std::mutex mutex_;
+  std::map<std::string, int> attempts_;  // guarded by mutex_
+  std::set<std::string> deleted_;        // guarded by mutex_
+};
 
 class WiringTest : public ApiServerTest {
  protected:
@@ -29,100 +70,93 @@ class WiringTest : public ApiServerTest {
     CreateNamespace("prod");
     CreateNamespace("tidemark-system");
   }
-  void CreatePlan(const std::string& name) {
+  // A stand-in plan; `secret` is the Secret it names.
+  void CreatePlan(const std::string& name, const std::string& secret = "") {
     json object{{"apiVersion", "v1"},
                 {"kind", "ConfigMap"},
                 {"metadata", {{"name", name}, {"namespace", "prod"}}},
-                {"data", {{"target", "0002"}}}};
+                {"data", {{"secret", secret}}}};
     ASSERT_TRUE(client_->Create(kube::resources::kConfigMaps, "prod", object).ok());
   }
-};
-
-TEST_F(WiringTest, TheLeaderWatchesQueuesReconcilesRetriesAndRecords) {
-  CreatePlan("shop");
-  CreatePlan("billing");
-
-  Store plans;
-  WorkQueue queue;
-  EventRecorderOptions recording;
-  recording.reporting_instance = "pod-a";
-  EventRecorder events(*client_, recording);
-  std::mutex mutex;
-  std::map<std::string, int> attempts;  // guarded by mutex
-
-  // The reconciler: fails the first attempt at "prod/billing" to exercise the retry.
-  const auto reconcile = [&](const std::string& key) -> Status {
-    const ObjectPtr plan = plans.Get(key);
-    if (!plan) return Status::Ok();  // deleted: nothing to do
-    int attempt;
-    {
-      std::lock_guard lock(mutex);
-      attempt = ++attempts[key];
-    }
-    if (key == "prod/billing" && attempt == 1) return Status::Unavailable("database down");
-    events.Record(*plan, EventType::kNormal, "UpToDate", "Reconcile", "at target");
-    return Status::Ok();
-  };
-  const auto worker = [&] {
-    while (const std::optional<std::string> key = queue.Get()) {
-      if (reconcile(*key).ok()) {
-        queue.Forget(*key);
-      } else {
-        queue.AddRateLimited(*key);
-      }
-      queue.Done(*key);
-    }
-  };
-
-  WatcherOptions watching;
-  watching.ns = "prod";
-  Watcher watcher(*client_, kube::resources::kConfigMaps, watching);
-  std::stop_source stop_watching;
-  std::vector<std::jthread> threads;
-  LeaderElectionOptions election;
-  election.lease_namespace = "tidemark-system";
-  election.lease_name = "tidemark-controller";
-  election.identity = "pod-a";
-  election.on_started_leading = [&] {
-    threads.emplace_back([&] {
-      watcher.Run(
-          [&](const WatcherEvent& event) {
-            for (const std::string& key : plans.Apply(event)) queue.Add(key);
-          },
-          stop_watching.get_token());
-    });
-    for (int i = 0; i < 2; ++i) threads.emplace_back(worker);
-  };
-  election.on_stopped_leading = [&] {
-    stop_watching.request_stop();
-    queue.ShutDown();
-  };
-  ASSERT_TRUE(election.Validate().ok());
-  LeaderElector elector(*client_, election);
-  std::jthread leading([&](std::stop_token stop) { elector.Run(stop); });
-
-  const auto reconciled = [&](const std::string& name) {
+  void CreateSecret(const std::string& name) {
+    json object{{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", name}, {"namespace", "prod"}}},
+                {"data", {{"dsn", "ZHNuPTE="}}}};
+    ASSERT_TRUE(client_->Create(kube::resources::kSecrets, "prod", object).ok());
+  }
+  void ChangeSecret(const std::string& name) {
+    auto patched = client_->Patch(kube::resources::kSecrets, "prod", name, kube::PatchType::kMerge,
+                                  {{"data", {{"dsn", "ZHNuPTI="}}}});
+    ASSERT_TRUE(patched.ok()) << patched.status().ToString();
+  }
+  bool Reconciled(const std::string& name) {
     auto list = client_->List(kube::resources::kEvents, "prod");
     if (!list.ok()) return false;
     for (const json& event : list->items) {
       if (event["regarding"]["name"] == name && event["reason"] == "UpToDate") return true;
     }
     return false;
-  };
-  ASSERT_TRUE(Eventually([&] { return reconciled("shop") && reconciled("billing"); }));
-  EXPECT_TRUE(plans.HasSynced());
-  {
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(attempts["prod/billing"], 2);  // one failure, one retry
   }
-  EXPECT_EQ(queue.NumRequeues("prod/billing"), 0u);  // forgotten after the success
+};
+
+TEST_F(WiringTest, TheLeaderRunsTheControllerWhichCarriesOutEachAction) {
+  CreateSecret("shop-db");
+  CreatePlan("shop", "shop-db");
+  CreatePlan("billing");
+  CreatePlan("retried");
+
+  EventRecorderOptions recording;
+  recording.reporting_instance = "pod-a";
+  EventRecorder events(*client_, recording);
+  RecordingReconciler reconciler(events);
+  ControllerOptions options;
+  options.namespaces = {"prod"};
+  options.workers = 2;
+  std::atomic<int> restarts{0};
+  options.hooks.on_watch_restart = [&](const std::string&) { ++restarts; };
+  Controller controller(*client_, options);
+  KindCache& plans = controller.For(kube::resources::kConfigMaps, "");
+  // A Secret's change requeues the plans whose data names it.
+  controller.Watches(kube::resources::kSecrets, [&plans](const std::string& key) {
+    std::vector<std::string> named;
+    for (const std::string& plan_key : plans.Keys()) {
+      const ObjectPtr plan = plans.Get(plan_key);
+      if (plan && "prod/" + (*plan)["data"].value("secret", "") == key) named.push_back(plan_key);
+    }
+    return named;
+  });
+
+  LeaderElectionOptions election;
+  election.lease_namespace = "tidemark-system";
+  election.lease_name = "tidemark-controller";
+  election.identity = "pod-a";
+  election.on_started_leading = [&] { controller.Start(reconciler); };
+  election.on_stopped_leading = [&] { controller.Stop(); };
+  ASSERT_TRUE(election.Validate().ok());
+  LeaderElector elector(*client_, election);
+  std::jthread leading([&](std::stop_token stop) { elector.Run(stop); });
+
+  ASSERT_TRUE(Eventually(
+      [&] { return Reconciled("shop") && Reconciled("billing") && Reconciled("retried"); }));
+  EXPECT_TRUE(controller.Synced());
+  EXPECT_EQ(reconciler.Attempts("billing"), 2);  // one Retry, then done
+  EXPECT_EQ(reconciler.Attempts("retried"), 3);  // two RequeueAfter, then done
+  EXPECT_EQ(reconciler.Attempts("shop"), 1);     // Done(1 h): not looked at again
+
+  ChangeSecret("shop-db");  // the Secret shop names changes: shop, and only shop
+  ASSERT_TRUE(Eventually([&] { return reconciler.Attempts("shop") == 2; }));
+  EXPECT_EQ(reconciler.Attempts("billing"), 2);
+
+  ASSERT_TRUE(client_->Delete(kube::resources::kConfigMaps, "prod", "billing").ok());
+  ASSERT_TRUE(Eventually([&] { return reconciler.WasDeleted("prod/billing"); }));
 
   leading.request_stop();
   leading.join();
-  threads.clear();  // joins the watcher and the workers
   auto lease = client_->Get(kube::resources::kLeases, "tidemark-system", "tidemark-controller");
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "");
+  EXPECT_EQ(restarts, 0);
 }
 
 }  // namespace
