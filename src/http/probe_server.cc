@@ -7,6 +7,7 @@
 #include <chrono>
 #include <exception>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "metrics/metrics.h"
 
@@ -120,7 +121,7 @@ Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(std::string_view address
   // httplib's stop() does nothing before the accept loop runs; waiting for it here makes a
   // Stop() right after Start() safe.
   while (!server.is_running() && !listen_ended->load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)SystemClock().SleepFor(std::chrono::milliseconds(1), {});
   }
   if (listen_ended->load()) {
     probe->thread_.join();
