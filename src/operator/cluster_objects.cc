@@ -39,43 +39,4 @@ Result<std::string> ClusterObjects::SecretValue(const std::string& ns, const std
   return decoded;
 }
 
-namespace {
-
-// Every secretKeyRef name under spec.database (dsnFrom, passwordFrom, hostFrom, ...).
-void CollectSecretNames(const nlohmann::json& database, std::vector<std::string>* names) {
-  if (!database.is_object()) return;
-  for (const auto& [field, value] : database.items()) {
-    if (!value.is_object() || !value.contains("secretKeyRef")) continue;
-    const auto& ref = value["secretKeyRef"];
-    if (ref.is_object() && ref.contains("name") && ref["name"].is_string()) {
-      names->push_back(ref["name"].get<std::string>());
-    }
-  }
-}
-
-}  // namespace
-
-bool PlanReferences(const nlohmann::json& plan, const std::string& kind, const std::string& ns,
-                    const std::string& name) {
-  const nlohmann::json metadata = plan.value("metadata", nlohmann::json::object());
-  if (metadata.value("namespace", "") != ns) return false;
-  const nlohmann::json spec = plan.value("spec", nlohmann::json::object());
-  std::vector<std::string> names;
-  if (kind == "ConfigMap") {
-    const auto sources = spec.find("migrationsFrom");
-    if (sources != spec.end() && sources->is_array()) {
-      for (const auto& source : *sources) {
-        const auto ref = source.find("configMapRef");
-        if (ref != source.end() && ref->is_object() && ref->contains("name") &&
-            (*ref)["name"].is_string()) {
-          names.push_back((*ref)["name"].get<std::string>());
-        }
-      }
-    }
-  } else {
-    CollectSecretNames(spec.value("database", nlohmann::json::object()), &names);
-  }
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
 }  // namespace tidemark::op

@@ -1,8 +1,7 @@
 // The ConfigMaps and Secrets a plan names, read from the controller's watch caches
-// (never from the API server on the reconcile path), and which plans name an object.
+// (never from the API server on the reconcile path).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,10 +25,5 @@ class ClusterObjects : public spec::ObjectSource {
   const runtime::KindCache& config_maps_;
   const runtime::KindCache& secrets_;
 };
-
-// True when `plan` (a MigrationPlan object) names the ConfigMap or Secret `name` in its
-// own namespace `ns`: a change to that object must reconcile the plan again.
-bool PlanReferences(const nlohmann::json& plan, const std::string& kind, const std::string& ns,
-                    const std::string& name);
 
 }  // namespace tidemark::op

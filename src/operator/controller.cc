@@ -47,13 +47,15 @@ class PlanController {
   PlanController(const ControllerOptions& options, const kube::Client& client,
                  metrics::Metrics& metrics, runtime::EventRecorder& events)
       : controller_(client, RuntimeOptions(options, metrics)),
-        plans_(controller_.For(kMigrationPlans, options.label_selector, OnlyStatusChanged)),
-        config_maps_(controller_.Watches(kube::resources::kConfigMaps, Referencing("ConfigMap"))),
-        secrets_(controller_.Watches(kube::resources::kSecrets, Referencing("Secret"))),
+        config_maps_(
+            controller_.Watches(kube::resources::kConfigMaps, Naming(NamedKind::kConfigMap))),
+        secrets_(controller_.Watches(kube::resources::kSecrets, Naming(NamedKind::kSecret))),
         objects_(config_maps_, secrets_),
         sink_(client, &events),
         sessions_(objects_, options.reconciler),
-        reconciler_(sink_, objects_, sessions_, metrics, options.reconciler) {}
+        reconciler_(sink_, objects_, sessions_, index_, metrics, options.reconciler) {
+    controller_.For(kMigrationPlans, options.label_selector, OnlyStatusChanged);
+  }
 
   void Start() { controller_.Start(reconciler_); }
   void Stop() { controller_.Stop(); }
@@ -77,24 +79,13 @@ class PlanController {
     return runtime;
   }
 
-  // The plans that name a changed ConfigMap or Secret. A plan names objects of its own
-  // namespace only: decode just the plans there.
-  runtime::KeyMapper Referencing(std::string kind) {
-    return [this, kind = std::move(kind)](const std::string& key) {
-      const size_t slash = key.find('/');
-      const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
-      std::vector<std::string> plan_keys;
-      for (const std::string& plan_key : plans_.Keys()) {
-        if (!plan_key.starts_with(ns + "/")) continue;
-        const runtime::ObjectPtr plan = plans_.Get(plan_key);
-        if (plan && PlanReferences(*plan, kind, ns, name)) plan_keys.push_back(plan_key);
-      }
-      return plan_keys;
-    };
+  // The plans that name a changed ConfigMap or Secret, as their last decode said.
+  runtime::KeyMapper Naming(NamedKind kind) {
+    return [this, kind](const std::string& key) { return index_.PlansNaming(kind, key); };
   }
 
+  PlanIndex index_;  // before the controller, whose watches read it until they stop
   runtime::Controller controller_;
-  runtime::KindCache& plans_;
   runtime::KindCache& config_maps_;
   runtime::KindCache& secrets_;
   ClusterObjects objects_;

@@ -75,12 +75,19 @@ struct PlanReconciler::Context {
 };
 
 PlanReconciler::PlanReconciler(PlanSink& sink, spec::ObjectSource& objects, SessionSource& sessions,
-                               metrics::Metrics& metrics, ReconcilerOptions options)
-    : sink_(sink), objects_(objects), sessions_(sessions), metrics_(metrics), options_(options) {}
+                               PlanIndex& index, metrics::Metrics& metrics,
+                               ReconcilerOptions options)
+    : sink_(sink),
+      objects_(objects),
+      sessions_(sessions),
+      index_(index),
+      metrics_(metrics),
+      options_(options) {}
 
 void PlanReconciler::Deleted(const std::string& key) {
   const size_t slash = key.find('/');
   metrics_.ForgetPlan(key.substr(0, slash), key.substr(slash + 1));
+  index_.Forget(key);
 }
 
 Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
@@ -137,6 +144,7 @@ engine::Report PlanReconciler::Run(const json& object, const Context& context,
     return report;
   }
   plan::MigrationPlan plan = std::move(decoded).value();
+  index_.Record(plan);  // before completing it: a ConfigMap it lacks is one it names
   if (Status completed = spec::CompletePlan(&plan, objects_); !completed.ok()) {
     report.outcome.stalled = plan::Problem{"InvalidSpec", completed.message()};
     return report;

@@ -4,7 +4,8 @@
 //
 // It is built from interfaces so that tests can run it against fakes without a server:
 // PlanSink (status and event writes to the cluster), SessionSource (database sessions) and
-// spec::ObjectSource (the ConfigMaps and Secrets a plan names). controller.cc wires the
+// spec::ObjectSource (the ConfigMaps and Secrets a plan names). Each decode records what the
+// plan names in the PlanIndex the controller's watches read. controller.cc wires the
 // real ones: ClusterSink over the API client and event recorder, PooledSessions over
 // postgres::SessionPool.
 //
@@ -20,6 +21,7 @@
 #include "engine/reconcile.h"
 #include "kube/client.h"
 #include "metrics/metrics.h"
+#include "operator/plan_index.h"
 #include "plan/next_action.h"
 #include "plan/status.h"
 #include "postgres/pg_store.h"
@@ -95,10 +97,10 @@ class PlanReconciler : public runtime::Reconciler {
  public:
   // Everything passed must outlive the reconciler.
   PlanReconciler(PlanSink& sink, spec::ObjectSource& objects, SessionSource& sessions,
-                 metrics::Metrics& metrics, ReconcilerOptions options);
+                 PlanIndex& index, metrics::Metrics& metrics, ReconcilerOptions options);
 
   Action Reconcile(const nlohmann::json& object, std::stop_token stop) override;
-  // A deleted plan: the database is left as it is; only the plan's metric series go.
+  // A deleted plan: the database is left as it is; its metric series and index entry go.
   void Deleted(const std::string& key) override;
 
  private:
@@ -115,6 +117,7 @@ class PlanReconciler : public runtime::Reconciler {
   PlanSink& sink_;
   spec::ObjectSource& objects_;
   SessionSource& sessions_;
+  PlanIndex& index_;
   metrics::Metrics& metrics_;
   const ReconcilerOptions options_;
 };

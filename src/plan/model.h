@@ -121,4 +121,8 @@ struct MigrationPlan {
   std::string Key() const { return meta.ns + "/" + meta.name; }
 };
 
+// The Secrets a plan's database fields name (secretKeyRef), each once, in field order. A
+// plan names objects of its own namespace only; ConfigMaps are `config_map_names`.
+std::vector<std::string> SecretNames(const DatabaseSpec& database);
+
 }  // namespace tidemark::plan

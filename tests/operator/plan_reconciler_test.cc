@@ -87,12 +87,13 @@ std::string Condition(const json& status, const std::string& type) {
 class PlanReconcilerTest : public ::testing::Test {
  protected:
   Action Reconcile(const json& object, SessionSource& sessions) {
-    PlanReconciler reconciler(sink_, objects_, sessions, metrics_, options_);
+    PlanReconciler reconciler(sink_, objects_, sessions, index_, metrics_, options_);
     return reconciler.Reconcile(object, {});
   }
 
   FakeSink sink_;
   NoObjects objects_;
+  PlanIndex index_;
   metrics::Metrics metrics_{"test"};
   ReconcilerOptions options_;
 };
