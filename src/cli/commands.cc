@@ -15,7 +15,6 @@
 #include "cli/output.h"
 #include "cli/version.h"
 #include "engine/reconcile.h"
-#include "operator/controller.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
 #include "spec/objects.h"
@@ -221,8 +220,10 @@ int HandToServerProgram(char** argv) {
 }  // namespace
 
 int Main(int argc, char** argv, const ServerCommands* server) {
-  CLI::App app{"tidemark: declarative database migrations (Django's ledger, PostgreSQL)",
-               "tidemark"};
+  // tidemark-operator has every command of tidemark; its help gives its own name.
+  const std::string program = server != nullptr ? "tidemark-operator" : "tidemark";
+  CLI::App app{program + ": declarative database migrations (Django's ledger, PostgreSQL)",
+               program};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(kVersion));
   CommonOptions common;
@@ -295,49 +296,15 @@ int Main(int argc, char** argv, const ServerCommands* server) {
   run->add_option("--metrics-addr", run_metrics_address,
                   "with --watch: serve /metrics, /healthz and /readyz here (e.g. :9090)");
 
-  op::ControllerOptions controller;
-  std::string log_format = "auto";
-  std::string resync = "10m", operator_lock_wait = "5s";
   auto* operator_command =
       app.add_subcommand("operator", "run the Kubernetes controller for MigrationPlans");
-  operator_command->add_option(
-      "--kubeconfig", controller.kubeconfig.path,
-      "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
-  operator_command->add_option("--context", controller.kubeconfig.context, "kubeconfig context");
-  operator_command->add_option("--namespace", controller.namespaces,
-                               "watch only these namespaces (repeatable; default: all)");
-  operator_command->add_option("--selector", controller.label_selector,
-                               "watch only MigrationPlans with these labels (sharding)");
-  operator_command->add_option("--workers", controller.workers, "plans reconciled at once")
-      ->capture_default_str();
-  operator_command->add_flag("--leader-elect", controller.leader_elect,
-                             "elect one active replica on a coordination.k8s.io Lease");
-  operator_command->add_option("--lease-namespace", controller.lease_namespace,
-                               "the Lease's namespace (default: the pod's own)");
-  operator_command->add_option("--lease-name", controller.lease_name)->capture_default_str();
-  operator_command->add_option("--identity", controller.identity,
-                               "this replica's name in the Lease (default: host name)");
-  operator_command
-      ->add_option("--metrics-addr", controller.metrics_address,
-                   "serve /metrics, /healthz and /readyz here")
-      ->capture_default_str();
-  operator_command
-      ->add_option("--db-idle-sessions", controller.reconciler.idle_sessions,
-                   "database sessions kept open between reconciles (at most 2 per database; "
-                   "each closes after 60 s unused)")
-      ->capture_default_str();
-  operator_command->add_option("--resync", resync, "look again at Ready plans this often")
-      ->capture_default_str();
-  operator_command
-      ->add_option("--lock-wait", operator_lock_wait,
-                   "wait this long for a busy ledger before requeueing")
-      ->capture_default_str();
-  operator_command->add_option("--log-level", common.log_level)->capture_default_str();
-  operator_command
-      ->add_option("--log-format", log_format,
-                   "json, text, or auto: text on a terminal, JSON lines otherwise")
-      ->check(CLI::IsMember({"auto", "json", "text"}))
-      ->capture_default_str();
+  std::function<int()> run_operator;
+  if (server != nullptr) {
+    run_operator = server->declare_operator(*operator_command);
+  } else {
+    // Its arguments, --help included, are tidemark-operator's to parse: taken as they are.
+    operator_command->prefix_command()->set_help_flag();
+  }
 
   try {
     app.parse(argc, argv);
@@ -370,20 +337,7 @@ int Main(int argc, char** argv, const ServerCommands* server) {
     }
     return RunReconcileAll(common, watch, interval, monitor.get());
   }
-  if (*operator_command) {
-    if (!spec::ParseDuration(resync, &controller.reconciler.requeue.resync))
-      return Invalid("--resync: " + resync);
-    if (!spec::ParseDuration(operator_lock_wait, &controller.reconciler.lock_wait)) {
-      return Invalid("--lock-wait: " + operator_lock_wait);
-    }
-    // The operator logs at info unless told otherwise (the other commands default to warn).
-    const bool level_given = operator_command->get_option("--log-level")->count() > 0;
-    const bool json_lines = log_format == "json" || (log_format == "auto" && !isatty(2));
-    log::Init(json_lines ? log::Format::kJson : log::Format::kText,
-              level_given ? level : log::Level::kInfo);
-    controller.version = kVersion;
-    return server->run_operator(controller);
-  }
+  if (*operator_command) return run_operator();
   return kExitInvalid;
 }
 

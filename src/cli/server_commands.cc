@@ -1,14 +1,19 @@
 #include "cli/server_commands.h"
 
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 #include <stop_token>
 
+#include "base/log.h"
 #include "cli/common.h"
 #include "cli/version.h"
 #include "http/probe_server.h"
 #include "metrics/metrics.h"
 #include "operator/controller.h"
+#include "spec/decode.h"
 
 namespace tidemark::cli {
 namespace {
@@ -19,13 +24,82 @@ void RequestShutdown(int) {
   if (shutdown_source) shutdown_source->request_stop();
 }
 
-// SIGTERM and SIGINT drain the workers and release the lease.
-int RunOperator(const op::ControllerOptions& options) {
+// The flags of `tidemark-operator operator`, and what they fill.
+struct OperatorFlags {
+  op::ControllerOptions controller;
+  std::string resync = "10m";
+  std::string lock_wait = "5s";
+  std::string log_level = "info";  // the other commands default to warn
+  std::string log_format = "auto";
+};
+
+void AddOperatorFlags(CLI::App& command, OperatorFlags& flags) {
+  op::ControllerOptions& controller = flags.controller;
+  command.add_option("--kubeconfig", controller.kubeconfig.path,
+                     "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  command.add_option("--context", controller.kubeconfig.context, "kubeconfig context");
+  command.add_option("--namespace", controller.namespaces,
+                     "watch only these namespaces (repeatable; default: all)");
+  command.add_option("--selector", controller.label_selector,
+                     "watch only MigrationPlans with these labels (sharding)");
+  command.add_option("--workers", controller.workers, "plans reconciled at once")
+      ->capture_default_str();
+  command.add_flag("--leader-elect", controller.leader_elect,
+                   "elect one active replica on a coordination.k8s.io Lease");
+  command.add_option("--lease-namespace", controller.lease_namespace,
+                     "the Lease's namespace (default: the pod's own)");
+  command.add_option("--lease-name", controller.lease_name)->capture_default_str();
+  command.add_option("--identity", controller.identity,
+                     "this replica's name in the Lease (default: host name)");
+  command
+      .add_option("--metrics-addr", controller.metrics_address,
+                  "serve /metrics, /healthz and /readyz here")
+      ->capture_default_str();
+  command
+      .add_option("--db-idle-sessions", controller.reconciler.idle_sessions,
+                  "database sessions kept open between reconciles (at most 2 per database; "
+                  "each closes after 60 s unused)")
+      ->capture_default_str();
+  command.add_option("--resync", flags.resync, "look again at Ready plans this often")
+      ->capture_default_str();
+  command
+      .add_option("--lock-wait", flags.lock_wait,
+                  "wait this long for a busy ledger before requeueing")
+      ->capture_default_str();
+  command.add_option("--log-level", flags.log_level, "debug, info, warn or error")
+      ->capture_default_str();
+  command
+      .add_option("--log-format", flags.log_format,
+                  "json, text, or auto: text on a terminal, JSON lines otherwise")
+      ->check(CLI::IsMember({"auto", "json", "text"}))
+      ->capture_default_str();
+}
+
+// Checks the flags CLI11 leaves as text, then runs the controller; SIGTERM and SIGINT
+// drain the workers and release the lease.
+int RunOperator(OperatorFlags& flags) {
+  log::Level level = log::Level::kInfo;
+  if (!log::ParseLevel(flags.log_level, &level)) return Invalid("--log-level: " + flags.log_level);
+  op::ControllerOptions& controller = flags.controller;
+  if (!spec::ParseDuration(flags.resync, &controller.reconciler.requeue.resync))
+    return Invalid("--resync: " + flags.resync);
+  if (!spec::ParseDuration(flags.lock_wait, &controller.reconciler.lock_wait))
+    return Invalid("--lock-wait: " + flags.lock_wait);
+  const bool json_lines = flags.log_format == "json" || (flags.log_format == "auto" && !isatty(2));
+  log::Init(json_lines ? log::Format::kJson : log::Format::kText, level);
+  controller.version = kVersion;
+
   std::stop_source stop;
   shutdown_source = &stop;
   std::signal(SIGTERM, RequestShutdown);
   std::signal(SIGINT, RequestShutdown);
-  return op::RunController(options, stop.get_token());
+  return op::RunController(controller, stop.get_token());
+}
+
+std::function<int()> DeclareOperator(CLI::App& command) {
+  auto flags = std::make_shared<OperatorFlags>();
+  AddOperatorFlags(command, *flags);
+  return [flags] { return RunOperator(*flags); };
 }
 
 // The operator's metrics for the plans of `tidemark run --watch`, and its probes.
@@ -78,6 +152,6 @@ Result<std::unique_ptr<RunMonitor>> ServeRunMetrics(const std::string& address) 
 
 }  // namespace
 
-const ServerCommands kServerCommands{RunOperator, ServeRunMetrics};
+const ServerCommands kServerCommands{DeclareOperator, ServeRunMetrics};
 
 }  // namespace tidemark::cli
