@@ -83,6 +83,22 @@ TEST_F(EngineExecuteTest, ALockTimeoutThatClearsIsNoFailure) {
   EXPECT_EQ(Ledger().size(), 3u);
 }
 
+TEST_F(EngineExecuteTest, ARevertThatMeetsLockTimeoutsIsLeftReverting) {
+  plan::MigrationPlan plan = Chain({SqlStep("0001", "SELECT 1", "SELECT -1"),
+                                    SqlStep("0002", "SELECT 2", "SELECT pg_sleep(1)")});
+  ReconcileDone(plan);
+  db_.FailStatement("SELECT pg_sleep(1)", StatementFailure::LockTimeout());
+  Target(plan, "zero");
+  plan.policy.revert = plan::RevertPolicy::kAllow;
+  const engine::Report report = Reconcile(plan);
+  ASSERT_TRUE(report.outcome.progressing);
+  EXPECT_EQ(report.outcome.progressing->reason, "Reverting");
+  EXPECT_THAT(Pending(report.outcome), ElementsAre("revert shop.0002", "revert shop.0001"));
+  EXPECT_EQ(report.outcome.to_revert, 2);
+  EXPECT_EQ(Runs(Shop("0002")), 1 + engine::Options{}.lock_timeout_attempts);
+  EXPECT_EQ(Ledger(), (std::set<plan::StepId>{Shop("0001"), Shop("0002")}));
+}
+
 TEST_F(EngineExecuteTest, ALostConnectionIsRetriedLater) {
   db_.FailStatement("SELECT 'gone'", StatementFailure::ConnectionLost());
   const engine::Report report = Reconcile(ThreeSteps("SELECT 'gone'"));

@@ -362,6 +362,14 @@ TEST_P(StoreContractTest, AFakeRunRecordsWithoutRunning) {
   EXPECT_EQ(recorded.history.checksums.at(Shop("0001")), "sum-0001");
   EXPECT_TRUE(recorded.history.dirty.empty());
   EXPECT_TRUE(Existing(*store, {"t5"}).empty());
+
+  StepRun fake_revert = Step(Shop("0001"), {backend_->DivisionByZero()});
+  fake_revert.direction = Direction::kBackward;
+  fake_revert.fake = true;
+  ASSERT_TRUE(store->Run(fake_revert).ok);
+  const ledger::Recorded reverted = Read(*store, {"shop"});
+  EXPECT_EQ(reverted.applied, std::set<StepId>{Shop("0002")});
+  EXPECT_EQ(reverted.history.checksums.count(Shop("0001")), 0u);
 }
 
 TEST_P(StoreContractTest, ReadGivesOnlyTheAskedApps) {
@@ -392,19 +400,30 @@ TEST_P(StoreContractTest, ExistingTablesNamesThoseThatExist) {
   EXPECT_TRUE(Existing(*store, {}).empty());
 }
 
-TEST_P(StoreContractTest, ALockTimeoutRollsBackAndSaysSo) {
+TEST_P(StoreContractTest, ALockTimeoutSaysSo) {
   StorePtr store = Ready();
   ASSERT_TRUE(store);
-  const ledger::StepResult result = store->Run(Step(Shop("0001"), {backend_->Blocked()}));
-  ASSERT_FALSE(result.ok);
-  EXPECT_TRUE(result.error.lock_timeout);
-  EXPECT_EQ(result.error.sql_state, "55P03");
-  EXPECT_EQ(result.error.statement_index, 0);
-  EXPECT_FALSE(result.error.dirty);
-  EXPECT_FALSE(result.error.connection_lost);
+  const std::string blocked = backend_->Blocked();
+  const ledger::StepResult atomic = store->Run(Step(Shop("0001"), {blocked}));
+  ASSERT_FALSE(atomic.ok);
+  EXPECT_TRUE(atomic.error.lock_timeout);
+  EXPECT_EQ(atomic.error.sql_state, "55P03");
+  EXPECT_EQ(atomic.error.statement_index, 0);
+  EXPECT_FALSE(atomic.error.dirty);  // rolled back: worth retrying
+  EXPECT_FALSE(atomic.error.connection_lost);
+
+  const ledger::StepResult non_atomic =
+      store->Run(Step(Shop("0002"), {"SELECT 1", blocked}, false));
+  ASSERT_FALSE(non_atomic.ok);
+  EXPECT_TRUE(non_atomic.error.lock_timeout);
+  EXPECT_EQ(non_atomic.error.statement_index, 1);
+  EXPECT_TRUE(non_atomic.error.dirty);  // its first statement stays done
+
   const ledger::Recorded recorded = Read(*store, {"shop"});
   EXPECT_TRUE(recorded.applied.empty());
   EXPECT_EQ(recorded.history.failures.at(Shop("0001")), 1);
+  EXPECT_EQ(recorded.history.dirty.count(Shop("0001")), 0u);
+  EXPECT_EQ(recorded.history.dirty.count(Shop("0002")), 1u);
 }
 
 TEST_P(StoreContractTest, ALostConnectionEndsTheSessionAndItsLock) {
@@ -425,6 +444,40 @@ TEST_P(StoreContractTest, ALostConnectionEndsTheSessionAndItsLock) {
   EXPECT_TRUE(recorded.applied.empty());
   EXPECT_TRUE(recorded.history.failures.empty());  // nobody could record it
   EXPECT_TRUE(Existing(*other, {"t8"}).empty());
+}
+
+TEST_P(StoreContractTest, ALostConnectionInANonAtomicStepLeavesItDirty) {
+  StorePtr store = Ready();
+  StorePtr other = Connect();
+  ASSERT_TRUE(store && other);
+  const ledger::StepResult result = store->Run(
+      Step(Shop("0001"), {backend_->Creating("t9"), backend_->LosingTheConnection()}, false));
+  ASSERT_FALSE(result.ok);
+  EXPECT_TRUE(result.error.connection_lost);
+  EXPECT_TRUE(result.error.dirty);
+  EXPECT_EQ(result.error.statement_index, 1);
+
+  // Another session finds it dirty from its "started" marker alone.
+  const ledger::Recorded recorded = Read(*other, {"shop"});
+  ASSERT_EQ(recorded.history.dirty.count(Shop("0001")), 1u);
+  EXPECT_EQ(recorded.history.dirty.at(Shop("0001")).statement_index, 1);
+  EXPECT_TRUE(recorded.history.dirty.at(Shop("0001")).error.empty());
+  EXPECT_TRUE(recorded.applied.empty());
+  EXPECT_EQ(Existing(*other, {"t9"}), std::set<std::string>{"t9"});
+}
+
+TEST_P(StoreContractTest, LedgersOfOneDatabaseAreIndependent) {
+  StorePtr store = Ready();
+  StorePtr other = Connect({"public", {"other_migrations", "other_history"}});
+  ASSERT_TRUE(store && other);
+  ASSERT_TRUE(other->EnsureTables().ok());
+  ASSERT_TRUE(store->Run(Step(Shop("0001"), {})).ok);
+  ASSERT_FALSE(store->Run(Step(Shop("0002"), {backend_->DivisionByZero()})).ok);
+  const ledger::Recorded recorded = Read(*other, {"shop"});
+  EXPECT_TRUE(recorded.applied.empty());
+  EXPECT_TRUE(recorded.history.checksums.empty());
+  EXPECT_TRUE(recorded.history.failures.empty());
+  EXPECT_THAT(other->Describe(), HasSubstr("/public/other_migrations"));
 }
 
 TEST_P(StoreContractTest, RunningWithoutTheTablesFailsAndCreatesNothing) {
