@@ -1,6 +1,6 @@
 #include "tests/support/memory_store.h"
 
-#include <algorithm>
+#include <chrono>
 
 #include "base/clock.h"
 

@@ -26,7 +26,6 @@
 // stores.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
