@@ -8,6 +8,8 @@
 #include <mutex>
 #include <vector>
 
+#include "tests/support/memory_store.h"
+
 namespace tidemark::op {
 namespace {
 
@@ -59,6 +61,15 @@ class FailingSessions : public SessionSource {
 
  private:
   Status status_;
+};
+
+// Sessions on an in-memory database.
+class MemorySessions : public SessionSource {
+ public:
+  Result<ledger::StorePtr> Connect(const plan::MigrationPlan&) override {
+    return database.Connect();
+  }
+  testing::MemoryDatabase database;
 };
 
 json Plan(json spec) {
@@ -150,6 +161,79 @@ TEST_F(PlanReconcilerTest, AnUnchangedStatusIsNotWrittenAgain) {
   stored["status"] = sink_.patches[0]["status"];
   (void)Reconcile(stored, sessions);
   EXPECT_EQ(sink_.patches.size(), 1u);  // the same status: no second write
+}
+
+TEST_F(PlanReconcilerTest, AppliedStepsMakeThePlanReadyWithOneEventAndAResync) {
+  MemorySessions sessions;
+  const Action action = Reconcile(Plan(OneStep()), sessions);
+  EXPECT_EQ(action, Action::Done(options_.requeue.resync));
+  EXPECT_EQ(sessions.database.LedgerRows(), (std::set<plan::StepId>{{"shop", "0001_initial"}}));
+  ASSERT_EQ(sink_.patches.size(), 1u);
+  const json& status = sink_.patches[0]["status"];
+  EXPECT_EQ(Condition(status, "Ready"), "True/UpToDate");
+  EXPECT_EQ(status["lastApplied"]["migration"], "shop.0001_initial");
+  ASSERT_EQ(sink_.events.size(), 1u);
+  EXPECT_EQ(sink_.events[0].type, runtime::EventType::kNormal);
+  EXPECT_EQ(sink_.events[0].reason, "Applied");
+  EXPECT_THAT(sink_.events[0].note, HasSubstr("the ledger now matches the plan"));
+}
+
+TEST_F(PlanReconcilerTest, AFailingStepStallsNamingTheStatementAndIsRetried) {
+  MemorySessions sessions;
+  sessions.database.FailStatement("CREATE TABLE t (id int)",
+                                  testing::StatementFailure::Error("42P07", "already exists"));
+  EXPECT_EQ(Reconcile(Plan(OneStep()), sessions), Action::Retry());
+  EXPECT_TRUE(sessions.database.LedgerRows().empty());
+  const json& status = sink_.patches.at(0)["status"];
+  EXPECT_EQ(Condition(status, "Stalled"), "True/MigrationFailed");
+  EXPECT_EQ(status["failure"]["sqlState"], "42P07");
+  ASSERT_EQ(sink_.events.size(), 1u);
+  EXPECT_EQ(sink_.events[0].reason, "MigrationFailed");
+}
+
+TEST_F(PlanReconcilerTest, ALedgerLockedElsewhereIsLookedAtAgainSoon) {
+  MemorySessions sessions;
+  auto other = sessions.database.Connect();
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Lock(std::chrono::milliseconds(0)).ok());
+  options_.lock_wait = std::chrono::milliseconds(10);
+  EXPECT_EQ(Reconcile(Plan(OneStep()), sessions),
+            Action::RequeueAfter(options_.requeue.lock_retry));
+  EXPECT_EQ(Condition(sink_.patches.at(0)["status"], "Reconciling"), "True/WaitingForLock");
+  EXPECT_EQ(sink_.events.at(0).type, runtime::EventType::kNormal);
+}
+
+TEST_F(PlanReconcilerTest, AStopBeforeTheNextStepLeavesTheRestForTheNextRun) {
+  MemorySessions sessions;
+  json spec = OneStep();
+  spec["migrations"].push_back({{"app", "shop"},
+                                {"name", "0002_more"},
+                                {"dependencies", {"shop.0001_initial"}},
+                                {"forward", "CREATE TABLE u (id int);"}});
+  std::stop_source stop;
+  stop.request_stop();
+  PlanReconciler reconciler(sink_, objects_, sessions, index_, metrics_, options_);
+  EXPECT_EQ(reconciler.Reconcile(Plan(spec), stop.get_token()), Action::Retry());
+  EXPECT_TRUE(sessions.database.LedgerRows().empty());
+  const json& status = sink_.patches.at(0)["status"];
+  EXPECT_EQ(Condition(status, "Reconciling"), "True/Applying");
+  EXPECT_EQ(status["summary"]["pending"], 2);
+}
+
+TEST_F(PlanReconcilerTest, TheIndexKnowsWhichSecretsAndConfigMapsAPlanNames) {
+  FailingSessions sessions(Status::Unavailable("down"));
+  json spec = OneStep();
+  spec["database"] = {{"dsnFrom", {{"secretKeyRef", {{"name", "shop-db"}, {"key", "dsn"}}}}}};
+  spec["migrationsFrom"] = {{{"configMapRef", {{"name", "shop-steps"}}}}};
+  PlanReconciler reconciler(sink_, objects_, sessions, index_, metrics_, options_);
+  (void)reconciler.Reconcile(Plan(spec), {});
+  EXPECT_EQ(index_.PlansNaming(NamedKind::kSecret, "prod/shop-db"),
+            std::vector<std::string>{"prod/shop"});
+  EXPECT_EQ(index_.PlansNaming(NamedKind::kConfigMap, "prod/shop-steps"),
+            std::vector<std::string>{"prod/shop"});
+  EXPECT_TRUE(index_.PlansNaming(NamedKind::kSecret, "other/shop-db").empty());
+  reconciler.Deleted("prod/shop");
+  EXPECT_TRUE(index_.PlansNaming(NamedKind::kSecret, "prod/shop-db").empty());
 }
 
 TEST_F(PlanReconcilerTest, AStatusThatCannotBeWrittenIsAnError) {
