@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "plan/status.h"
+#include "postgres/connection.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
 
@@ -116,9 +117,9 @@ ReconcileResult PlanReconciler::Reconcile(const json& object) {
                          {"error", result.error.message}}));
       };
       const engine::Connector connect = [&]() -> Result<ledger::StorePtr> {
-        TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
-                            spec::ResolveConnection(plan.database, ns, objects_,
-                                                    /*allow_local_sources=*/false));
+        TM_ASSIGN_OR_RETURN(postgres::ConnectionParams params,
+                            postgres::ResolveConnection(plan.database, ns, objects_,
+                                                        /*allow_local_sources=*/false));
         postgres::ConnectOptions connect_options;
         connect_options.schema = plan.database.schema;
         connect_options.ledger = plan.ledger;
