@@ -1,3 +1,6 @@
+// The store's ledger SQL: learning a session's ledger, creating its tables, the advisory
+// lock, reading the rows and history of some apps, and recording steps (RecordQuery, the
+// ledger rows and the history row in one statement).
 #include <libpq-fe.h>
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Opening sessions: Connect, and the SessionPool that keeps them open between uses.
 #include <libpq-fe.h>
 
 #include <algorithm>
