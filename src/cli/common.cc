@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "plan/graph.h"
+#include "postgres/connection.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
 
@@ -62,9 +63,9 @@ Result<plan::MigrationPlan> OnePlan(const Loaded& loaded) {
 
 engine::Connector MakeConnector(const plan::MigrationPlan& plan, spec::ObjectSource& objects) {
   return [&plan, &objects]() -> Result<ledger::StorePtr> {
-    TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
-                        spec::ResolveConnection(plan.database, plan.meta.ns, objects,
-                                                /*allow_local_sources=*/true));
+    TM_ASSIGN_OR_RETURN(postgres::ConnectionParams params,
+                        postgres::ResolveConnection(plan.database, plan.meta.ns, objects,
+                                                    /*allow_local_sources=*/true));
     postgres::ConnectOptions options;
     options.schema = plan.database.schema;
     options.ledger = plan.ledger;

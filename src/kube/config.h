@@ -5,6 +5,9 @@
 // A Config is a plain value. Its credentials may rotate (bound service-account tokens,
 // exec plugins), so they sit behind a CredentialSource shared by every copy of the Config
 // and asked again before each request. CredentialSource::Get() is thread-safe.
+//
+// Implemented in credentials.cc (the credential sources), kubeconfig.cc (LoadKubeconfig)
+// and config.cc (LoadInClusterConfig, LoadConfig).
 #pragma once
 
 #include <chrono>

@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "plan/status.h"
+#include "postgres/connection.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
 
@@ -52,9 +53,9 @@ void ClusterSink::RecordEvent(const json& plan, runtime::EventType type, const s
 }
 
 Result<ledger::StorePtr> PooledSessions::Connect(const plan::MigrationPlan& plan) {
-  TM_ASSIGN_OR_RETURN(spec::ConnectionParams params,
-                      spec::ResolveConnection(plan.database, plan.meta.ns, objects_,
-                                              /*allow_local_sources=*/false));
+  TM_ASSIGN_OR_RETURN(postgres::ConnectionParams params,
+                      postgres::ResolveConnection(plan.database, plan.meta.ns, objects_,
+                                                  /*allow_local_sources=*/false));
   postgres::ConnectOptions connect_options;
   connect_options.schema = plan.database.schema;
   connect_options.ledger = plan.ledger;

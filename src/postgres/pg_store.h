@@ -7,6 +7,10 @@
 //   SELECT ('x' || left(encode(sha256(convert_to('tidemark:' || current_database() || ':'
 //          || 'public' || ':' || 'django_migrations', 'UTF8')), 'hex'), 16))::bit(64)::bigint;
 // Unrelated schemas and ledgers get different keys, so they never block each other.
+//
+// This is the public face of src/postgres; the store itself is in pg_store_impl.h (its
+// ledger SQL in ledger_sql.cc, its step runs in step_runs.cc), libpq helpers in session.h,
+// Connect and the pool in session_pool.cc.
 #pragma once
 
 #include <chrono>
@@ -20,7 +24,7 @@
 #include "base/status.h"
 #include "ledger/store.h"
 #include "plan/model.h"
-#include "spec/objects.h"
+#include "postgres/connection.h"
 
 struct pg_conn;  // libpq's PGconn
 
@@ -45,8 +49,7 @@ struct LedgerFacts {
 
 // Opens a session. Unavailable (with the server's message, never the password) when the
 // database cannot be reached.
-Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
-                                 const ConnectOptions& options);
+Result<ledger::StorePtr> Connect(const ConnectionParams& params, const ConnectOptions& options);
 
 // Sessions kept open between uses, for the controller, which reconciles thousands of plans
 // over a few databases: a new session costs the server a process and a cold catalogue
@@ -65,8 +68,7 @@ class SessionPool {
   ~SessionPool();
 
   // As Connect above, reusing an idle session to the same database and role when one is left.
-  Result<ledger::StorePtr> Connect(const spec::ConnectionParams& params,
-                                   const ConnectOptions& options);
+  Result<ledger::StorePtr> Connect(const ConnectionParams& params, const ConnectOptions& options);
   size_t IdleCount() const;
 
  private:

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "base/base64.h"
-#include "base/redact.h"
 #include "plan/graph.h"
 #include "spec/decode.h"
 
@@ -37,47 +36,6 @@ Result<std::string> ReadFile(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
-}
-
-Result<std::string> ResolveValue(const plan::Value& value, const std::string& field,
-                                 const std::string& ns, ObjectSource& objects,
-                                 bool allow_local_sources) {
-  if (value.literal) return *value.literal;
-  const plan::ValueSource& source = *value.from;
-  using Kind = plan::ValueSource::Kind;
-  if (source.kind != Kind::kSecretKeyRef && !allow_local_sources) {
-    return Status::InvalidArgument(field +
-                                   "From: env and file sources work only with "
-                                   "`tidemark run`; in a cluster use secretKeyRef");
-  }
-  switch (source.kind) {
-    case Kind::kSecretKeyRef: {
-      auto secret = objects.SecretValue(ns, source.secret_name, source.secret_key);
-      if (!secret.ok()) {
-        return secret.status().WithContext(field + "From.secretKeyRef");
-      }
-      return secret;
-    }
-    case Kind::kEnv: {
-      const char* env = std::getenv(source.env.c_str());
-      if (env == nullptr) {
-        return Status::NotFound(field + "From.env: environment variable " + source.env +
-                                " is not set; export it before running tidemark");
-      }
-      return std::string(env);
-    }
-    case Kind::kFile: {
-      auto content = ReadFile(source.file);
-      if (!content.ok()) {
-        return Status::NotFound(field + "From.file: cannot read " + source.file +
-                                "; check the path and its permissions");
-      }
-      std::string text = *content;
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-      return text;
-    }
-  }
-  return Status::Internal("unknown value source");
 }
 
 }  // namespace
@@ -225,39 +183,45 @@ Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects) {
   return Status::Ok();
 }
 
-std::string ConnectionParams::Describe() const {
-  std::string out;
-  for (const auto& [key, value] : keywords) {
-    if (key == "password") continue;
-    out += (out.empty() ? "" : " ") + key + "=" + (key == "dbname" ? RedactDsn(value) : value);
+Result<std::string> ResolveValue(const plan::Value& value, const std::string& field,
+                                 const std::string& ns, ObjectSource& objects,
+                                 bool allow_local_sources) {
+  if (value.literal) return *value.literal;
+  const plan::ValueSource& source = *value.from;
+  using Kind = plan::ValueSource::Kind;
+  if (source.kind != Kind::kSecretKeyRef && !allow_local_sources) {
+    return Status::InvalidArgument(field +
+                                   "From: env and file sources work only with "
+                                   "`tidemark run`; in a cluster use secretKeyRef");
   }
-  return out;
-}
-
-Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
-                                           const std::string& ns, ObjectSource& objects,
-                                           bool allow_local_sources) {
-  ConnectionParams params;
-  const std::tuple<const char*, const char*, const plan::Value*> fields[] = {
-      {"dbname", "spec.database.dsn", &database.dsn},  // expanded by libpq (expand_dbname)
-      {"host", "spec.database.host", &database.host},
-      {"port", "spec.database.port", &database.port},
-      {"dbname", "spec.database.dbname", &database.dbname},
-      {"user", "spec.database.user", &database.user},
-      {"password", "spec.database.password", &database.password},
-      {"sslmode", "spec.database.sslMode", &database.ssl_mode}};
-  for (const auto& [keyword, field, value] : fields) {
-    if (value->empty()) continue;
-    TM_ASSIGN_OR_RETURN(std::string resolved,
-                        ResolveValue(*value, field, ns, objects, allow_local_sources));
-    params.keywords.emplace_back(keyword, resolved);
+  switch (source.kind) {
+    case Kind::kSecretKeyRef: {
+      auto secret = objects.SecretValue(ns, source.secret_name, source.secret_key);
+      if (!secret.ok()) {
+        return secret.status().WithContext(field + "From.secretKeyRef");
+      }
+      return secret;
+    }
+    case Kind::kEnv: {
+      const char* env = std::getenv(source.env.c_str());
+      if (env == nullptr) {
+        return Status::NotFound(field + "From.env: environment variable " + source.env +
+                                " is not set; export it before running tidemark");
+      }
+      return std::string(env);
+    }
+    case Kind::kFile: {
+      auto content = ReadFile(source.file);
+      if (!content.ok()) {
+        return Status::NotFound(field + "From.file: cannot read " + source.file +
+                                "; check the path and its permissions");
+      }
+      std::string text = *content;
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      return text;
+    }
   }
-  if (params.keywords.empty()) {
-    return Status::InvalidArgument(
-        "spec.database: no connection given; set dsn/dsnFrom or host, dbname, user and "
-        "passwordFrom (with the CLI, --database or DATABASE_URL also work)");
-  }
-  return params;
+  return Status::Internal("unknown value source");
 }
 
 }  // namespace tidemark::spec

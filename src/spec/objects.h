@@ -1,11 +1,11 @@
 // Reading plan files, and the objects a plan refers to (ConfigMaps with steps, Secrets
 // with credentials), wherever they come from: files for the CLI, the cluster for the
-// controller. docs/plan-format.md describes the shapes.
+// controller. docs/plan-format.md describes the shapes. The database fields become libpq
+// parameters in postgres/connection.h.
 #pragma once
 
 #include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -51,17 +51,11 @@ Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths);
 // later (plan::Validate, or the engine's diff), so that problems keep their reasons.
 Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects);
 
-// libpq keyword/value pairs for PQconnectdbParams; a "dsn" given first is expanded there.
-struct ConnectionParams {
-  std::vector<std::pair<std::string, std::string>> keywords;
-  // For messages: host, port, dbname and user, never the password.
-  std::string Describe() const;
-};
-
-// Resolves the database fields. `allow_local_sources` permits `env:` and `file:` sources
-// (the CLI); the controller passes false so a plan cannot read the controller's own files.
-Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
-                                           const std::string& ns, ObjectSource& objects,
-                                           bool allow_local_sources);
+// One field's value: its literal, or read from its source (`field` names it in messages:
+// "spec.database.password"). `allow_local_sources` permits `env:` and `file:` sources (the
+// CLI); the controller passes false so a plan cannot read the controller's own files.
+Result<std::string> ResolveValue(const plan::Value& value, const std::string& field,
+                                 const std::string& ns, ObjectSource& objects,
+                                 bool allow_local_sources);
 
 }  // namespace tidemark::spec

@@ -54,7 +54,7 @@ class PostgresBackend : public Backend {
     postgres::ConnectOptions options;
     options.schema = ledger.schema;
     options.ledger = ledger.tables;
-    return postgres::Connect(spec::ConnectionParams{{{"dbname", dsn_}}}, options);
+    return postgres::Connect(postgres::ConnectionParams{{{"dbname", dsn_}}}, options);
   }
   void CreateSchema(const std::string& schema) override {
     server().Query(dsn_, "CREATE SCHEMA " + schema);

@@ -18,8 +18,8 @@ class SessionPoolTest : public ::testing::Test {
 
   static PostgresServer& server() { return PostgresServer::Get(); }
 
-  static spec::ConnectionParams Params(const std::string& dsn) {
-    return spec::ConnectionParams{{{"dbname", dsn}}};
+  static postgres::ConnectionParams Params(const std::string& dsn) {
+    return postgres::ConnectionParams{{{"dbname", dsn}}};
   }
   static postgres::ConnectOptions Options() {
     postgres::ConnectOptions options;

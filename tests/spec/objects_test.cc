@@ -1,4 +1,5 @@
-// Plan files: many documents, folders, ConfigMaps with steps, Secrets, connections.
+// Plan files: many documents, folders, ConfigMaps with steps, Secrets, value sources.
+// (The database fields as libpq parameters: tests/postgres/connection_test.cc.)
 #include "spec/objects.h"
 
 #include <gmock/gmock.h>
@@ -58,14 +59,10 @@ TEST(ObjectsTest, PlanWithConfigMapAndSecret) {
   ASSERT_EQ(plan.migrations.size(), 3u);
   EXPECT_EQ(plan.migrations[1].id.name, "0002_b");  // keys in name order: a.yaml first
   EXPECT_EQ(plan.migrations[1].origin, "ConfigMap shop-steps key a.yaml[0]");
-  auto connection = ResolveConnection(plan.database, plan.meta.ns, files, true);
-  ASSERT_TRUE(connection.ok()) << connection.status().message();
-  EXPECT_EQ(connection->Describe(), "host=db.internal dbname=shop user=app");
-  bool has_password = false;
-  for (const auto& [key, value] : connection->keywords) {
-    if (key == "password") has_password = value == "hunter2";
-  }
-  EXPECT_TRUE(has_password);
+  auto password =
+      ResolveValue(plan.database.password, "spec.database.password", plan.meta.ns, files, true);
+  ASSERT_TRUE(password.ok()) << password.status().message();
+  EXPECT_EQ(*password, "hunter2");
 }
 
 TEST(ObjectsTest, MissingConfigMapAndSecretAreNamed) {
@@ -76,9 +73,10 @@ TEST(ObjectsTest, MissingConfigMapAndSecretAreNamed) {
   plan::MigrationPlan plan = files.plans[0];
   Status completed = CompletePlan(&plan, files);
   EXPECT_THAT(completed.message(), HasSubstr("spec.migrationsFrom: ConfigMap shop-steps"));
-  auto connection = ResolveConnection(plan.database, plan.meta.ns, files, true);
-  EXPECT_EQ(connection.status().code(), StatusCode::kNotFound);
-  EXPECT_THAT(connection.status().message(),
+  auto password =
+      ResolveValue(plan.database.password, "spec.database.password", plan.meta.ns, files, true);
+  EXPECT_EQ(password.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(password.status().message(),
               HasSubstr("spec.database.passwordFrom.secretKeyRef: Secret shop-db"));
 }
 
@@ -98,18 +96,20 @@ TEST(ObjectsTest, DuplicateStepAcrossInlineAndConfigMap) {
 }
 
 TEST(ObjectsTest, LocalSourcesOnlyWhenAllowed) {
-  plan::DatabaseSpec database;
-  database.dsn.from = plan::ValueSource{plan::ValueSource::Kind::kEnv, "", "", "TM_TEST_DSN", ""};
+  plan::Value dsn;
+  dsn.from = plan::ValueSource{plan::ValueSource::Kind::kEnv, "", "", "TM_TEST_DSN", ""};
   LoadedFiles none;
   ::setenv("TM_TEST_DSN", "host=/tmp dbname=x", 1);
-  auto allowed = ResolveConnection(database, "default", none, true);
+  auto allowed = ResolveValue(dsn, "spec.database.dsn", "default", none, true);
   ASSERT_TRUE(allowed.ok());
-  EXPECT_EQ(allowed->keywords[0].second, "host=/tmp dbname=x");
-  auto refused = ResolveConnection(database, "default", none, false);
-  EXPECT_THAT(refused.status().message(), HasSubstr("only with `tidemark run`"));
+  EXPECT_EQ(*allowed, "host=/tmp dbname=x");
+  auto refused = ResolveValue(dsn, "spec.database.dsn", "default", none, false);
+  EXPECT_THAT(
+      refused.status().message(),
+      HasSubstr("spec.database.dsnFrom: env and file sources work only with `tidemark run`"));
   ::unsetenv("TM_TEST_DSN");
-  EXPECT_THAT(ResolveConnection(database, "default", none, true).status().message(),
-              HasSubstr("environment variable TM_TEST_DSN is not set"));
+  EXPECT_THAT(ResolveValue(dsn, "spec.database.dsn", "default", none, true).status().message(),
+              HasSubstr("spec.database.dsnFrom.env: environment variable TM_TEST_DSN is not set"));
 }
 
 TEST(ObjectsTest, MalformedYamlNamesLineAndColumn) {

@@ -1,0 +1,246 @@
+// The store's ledger SQL: learning a session's ledger, creating its tables, the advisory
+// lock, reading the rows and history of some apps, and recording steps (RecordQuery, the
+// ledger rows and the history row in one statement).
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "ledger/history.h"
+#include "postgres/pg_store_impl.h"
+
+namespace tidemark::postgres {
+
+using ledger::Direction;
+using ledger::StepId;
+using ledger::StepRun;
+
+std::string LockKeySql() {
+  return "('x' || left(encode(sha256(convert_to('tidemark:' || current_database() || ':' || "
+         "$1::text || ':' || $2::text, 'UTF8')), 'hex'), 16))::bit(64)::bigint";
+}
+
+Status PgStore::Init(const LedgerFacts* known) {
+  if (known != nullptr && known->schema == options_.schema &&
+      known->ledger_table == options_.ledger.table &&
+      known->history_table == options_.ledger.history_table) {
+    database_ = known->database;
+    lock_key_ = known->lock_key;
+    return Status::Ok();
+  }
+  // One round trip: the database, whether the schema exists, the lock key, whether the
+  // tables exist, and the search_path (steps and the ledger both resolve unqualified names
+  // in the plan's schema).
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr session,
+      Exec(conn_, Query{"SELECT current_database(), "
+                        "to_regnamespace(quote_ident($1)) IS NOT NULL, " +
+                            LockKeySql() + ", " + TableExistsSql("$1", "$2") + ", " +
+                            TableExistsSql("$1", "$3") +
+                            ", set_config('search_path', quote_ident($1), false)",
+                        {options_.schema, options_.ledger.table, options_.ledger.history_table}}));
+  database_ = PQgetvalue(session.get(), 0, 0);
+  if (PQgetvalue(session.get(), 0, 1)[0] != 't') {
+    return Status::FailedPrecondition(
+        "schema \"" + options_.schema + "\" does not exist in database " + database_ +
+        "; create it (CREATE SCHEMA " + Quote(options_.schema) + ") or fix spec.database.schema");
+  }
+  lock_key_ = PQgetvalue(session.get(), 0, 2);
+  ledger_exists_ = PQgetvalue(session.get(), 0, 3)[0] == 't';
+  history_exists_ = PQgetvalue(session.get(), 0, 4)[0] == 't';
+  return Status::Ok();
+}
+
+Result<bool> PgStore::TableExists(const std::string& table) {
+  TM_ASSIGN_OR_RETURN(ResultPtr result, Exec(conn_, Query{"SELECT " + TableExistsSql("$1", "$2"),
+                                                          {options_.schema, table}}));
+  return PQgetvalue(result.get(), 0, 0)[0] == 't';
+}
+
+Result<bool> PgStore::Exists(const std::string& table, bool& known) {
+  if (!known) {
+    TM_ASSIGN_OR_RETURN(known, TableExists(table));
+  }
+  return known;
+}
+
+Status PgStore::EnsureTables() {
+  // Usually both exist (Init or Lock looked): cheaper than DDL, even IF NOT EXISTS.
+  if (ledger_exists_ && history_exists_) return Status::Ok();
+  // Django's own DDL for its recorder table (django/db/migrations/recorder.py).
+  TM_RETURN_IF_ERROR(
+      Exec(conn_, "CREATE TABLE IF NOT EXISTS " + LedgerTable() +
+                      " (\"id\" serial NOT NULL PRIMARY KEY, "
+                      "\"app\" varchar(255) NOT NULL, \"name\" varchar(255) NOT NULL, "
+                      "\"applied\" timestamp with time zone NOT NULL)")
+          .status());
+  TM_RETURN_IF_ERROR(
+      Exec(conn_, "CREATE TABLE IF NOT EXISTS " + HistoryTable() +
+                      " (\"id\" bigserial PRIMARY KEY,"
+                      " \"app\" varchar(255) NOT NULL, \"name\" varchar(255) NOT NULL,"
+                      " \"action\" text NOT NULL, \"direction\" text NOT NULL,"
+                      " \"checksum\" text, \"started_at\" timestamptz NOT NULL,"
+                      " \"duration_ms\" double precision,"
+                      " \"plan_namespace\" text, \"plan_name\" text, \"plan_uid\" text,"
+                      " \"plan_generation\" bigint, \"statement_index\" integer,"
+                      " \"sql_state\" text, \"error\" text)")
+          .status());
+  ledger_exists_ = history_exists_ = true;
+  return Status::Ok();
+}
+
+Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
+  // The lock, and whether the tables exist as it is taken (a remembered session does not
+  // know yet); usually free, so one round trip is enough.
+  const std::string select_lock_and_tables =
+      ", " + TableExistsSql("$2", "$3") + ", " + TableExistsSql("$2", "$4");
+  const std::vector<Param> params = {lock_key_, options_.schema, options_.ledger.table,
+                                     options_.ledger.history_table};
+  const auto learn_tables = [this](const PGresult* locked) {
+    ledger_exists_ = PQgetvalue(locked, 0, 1)[0] == 't';
+    history_exists_ = PQgetvalue(locked, 0, 2)[0] == 't';
+  };
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr tried,
+      Exec(conn_,
+           Query{"SELECT pg_try_advisory_lock($1::bigint)" + select_lock_and_tables, params}));
+  if (PQgetvalue(tried.get(), 0, 0)[0] == 't') {
+    learn_tables(tried.get());
+    return 0.0;
+  }
+  const auto start = Clock::now();
+  // lock_timeout bounds the wait of pg_advisory_lock like any other heavyweight lock.
+  TM_RETURN_IF_ERROR(
+      Exec(conn_, "SET lock_timeout = '" +
+                      Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
+          .status());
+  // Run as it is: a lock_timeout error is told apart by its SQLSTATE.
+  const ResultPtr result =
+      RunParams(conn_, {"SELECT pg_advisory_lock($1::bigint)" + select_lock_and_tables, params});
+  const bool locked = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
+  const std::string state = locked ? "" : StepErrorOf(conn_, result.get(), -1, "").sql_state;
+  if (!locked && Lost()) return Status::Unavailable("database connection lost while locking");
+  TM_RETURN_IF_ERROR(Exec(conn_, "RESET lock_timeout").status());
+  const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!locked) {
+    if (state == kLockTimeoutState) {
+      return Status::DeadlineExceeded("another session holds the migration lock of " + Describe() +
+                                      " (advisory lock " + lock_key_ + ")");
+    }
+    return QueryError(conn_, result.get(), "pg_advisory_lock");
+  }
+  learn_tables(result.get());
+  return waited;
+}
+
+Status PgStore::Unlock() {
+  return Exec(conn_, Query{"SELECT pg_advisory_unlock($1::bigint)", {lock_key_}}).status();
+}
+
+Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {
+  ledger::Recorded recorded;
+  TM_ASSIGN_OR_RETURN(const bool ledger_exists, LedgerExists());
+  TM_ASSIGN_OR_RETURN(const bool history_exists,
+                      Exists(options_.ledger.history_table, history_exists_));
+  // One statement, simple to plan (planning costs the server more than these scans): the
+  // ledger rows (no action) and the history rows of the apps; ledger::Summarize reads the
+  // history.
+  std::vector<std::string> parts;
+  if (ledger_exists) {
+    parts.push_back(
+        "SELECT NULL, app, name, NULL::bigint, NULL, NULL, NULL::integer, NULL, NULL"
+        " FROM " +
+        LedgerTable() + " WHERE app = ANY($1::varchar[])");
+  }
+  if (history_exists) {
+    parts.push_back(
+        "SELECT action, app, name, id, direction, coalesce(checksum, ''),"
+        " coalesce(statement_index, 0), started_at::text, coalesce(error, '') FROM " +
+        HistoryTable() + " WHERE app = ANY($1::varchar[])");
+  }
+  if (parts.empty()) return recorded;
+  std::string sql;
+  for (const std::string& part : parts) sql += (sql.empty() ? "" : " UNION ALL ") + part;
+  TM_ASSIGN_OR_RETURN(const ResultPtr result, Exec(conn_, Query{sql, {ArrayLiteral(apps)}}));
+  const PGresult* rows = result.get();
+  std::vector<ledger::HistoryRow> history;
+  for (int r = 0; r < PQntuples(rows); ++r) {
+    StepId step{PQgetvalue(rows, r, 1), PQgetvalue(rows, r, 2)};
+    if (PQgetisnull(rows, r, 0)) {
+      recorded.applied.insert(std::move(step));
+      continue;
+    }
+    history.push_back({std::atoll(PQgetvalue(rows, r, 3)), std::move(step), PQgetvalue(rows, r, 0),
+                       PQgetvalue(rows, r, 4), PQgetvalue(rows, r, 5),
+                       std::atoi(PQgetvalue(rows, r, 6)), PQgetvalue(rows, r, 7),
+                       PQgetvalue(rows, r, 8)});
+  }
+  recorded.history = ledger::Summarize(std::move(history));
+  return recorded;
+}
+
+Query PgStore::RecordQuery(const StepRun& run, const HistoryEntry& entry) const {
+  std::vector<std::string> apps, names;
+  for (const StepId& id : run.records) {
+    apps.push_back(id.app);
+    names.push_back(id.name);
+  }
+  Query query{"", {ArrayLiteral(apps), ArrayLiteral(names)}};
+  if (run.direction == Direction::kForward) {
+    query.sql = "WITH recorded AS (INSERT INTO " + LedgerTable() +
+                " (app, name, applied) SELECT a, n, now() FROM unnest($1::varchar[], $2::varchar[])"
+                " AS t(a, n) RETURNING 1) ";
+  } else {
+    query.sql = "WITH removed AS (DELETE FROM " + LedgerTable() +
+                " WHERE (app, name) IN (SELECT a, n FROM unnest($1::varchar[], $2::varchar[]) AS"
+                " t(a, n)) RETURNING 1) ";
+  }
+  AppendHistoryInsert(HistoryTable(), run, entry, &query);
+  return query;
+}
+
+Status PgStore::Record(const StepRun& run, const HistoryEntry& entry) {
+  Status recorded = Exec(conn_, "BEGIN").status();
+  if (recorded.ok()) recorded = Exec(conn_, RecordQuery(run, entry)).status();
+  if (recorded.ok()) recorded = Exec(conn_, "COMMIT").status();
+  if (!recorded.ok()) (void)Exec(conn_, "ROLLBACK");
+  return recorded;
+}
+
+Result<std::set<std::string>> PgStore::ExistingTables(const std::vector<std::string>& tables) {
+  std::vector<std::string> schemas, names;
+  for (const std::string& table : tables) {
+    const size_t dot = table.find('.');
+    schemas.push_back(dot == std::string::npos ? options_.schema : table.substr(0, dot));
+    names.push_back(dot == std::string::npos ? table : table.substr(dot + 1));
+  }
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr result,
+      Exec(conn_, Query{"SELECT CASE WHEN t.s = $3 THEN t.n ELSE t.s || '.' || t.n END"
+                        " FROM unnest($1::text[], $2::text[]) AS t(s, n)"
+                        " JOIN pg_namespace ns ON ns.nspname = t.s"
+                        " JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n",
+                        {ArrayLiteral(schemas), ArrayLiteral(names), options_.schema}}));
+  std::set<std::string> existing;
+  for (int r = 0; r < PQntuples(result.get()); ++r) existing.insert(PQgetvalue(result.get(), r, 0));
+  return existing;
+}
+
+Status PgStore::Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
+                        const ledger::PlanRef& plan) {
+  StepRun run;
+  run.id = id;
+  run.direction = applied ? Direction::kForward : Direction::kBackward;
+  run.plan = plan;
+  // Resolving to "applied" inserts rows that are missing; "unapplied" removes them.
+  std::vector<std::string> apps;
+  for (const StepId& record : records) apps.push_back(record.app);
+  TM_ASSIGN_OR_RETURN(const ledger::Recorded present, Read(apps));
+  for (const StepId& record : records) {
+    if (present.applied.count(record) != (applied ? 0u : 1u)) continue;
+    run.records.push_back(record);
+  }
+  return Record(run, {.action = "resolve", .duration = Duration::kGiven, .duration_ms = 0});
+}
+
+}  // namespace tidemark::postgres
