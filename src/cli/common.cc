@@ -6,6 +6,7 @@
 #include "plan/graph.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
+#include "spec/status_codec.h"
 
 namespace tidemark::cli {
 
@@ -101,7 +102,7 @@ void PrintProblem(const engine::Report& report) {
 }
 
 nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
-  return plan::StatusToJson(
+  return spec::StatusToJson(
       plan::ComputeStatus(report.outcome, plan.meta.generation, {}, engine::NowRfc3339()));
 }
 

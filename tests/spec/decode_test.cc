@@ -4,13 +4,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "spec/documents.h"
+
 namespace tidemark::spec {
 namespace {
 
 using ::testing::HasSubstr;
 
+using nlohmann::json;
+
+// A YAML plan as plan files reach the decoder: converted to JSON first.
 Result<plan::MigrationPlan> Decode(const std::string& yaml) {
-  return DecodePlan(YAML::Load(yaml), "plan.yaml");
+  TM_ASSIGN_OR_RETURN(std::vector<json> documents, ParseDocuments(yaml, "plan.yaml"));
+  return DecodePlan(documents.at(0), "plan.yaml");
 }
 
 std::string ErrorOf(const std::string& yaml) {
