@@ -7,6 +7,7 @@
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
+#include "spec/status_codec.h"
 
 namespace tidemark::cli {
 
@@ -102,7 +103,7 @@ void PrintProblem(const engine::Report& report) {
 }
 
 nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
-  return plan::StatusToJson(
+  return spec::StatusToJson(
       plan::ComputeStatus(report.outcome, plan.meta.generation, {}, engine::NowRfc3339()));
 }
 

@@ -21,6 +21,7 @@
 #include "cli/common.h"
 #include "plan/next_action.h"
 #include "spec/decode.h"
+#include "spec/status_codec.h"
 
 namespace tidemark::cli {
 namespace {
@@ -126,9 +127,9 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         if (monitor) observer = monitor->Observe(std::move(observer));
         const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
                                                         BaseOptions(common), observer);
-        const nlohmann::ordered_json status = plan::StatusToJson(
+        const nlohmann::ordered_json status = spec::StatusToJson(
             plan::ComputeStatus(report.outcome, plan.meta.generation,
-                                plan::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
+                                spec::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
         if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {
           if (format == OutputFormat::kYaml) std::cout << "---\n";
           PrintDocument({{"plan", plan.Key()}, {"status", status}}, format);

@@ -9,6 +9,7 @@
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
 #include "spec/decode.h"
+#include "spec/status_codec.h"
 
 namespace tidemark::op {
 namespace {
@@ -21,16 +22,6 @@ constexpr std::chrono::seconds kProgressDelay{1};
 std::string Truncate(std::string text, size_t limit) {
   if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
   return text;
-}
-
-// The object as the plan decoder reads it, without the status: the controller's own output,
-// and most of the object once written.
-YAML::Node PlanDocument(const json& object) {
-  YAML::Node document(YAML::NodeType::Map);
-  for (const auto& [key, value] : object.items()) {
-    if (key != "status") document.force_insert(key, spec::FromJson(value));
-  }
-  return document;
 }
 
 bool IsReady(const plan::PlanStatus& status) {
@@ -99,7 +90,7 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
   context.name = metadata.value("name", "");
   context.generation = metadata.value("generation", int64_t{0});
   context.previous =
-      plan::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
+      spec::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
   // Every log line of this reconcile carries the plan, its generation and a reconcile id.
   static std::atomic<uint64_t> reconciles{0};
   context.fields = {{"plan", context.ns + "/" + context.name},
@@ -109,7 +100,7 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
   const engine::Report report = Run(object, context, std::move(stop));
   const plan::PlanStatus status = plan::ComputeStatus(report.outcome, context.generation,
                                                       context.previous, engine::NowRfc3339());
-  const Status published = PublishStatus(object, json(plan::StatusToJson(status)));
+  const Status published = PublishStatus(object, json(spec::StatusToJson(status)));
   if (!published.ok()) {
     log::Warn("status not written", context.With({{"error", published.message()}}));
   }
@@ -138,8 +129,7 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
 engine::Report PlanReconciler::Run(const json& object, const Context& context,
                                    std::stop_token stop) {
   engine::Report report;
-  auto decoded =
-      spec::DecodePlan(PlanDocument(object), "MigrationPlan " + context.ns + "/" + context.name);
+  auto decoded = spec::DecodePlan(object, "MigrationPlan " + context.ns + "/" + context.name);
   if (!decoded.ok()) {
     report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
     return report;
@@ -209,7 +199,7 @@ void PlanReconciler::PublishProgress(const Context& context, const plan::Problem
   outcome.progressing = working;
   const plan::PlanStatus status =
       plan::ComputeStatus(outcome, context.generation, previous, engine::NowRfc3339());
-  json conditions = json(plan::StatusToJson(status))["conditions"];
+  json conditions = json(spec::StatusToJson(status))["conditions"];
   // The run has not read the ledger yet: Drifted stays as it was.
   for (auto& condition : conditions) {
     for (const plan::Condition& old : previous) {

@@ -9,6 +9,8 @@ std::string Truncate(const std::string& text, size_t limit) {
 
 // The limit of metav1.Condition.message.
 constexpr size_t kMaxConditionMessage = 32768;
+// The status quotes a failing statement's start, not a whole migration.
+constexpr size_t kMaxFailureStatement = 200;
 
 Condition Make(const std::string& type, bool status, const std::string& reason,
                const std::string& message) {
@@ -65,6 +67,9 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
   }
   status.last_applied = outcome.last_applied;
   status.failure = outcome.failure;
+  if (status.failure) {
+    status.failure->statement = Truncate(status.failure->statement, kMaxFailureStatement);
+  }
   status.lint = outcome.lint;
   status.drift = outcome.drift;
 
@@ -114,83 +119,6 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
     }
   }
   return status;
-}
-
-nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
-  nlohmann::ordered_json out;
-  out["observedGeneration"] = status.observed_generation;
-  out["conditions"] = nlohmann::ordered_json::array();
-  for (const Condition& c : status.conditions) {
-    out["conditions"].push_back({{"type", c.type},
-                                 {"status", c.status},
-                                 {"observedGeneration", c.observed_generation},
-                                 {"lastTransitionTime", c.last_transition_time},
-                                 {"reason", c.reason},
-                                 {"message", c.message}});
-  }
-  out["summary"] = {{"total", status.total},
-                    {"applied", status.applied},
-                    {"pending", status.pending_count},
-                    {"toRevert", status.to_revert}};
-  out["pending"] = nlohmann::ordered_json::array();
-  for (const PendingAction& p : status.pending) {
-    out["pending"].push_back({{"action", p.action}, {"migration", p.migration.ToString()}});
-  }
-  if (status.last_applied) {
-    const StepRecord& r = *status.last_applied;
-    out["lastApplied"] = {{"migration", r.migration.ToString()},
-                          {"action", r.action},
-                          {"at", r.at},
-                          {"durationMs", r.duration_ms}};
-  }
-  if (status.failure) {
-    const StepFailure& f = *status.failure;
-    nlohmann::ordered_json failure = {{"migration", f.migration.ToString()}};
-    if (f.statement_index >= 0) {
-      failure["statement"] = {{"index", f.statement_index}, {"text", Truncate(f.statement, 200)}};
-    }
-    failure["sqlState"] = f.sql_state;
-    failure["message"] = f.message;
-    failure["at"] = f.at;
-    failure["attempts"] = f.attempts;
-    out["failure"] = failure;
-  }
-  out["lint"] = nlohmann::ordered_json::array();
-  for (const LintFinding& l : status.lint) {
-    out["lint"].push_back({{"migration", l.migration.ToString()},
-                           {"rule", l.rule},
-                           {"severity", l.severity},
-                           {"message", l.message}});
-  }
-  nlohmann::ordered_json drift = {{"checksumMismatches", nlohmann::ordered_json::array()},
-                                  {"unknownApplied", nlohmann::ordered_json::array()}};
-  for (const StepId& id : status.drift.checksum_mismatches) {
-    drift["checksumMismatches"].push_back(id.ToString());
-  }
-  for (const StepId& id : status.drift.unknown_applied) {
-    drift["unknownApplied"].push_back(id.ToString());
-  }
-  out["drift"] = drift;
-  return out;
-}
-
-std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status) {
-  std::vector<Condition> conditions;
-  if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
-    return conditions;
-  }
-  for (const auto& c : status["conditions"]) {
-    if (!c.is_object()) continue;
-    Condition condition;
-    condition.type = c.value("type", "");
-    condition.status = c.value("status", "");
-    condition.reason = c.value("reason", "");
-    condition.message = c.value("message", "");
-    condition.last_transition_time = c.value("lastTransitionTime", "");
-    condition.observed_generation = c.value("observedGeneration", int64_t{0});
-    conditions.push_back(condition);
-  }
-  return conditions;
 }
 
 }  // namespace tidemark::plan

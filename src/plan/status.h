@@ -3,11 +3,11 @@
 // last step, failure, lint findings and drift, as SPEC section 1 fixes them.
 //
 // Pure: the caller passes the current time and the previous conditions, so
-// lastTransitionTime moves only when a condition's status changes.
+// lastTransitionTime moves only when a condition's status changes. The status's JSON form
+// is spec/status_codec.h's.
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +31,7 @@ struct StepRecord {
 struct StepFailure {
   StepId migration;
   int statement_index = -1;  // 0-based index of the failing statement; -1 when none
-  std::string statement;     // its first 200 characters
+  std::string statement;     // its first 200 characters in a PlanStatus
   std::string sql_state;     // SQLSTATE, e.g. 42P01
   std::string message;
   std::string at;
@@ -94,10 +94,5 @@ inline constexpr size_t kMaxPendingListed = 50;
 
 PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now);
-
-// The `status` object as the CRD stores it (camelCase fields).
-nlohmann::ordered_json StatusToJson(const PlanStatus& status);
-// Reads back the conditions of a stored status (for lastTransitionTime bookkeeping).
-std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status);
 
 }  // namespace tidemark::plan

@@ -1,14 +1,16 @@
 #include "spec/decode.h"
 
 #include <algorithm>
-#include <functional>
-#include <map>
+#include <charconv>
 #include <regex>
 #include <set>
+
+#include "spec/documents.h"
 
 namespace tidemark::spec {
 namespace {
 
+using nlohmann::json;
 using plan::StepId;
 
 size_t EditDistance(const std::string& a, const std::string& b) {
@@ -24,6 +26,13 @@ size_t EditDistance(const std::string& a, const std::string& b) {
     }
   }
   return row[b.size()];
+}
+
+// The field `key` of `object`, or nullptr when absent (or `object` is no object). A field
+// present with a null value counts as present.
+const json* Field(const json& object, const char* key) {
+  const auto found = object.find(key);
+  return found == object.end() ? nullptr : &*found;
 }
 
 // Collects every problem of one document with its field path.
@@ -43,10 +52,9 @@ class Decoder {
   }
 
   // Reports fields of `node` that are not in `known`, with a suggestion when one is close.
-  void CheckFields(const YAML::Node& node, const std::string& path,
+  void CheckFields(const json& node, const std::string& path,
                    std::initializer_list<const char*> known) {
-    for (const auto& entry : node) {
-      const std::string key = entry.first.Scalar();
+    for (const auto& [key, value] : node.items()) {
       if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) !=
           known.end()) {
         continue;
@@ -65,48 +73,82 @@ class Decoder {
     }
   }
 
-  bool ExpectMap(const YAML::Node& node, const std::string& path) {
-    if (node.IsMap()) return true;
+  bool ExpectMap(const json& node, const std::string& path) {
+    if (node.is_object()) return true;
     Fail(path, "must be an object (key: value pairs)");
     return false;
   }
 
-  bool ExpectList(const YAML::Node& node, const std::string& path) {
-    if (node.IsSequence()) return true;
+  bool ExpectList(const json& node, const std::string& path) {
+    if (node.is_array()) return true;
     Fail(path, "must be a list");
     return false;
   }
 
-  std::optional<std::string> String(const YAML::Node& node, const std::string& path) {
-    if (!node.IsScalar()) {
-      Fail(path, "must be a string");
-      return std::nullopt;
-    }
-    return node.Scalar();
+  // The list at `key` of `object`; nullptr when absent or not a list (reported).
+  const json* ListAt(const json& object, const std::string& path, const char* key) {
+    const json* list = Field(object, key);
+    return list && ExpectList(*list, Join(path, key)) ? list : nullptr;
   }
 
-  std::optional<bool> Bool(const YAML::Node& node, const std::string& path) {
-    const std::string& s = node.IsScalar() ? node.Scalar() : "";
+  std::optional<std::string> String(const json& node, const std::string& path) {
+    auto text = ScalarText(node);
+    if (!text) Fail(path, "must be a string");
+    return text;
+  }
+
+  // The string at `key` of `object`; nullopt when absent or wrong (reported).
+  std::optional<std::string> StringAt(const json& object, const std::string& path,
+                                      const char* key) {
+    const json* value = Field(object, key);
+    return value ? String(*value, Join(path, key)) : std::nullopt;
+  }
+
+  // As StringAt, and an absent field is reported as "required: <what>".
+  std::optional<std::string> RequiredStringAt(const json& object, const std::string& path,
+                                              const char* key, const std::string& what) {
+    if (!Field(object, key)) {
+      Fail(Join(path, key), "required: " + what);
+      return std::nullopt;
+    }
+    return StringAt(object, path, key);
+  }
+
+  std::optional<bool> Bool(const json& node, const std::string& path) {
+    const std::string s = ScalarText(node).value_or("");
     if (s == "true" || s == "True") return true;
     if (s == "false" || s == "False") return false;
     Fail(path, "must be true or false");
     return std::nullopt;
   }
 
-  template <typename Enum>
-  std::optional<Enum> OneOf(const YAML::Node& node, const std::string& path,
-                            const std::vector<std::pair<const char*, Enum>>& choices) {
-    const std::string s = node.IsScalar() ? node.Scalar() : "";
-    std::string names;
-    for (const auto& [name, value] : choices) {
-      if (s == name) return value;
-      names += std::string(names.empty() ? "" : ", ") + name;
-    }
-    Fail(path, "must be one of " + names + (s.empty() ? "" : " (got \"" + s + "\")"));
-    return std::nullopt;
+  // Sets *target from the boolean at `key` of `object` when present and right.
+  template <typename Target>
+  void BoolAt(const json& object, const std::string& path, const char* key, Target* target) {
+    const json* value = Field(object, key);
+    if (!value) return;
+    if (auto b = Bool(*value, Join(path, key))) *target = *b;
   }
 
-  std::optional<StepId> Id(const YAML::Node& node, const std::string& path) {
+  // The choice at `key` of `object` named by the field's text; *target stays when absent.
+  template <typename Enum>
+  void OneOfAt(const json& object, const std::string& path, const char* key,
+               const std::vector<std::pair<const char*, Enum>>& choices, Enum* target) {
+    const json* value = Field(object, key);
+    if (!value) return;
+    const std::string s = ScalarText(*value).value_or("");
+    std::string names;
+    for (const auto& [name, choice] : choices) {
+      if (s == name) {
+        *target = choice;
+        return;
+      }
+      names += std::string(names.empty() ? "" : ", ") + name;
+    }
+    Fail(Join(path, key), "must be one of " + names + (s.empty() ? "" : " (got \"" + s + "\")"));
+  }
+
+  std::optional<StepId> Id(const json& node, const std::string& path) {
     auto text = String(node, path);
     if (!text) return std::nullopt;
     auto id = plan::ParseStepId(*text);
@@ -114,7 +156,7 @@ class Decoder {
     return id;
   }
 
-  std::vector<StepId> Ids(const YAML::Node& node, const std::string& path) {
+  std::vector<StepId> Ids(const json& node, const std::string& path) {
     std::vector<StepId> ids;
     if (!ExpectList(node, path)) return ids;
     for (size_t i = 0; i < node.size(); ++i) {
@@ -148,38 +190,34 @@ bool IsStepName(const std::string& s) {
 const std::regex kObjectName("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$");
 const std::regex kSqlIdentifier("^[A-Za-z_][A-Za-z0-9_$]*$");
 
-void DecodeValueSource(Decoder& d, const YAML::Node& node, const std::string& path,
-                       plan::Value* value) {
+void DecodeValueSource(Decoder& d, const json& node, const std::string& path, plan::Value* value) {
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path, {"secretKeyRef", "env", "file"});
   plan::ValueSource source;
   int kinds = 0;
-  if (node["secretKeyRef"]) {
+  if (const json* ref = Field(node, "secretKeyRef")) {
     ++kinds;
     const std::string ref_path = path + ".secretKeyRef";
-    const YAML::Node ref = node["secretKeyRef"];
-    if (d.ExpectMap(ref, ref_path)) {
-      d.CheckFields(ref, ref_path, {"name", "key", "optional"});
+    if (d.ExpectMap(*ref, ref_path)) {
+      d.CheckFields(*ref, ref_path, {"name", "key", "optional"});
       source.kind = plan::ValueSource::Kind::kSecretKeyRef;
-      if (!ref["name"])
-        d.Fail(ref_path + ".name", "required: the Secret's name");
-      else if (auto s = d.String(ref["name"], ref_path + ".name"))
+      if (auto s = d.RequiredStringAt(*ref, ref_path, "name", "the Secret's name")) {
         source.secret_name = *s;
-      if (!ref["key"])
-        d.Fail(ref_path + ".key", "required: the key inside the Secret");
-      else if (auto s = d.String(ref["key"], ref_path + ".key"))
+      }
+      if (auto s = d.RequiredStringAt(*ref, ref_path, "key", "the key inside the Secret")) {
         source.secret_key = *s;
+      }
     }
   }
-  if (node["env"]) {
+  if (Field(node, "env")) {
     ++kinds;
     source.kind = plan::ValueSource::Kind::kEnv;
-    if (auto s = d.String(node["env"], path + ".env")) source.env = *s;
+    if (auto s = d.StringAt(node, path, "env")) source.env = *s;
   }
-  if (node["file"]) {
+  if (Field(node, "file")) {
     ++kinds;
     source.kind = plan::ValueSource::Kind::kFile;
-    if (auto s = d.String(node["file"], path + ".file")) source.file = *s;
+    if (auto s = d.StringAt(node, path, "file")) source.file = *s;
   }
   if (kinds != 1) {
     d.Fail(path, "set exactly one of secretKeyRef, env, file");
@@ -188,8 +226,7 @@ void DecodeValueSource(Decoder& d, const YAML::Node& node, const std::string& pa
   value->from = source;
 }
 
-void DecodeDatabase(Decoder& d, const YAML::Node& node, const std::string& path,
-                    plan::DatabaseSpec* db) {
+void DecodeDatabase(Decoder& d, const json& node, const std::string& path, plan::DatabaseSpec* db) {
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
                 {"dsn", "dsnFrom", "host", "hostFrom", "port", "portFrom", "dbname", "dbnameFrom",
@@ -199,14 +236,13 @@ void DecodeDatabase(Decoder& d, const YAML::Node& node, const std::string& path,
       {"dbname", &db->dbname}, {"user", &db->user}, {"sslMode", &db->ssl_mode}};
   for (const auto& [name, value] : fields) {
     const std::string from = std::string(name) + "From";
-    if (node[name] && node[from]) {
+    const json* source = Field(node, from.c_str());
+    if (Field(node, name) && source) {
       d.Fail(d.Join(path, name), std::string("set either ") + name + " or " + from + ", not both");
       continue;
     }
-    if (node[name]) {
-      if (auto s = d.String(node[name], d.Join(path, name))) value->literal = *s;
-    }
-    if (node[from]) DecodeValueSource(d, node[from], d.Join(path, from), value);
+    if (auto s = d.StringAt(node, path, name)) value->literal = *s;
+    if (source) DecodeValueSource(d, *source, d.Join(path, from), value);
   }
   if (db->ssl_mode.literal) {
     static const std::set<std::string> kModes = {"disable", "allow",     "prefer",
@@ -216,25 +252,22 @@ void DecodeDatabase(Decoder& d, const YAML::Node& node, const std::string& path,
              "must be one of disable, allow, prefer, require, verify-ca, verify-full");
     }
   }
-  if (node["passwordFrom"])
-    DecodeValueSource(d, node["passwordFrom"], path + ".passwordFrom", &db->password);
-  if (node["schema"]) {
-    if (auto s = d.String(node["schema"], path + ".schema")) {
-      db->schema = *s;
-      if (s->empty() || s->size() > 63) d.Fail(path + ".schema", "must be 1 to 63 characters");
-    }
+  if (const json* source = Field(node, "passwordFrom")) {
+    DecodeValueSource(d, *source, path + ".passwordFrom", &db->password);
+  }
+  if (auto s = d.StringAt(node, path, "schema")) {
+    db->schema = *s;
+    if (s->empty() || s->size() > 63) d.Fail(path + ".schema", "must be 1 to 63 characters");
   }
 }
 
-void DecodeLedger(Decoder& d, const YAML::Node& node, const std::string& path,
-                  plan::LedgerSpec* ledger) {
+void DecodeLedger(Decoder& d, const json& node, const std::string& path, plan::LedgerSpec* ledger) {
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path, {"table", "historyTable"});
   const std::pair<const char*, std::string*> fields[] = {{"table", &ledger->table},
                                                          {"historyTable", &ledger->history_table}};
   for (const auto& [name, target] : fields) {
-    if (!node[name]) continue;
-    if (auto s = d.String(node[name], d.Join(path, name))) {
+    if (auto s = d.StringAt(node, path, name)) {
       if (!std::regex_match(*s, kSqlIdentifier) || s->size() > 63) {
         d.Fail(d.Join(path, name), "must be a table name of letters, digits and _ (at most 63)");
       }
@@ -246,211 +279,202 @@ void DecodeLedger(Decoder& d, const YAML::Node& node, const std::string& path,
   }
 }
 
-void DecodeStep(Decoder& d, const YAML::Node& node, const std::string& path, plan::Step* step) {
+void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Step* step) {
   step->origin = path;
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
                 {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces",
                  "python", "initial"});
-  if (!node["app"]) {
-    d.Fail(path + ".app", "required: the Django app label, e.g. shop");
-  } else if (auto s = d.String(node["app"], path + ".app")) {
+  if (auto s = d.RequiredStringAt(node, path, "app", "the Django app label, e.g. shop")) {
     step->id.app = *s;
     if (!IsAppLabel(*s)) {
       d.Fail(path + ".app", "\"" + *s + "\" is not an app label (letters, digits, _)");
     }
   }
-  if (!node["name"]) {
-    d.Fail(path + ".name", "required: the migration's name, e.g. 0001_initial");
-  } else if (auto s = d.String(node["name"], path + ".name")) {
+  if (auto s = d.RequiredStringAt(node, path, "name", "the migration's name, e.g. 0001_initial")) {
     step->id.name = *s;
     if (!IsStepName(*s)) {
       d.Fail(path + ".name", "\"" + *s + "\" is not a migration name (letters, digits, _)");
     }
   }
-  if (node["dependencies"])
-    step->dependencies = d.Ids(node["dependencies"], path + ".dependencies");
-  if (node["replaces"]) step->replaces = d.Ids(node["replaces"], path + ".replaces");
-  if (node["atomic"]) {
-    if (auto b = d.Bool(node["atomic"], path + ".atomic")) step->atomic = *b;
+  if (const json* ids = Field(node, "dependencies")) {
+    step->dependencies = d.Ids(*ids, path + ".dependencies");
   }
-  if (node["python"]) {
-    if (auto b = d.Bool(node["python"], path + ".python")) step->python = *b;
+  if (const json* ids = Field(node, "replaces")) step->replaces = d.Ids(*ids, path + ".replaces");
+  d.BoolAt(node, path, "atomic", &step->atomic);
+  d.BoolAt(node, path, "python", &step->python);
+  d.BoolAt(node, path, "initial", &step->initial);
+  // A null SQL field counts as absent: a null backward leaves the step irreversible.
+  const json* forward = Field(node, "forward");
+  if (forward && !forward->is_null()) {
+    if (auto s = d.String(*forward, path + ".forward")) step->forward = *s;
   }
-  if (node["initial"]) {
-    if (auto b = d.Bool(node["initial"], path + ".initial")) step->initial = *b;
-  }
-  if (node["forward"] && !node["forward"].IsNull()) {
-    if (auto s = d.String(node["forward"], path + ".forward")) step->forward = *s;
-  }
-  if (node["backward"] && !node["backward"].IsNull()) {
-    if (auto s = d.String(node["backward"], path + ".backward")) step->backward = *s;
+  const json* backward = Field(node, "backward");
+  if (backward && !backward->is_null()) {
+    if (auto s = d.String(*backward, path + ".backward")) step->backward = *s;
   }
 }
 
-void DecodePolicy(Decoder& d, const YAML::Node& node, const std::string& path,
-                  plan::Policy* policy) {
+void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::Policy* policy) {
   using namespace plan;
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
                 {"revert", "lockTimeout", "statementTimeout", "lint", "checksum", "unknownApplied",
                  "pythonSteps"});
-  if (node["revert"]) {
-    if (auto v = d.OneOf<RevertPolicy>(
-            node["revert"], path + ".revert",
-            {{"Deny", RevertPolicy::kDeny}, {"Allow", RevertPolicy::kAllow}})) {
-      policy->revert = *v;
-    }
-  }
-  if (node["lint"]) {
-    if (auto v = d.OneOf<LintPolicy>(node["lint"], path + ".lint",
-                                     {{"Off", LintPolicy::kOff},
-                                      {"Warn", LintPolicy::kWarn},
-                                      {"Block", LintPolicy::kBlock}})) {
-      policy->lint = *v;
-    }
-  }
-  if (node["checksum"]) {
-    if (auto v = d.OneOf<ChecksumPolicy>(node["checksum"], path + ".checksum",
-                                         {{"Block", ChecksumPolicy::kBlock},
-                                          {"Warn", ChecksumPolicy::kWarn},
-                                          {"Ignore", ChecksumPolicy::kIgnore}})) {
-      policy->checksum = *v;
-    }
-  }
-  if (node["unknownApplied"]) {
-    if (auto v = d.OneOf<UnknownAppliedPolicy>(
-            node["unknownApplied"], path + ".unknownApplied",
-            {{"Warn", UnknownAppliedPolicy::kWarn}, {"Block", UnknownAppliedPolicy::kBlock}})) {
-      policy->unknown_applied = *v;
-    }
-  }
-  if (node["pythonSteps"]) {
-    if (auto v = d.OneOf<PythonStepsPolicy>(node["pythonSteps"], path + ".pythonSteps",
-                                            {{"Block", PythonStepsPolicy::kBlock},
-                                             {"RecordOnly", PythonStepsPolicy::kRecordOnly}})) {
-      policy->python_steps = *v;
-    }
-  }
+  d.OneOfAt<RevertPolicy>(node, path, "revert",
+                          {{"Deny", RevertPolicy::kDeny}, {"Allow", RevertPolicy::kAllow}},
+                          &policy->revert);
+  d.OneOfAt<LintPolicy>(
+      node, path, "lint",
+      {{"Off", LintPolicy::kOff}, {"Warn", LintPolicy::kWarn}, {"Block", LintPolicy::kBlock}},
+      &policy->lint);
+  d.OneOfAt<ChecksumPolicy>(node, path, "checksum",
+                            {{"Block", ChecksumPolicy::kBlock},
+                             {"Warn", ChecksumPolicy::kWarn},
+                             {"Ignore", ChecksumPolicy::kIgnore}},
+                            &policy->checksum);
+  d.OneOfAt<UnknownAppliedPolicy>(
+      node, path, "unknownApplied",
+      {{"Warn", UnknownAppliedPolicy::kWarn}, {"Block", UnknownAppliedPolicy::kBlock}},
+      &policy->unknown_applied);
+  d.OneOfAt<PythonStepsPolicy>(
+      node, path, "pythonSteps",
+      {{"Block", PythonStepsPolicy::kBlock}, {"RecordOnly", PythonStepsPolicy::kRecordOnly}},
+      &policy->python_steps);
   const std::pair<const char*, std::chrono::milliseconds*> durations[] = {
       {"lockTimeout", &policy->lock_timeout}, {"statementTimeout", &policy->statement_timeout}};
   for (const auto& [name, target] : durations) {
-    if (!node[name]) continue;
-    auto s = d.String(node[name], d.Join(path, name));
+    auto s = d.StringAt(node, path, name);
     if (s && !ParseDuration(*s, target)) {
       d.Fail(d.Join(path, name), "\"" + *s + "\" is not a duration; write e.g. 5s, 15m, 1h30m");
     }
   }
 }
 
-void DecodeSpec(Decoder& d, const YAML::Node& spec, plan::MigrationPlan* plan) {
+void DecodeConfigMapRefs(Decoder& d, const json& list, const std::string& path,
+                         std::vector<std::string>* names) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item_path = d.Index(path, i);
+    const json& item = list[i];
+    if (!d.ExpectMap(item, item_path)) continue;
+    d.CheckFields(item, item_path, {"configMapRef"});
+    const json* ref = Field(item, "configMapRef");
+    if (!ref || !ref->is_object() || !Field(*ref, "name")) {
+      d.Fail(item_path + ".configMapRef.name", "required: the ConfigMap's name");
+      continue;
+    }
+    d.CheckFields(*ref, item_path + ".configMapRef", {"name"});
+    if (auto s = d.StringAt(*ref, item_path + ".configMapRef", "name")) names->push_back(*s);
+  }
+}
+
+void DecodeTargets(Decoder& d, const json& list, const std::string& path,
+                   std::vector<plan::Target>* targets) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item_path = d.Index(path, i);
+    const json& item = list[i];
+    if (!d.ExpectMap(item, item_path)) continue;
+    d.CheckFields(item, item_path, {"app", "migration"});
+    plan::Target target;
+    if (auto s = d.RequiredStringAt(item, item_path, "app", "the app label")) target.app = *s;
+    if (auto s = d.RequiredStringAt(item, item_path, "migration",
+                                    "a step name of the app, or \"zero\"")) {
+      target.migration = *s;
+    }
+    targets->push_back(target);
+  }
+}
+
+void DecodeResolutions(Decoder& d, const json& list, const std::string& path,
+                       std::vector<plan::Resolution>* resolutions) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item_path = d.Index(path, i);
+    const json& item = list[i];
+    if (!d.ExpectMap(item, item_path)) continue;
+    d.CheckFields(item, item_path, {"migration", "state"});
+    plan::Resolution resolution;
+    if (const json* migration = Field(item, "migration")) {
+      if (auto id = d.Id(*migration, item_path + ".migration")) resolution.migration = *id;
+    } else {
+      d.Fail(item_path + ".migration", "required: app.migration");
+    }
+    if (!Field(item, "state")) d.Fail(item_path + ".state", "required: applied or unapplied");
+    d.OneOfAt<plan::ResolvedState>(item, item_path, "state",
+                                   {{"applied", plan::ResolvedState::kApplied},
+                                    {"unapplied", plan::ResolvedState::kUnapplied}},
+                                   &resolution.state);
+    resolutions->push_back(resolution);
+  }
+}
+
+void DecodeSpec(Decoder& d, const json& spec, plan::MigrationPlan* plan) {
   const std::string path = "spec";
   if (!d.ExpectMap(spec, path)) return;
   d.CheckFields(spec, path,
                 {"database", "ledger", "migrations", "migrationsFrom", "targets", "policy", "fake",
                  "fakeInitial", "dryRun", "suspend", "resolve"});
-  if (spec["database"]) DecodeDatabase(d, spec["database"], "spec.database", &plan->database);
-  if (spec["ledger"]) DecodeLedger(d, spec["ledger"], "spec.ledger", &plan->ledger);
-  if (spec["migrations"] && d.ExpectList(spec["migrations"], "spec.migrations")) {
-    for (size_t i = 0; i < spec["migrations"].size(); ++i) {
+  if (const json* db = Field(spec, "database")) {
+    DecodeDatabase(d, *db, "spec.database", &plan->database);
+  }
+  if (const json* ledger = Field(spec, "ledger")) {
+    DecodeLedger(d, *ledger, "spec.ledger", &plan->ledger);
+  }
+  if (const json* list = d.ListAt(spec, path, "migrations")) {
+    for (size_t i = 0; i < list->size(); ++i) {
       plan::Step step;
-      DecodeStep(d, spec["migrations"][i], d.Index("spec.migrations", i), &step);
+      DecodeStep(d, (*list)[i], d.Index("spec.migrations", i), &step);
       plan->migrations.push_back(std::move(step));
     }
   }
-  if (spec["migrationsFrom"] && d.ExpectList(spec["migrationsFrom"], "spec.migrationsFrom")) {
-    for (size_t i = 0; i < spec["migrationsFrom"].size(); ++i) {
-      const std::string item_path = d.Index("spec.migrationsFrom", i);
-      const YAML::Node item = spec["migrationsFrom"][i];
-      if (!d.ExpectMap(item, item_path)) continue;
-      d.CheckFields(item, item_path, {"configMapRef"});
-      const YAML::Node ref = item["configMapRef"];
-      if (!ref || !ref.IsMap() || !ref["name"]) {
-        d.Fail(item_path + ".configMapRef.name", "required: the ConfigMap's name");
-        continue;
-      }
-      d.CheckFields(ref, item_path + ".configMapRef", {"name"});
-      if (auto s = d.String(ref["name"], item_path + ".configMapRef.name")) {
-        plan->config_map_names.push_back(*s);
-      }
+  if (const json* list = d.ListAt(spec, path, "migrationsFrom")) {
+    DecodeConfigMapRefs(d, *list, "spec.migrationsFrom", &plan->config_map_names);
+  }
+  if (const json* list = d.ListAt(spec, path, "targets")) {
+    DecodeTargets(d, *list, "spec.targets", &plan->targets);
+  }
+  if (const json* policy = Field(spec, "policy")) {
+    DecodePolicy(d, *policy, "spec.policy", &plan->policy);
+  }
+  if (const json* fake = Field(spec, "fake")) plan->fake = d.Ids(*fake, "spec.fake");
+  d.BoolAt(spec, path, "fakeInitial", &plan->fake_initial);
+  d.BoolAt(spec, path, "dryRun", &plan->dry_run);
+  d.BoolAt(spec, path, "suspend", &plan->suspend);
+  if (const json* list = d.ListAt(spec, path, "resolve")) {
+    DecodeResolutions(d, *list, "spec.resolve", &plan->resolve);
+  }
+}
+
+// metadata.generation: a number from the API server, its text from a YAML file.
+int64_t Generation(const json& value) {
+  if (value.is_number_integer()) return value.get<int64_t>();
+  const std::string text = ScalarText(value).value_or("");
+  int64_t generation = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), generation);
+  return error == std::errc() && end == text.data() + text.size() ? generation : 0;
+}
+
+void DecodeMetadata(Decoder& d, const json& object, plan::ObjectMeta* meta) {
+  const json* metadata = Field(object, "metadata");
+  if (!metadata || !metadata->is_object() || !Field(*metadata, "name")) {
+    d.Fail("metadata.name", "required: the plan's name, e.g. shop");
+    return;
+  }
+  if (auto s = d.StringAt(*metadata, "metadata", "name")) {
+    meta->name = *s;
+    if (!std::regex_match(*s, kObjectName) || s->size() > 253) {
+      d.Fail("metadata.name", "\"" + *s +
+                                  "\" is not a Kubernetes name (lower-case "
+                                  "letters, digits, '-' and '.')");
     }
   }
-  if (spec["targets"] && d.ExpectList(spec["targets"], "spec.targets")) {
-    for (size_t i = 0; i < spec["targets"].size(); ++i) {
-      const std::string item_path = d.Index("spec.targets", i);
-      const YAML::Node item = spec["targets"][i];
-      if (!d.ExpectMap(item, item_path)) continue;
-      d.CheckFields(item, item_path, {"app", "migration"});
-      plan::Target target;
-      if (!item["app"])
-        d.Fail(item_path + ".app", "required: the app label");
-      else if (auto s = d.String(item["app"], item_path + ".app"))
-        target.app = *s;
-      if (!item["migration"]) {
-        d.Fail(item_path + ".migration", "required: a step name of the app, or \"zero\"");
-      } else if (auto s = d.String(item["migration"], item_path + ".migration")) {
-        target.migration = *s;
-      }
-      plan->targets.push_back(target);
-    }
-  }
-  if (spec["policy"]) DecodePolicy(d, spec["policy"], "spec.policy", &plan->policy);
-  if (spec["fake"]) plan->fake = d.Ids(spec["fake"], "spec.fake");
-  const std::pair<const char*, bool*> flags[] = {{"fakeInitial", &plan->fake_initial},
-                                                 {"dryRun", &plan->dry_run},
-                                                 {"suspend", &plan->suspend}};
-  for (const auto& [name, target] : flags) {
-    if (!spec[name]) continue;
-    if (auto b = d.Bool(spec[name], d.Join(path, name))) *target = *b;
-  }
-  if (spec["resolve"] && d.ExpectList(spec["resolve"], "spec.resolve")) {
-    for (size_t i = 0; i < spec["resolve"].size(); ++i) {
-      const std::string item_path = d.Index("spec.resolve", i);
-      const YAML::Node item = spec["resolve"][i];
-      if (!d.ExpectMap(item, item_path)) continue;
-      d.CheckFields(item, item_path, {"migration", "state"});
-      plan::Resolution resolution;
-      if (!item["migration"])
-        d.Fail(item_path + ".migration", "required: app.migration");
-      else if (auto id = d.Id(item["migration"], item_path + ".migration")) {
-        resolution.migration = *id;
-      }
-      if (!item["state"]) {
-        d.Fail(item_path + ".state", "required: applied or unapplied");
-      } else if (auto state = d.OneOf<plan::ResolvedState>(
-                     item["state"], item_path + ".state",
-                     {{"applied", plan::ResolvedState::kApplied},
-                      {"unapplied", plan::ResolvedState::kUnapplied}})) {
-        resolution.state = *state;
-      }
-      plan->resolve.push_back(resolution);
-    }
+  if (auto s = d.StringAt(*metadata, "metadata", "namespace")) meta->ns = *s;
+  if (const json* uid = Field(*metadata, "uid")) meta->uid = ScalarText(*uid).value_or("");
+  if (const json* generation = Field(*metadata, "generation")) {
+    meta->generation = Generation(*generation);
   }
 }
 
 }  // namespace
-
-YAML::Node FromJson(const nlohmann::json& value) {
-  switch (value.type()) {
-    case nlohmann::json::value_t::object: {
-      YAML::Node node(YAML::NodeType::Map);
-      // JSON keys are unique: no lookup (node[key] compares with every key so far).
-      for (const auto& [key, item] : value.items()) node.force_insert(key, FromJson(item));
-      return node;
-    }
-    case nlohmann::json::value_t::array: {
-      YAML::Node node(YAML::NodeType::Sequence);
-      for (const auto& item : value) node.push_back(FromJson(item));
-      return node;
-    }
-    case nlohmann::json::value_t::string:
-      return YAML::Node(value.get<std::string>());
-    case nlohmann::json::value_t::null:
-      return YAML::Node(YAML::NodeType::Null);
-    default:  // numbers and booleans keep their JSON spelling, as YAML scalars do
-      return YAML::Node(value.dump());
-  }
-}
 
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   if (text == "0") {
@@ -482,61 +506,36 @@ std::string FormatDuration(std::chrono::milliseconds duration) {
   return std::to_string(ms) + "ms";
 }
 
-Result<plan::MigrationPlan> DecodePlan(const YAML::Node& node, const std::string& origin) {
+Result<plan::MigrationPlan> DecodePlan(const json& object, const std::string& origin) {
   Decoder d(origin);
   plan::MigrationPlan plan;
-  try {
-    if (!d.ExpectMap(node, "(document)")) return d.Result();
-    d.CheckFields(node, "", {"apiVersion", "kind", "metadata", "spec", "status"});
-    const std::string api_version =
-        node["apiVersion"] ? node["apiVersion"].as<std::string>("") : "";
-    if (api_version != kApiVersion) {
-      d.Fail("apiVersion",
-             "must be " + std::string(kApiVersion) + " (got \"" + api_version + "\")");
-    }
-    const YAML::Node metadata = node["metadata"];
-    if (!metadata || !metadata.IsMap() || !metadata["name"]) {
-      d.Fail("metadata.name", "required: the plan's name, e.g. shop");
-    } else {
-      if (auto s = d.String(metadata["name"], "metadata.name")) {
-        plan.meta.name = *s;
-        if (!std::regex_match(*s, kObjectName) || s->size() > 253) {
-          d.Fail("metadata.name", "\"" + *s +
-                                      "\" is not a Kubernetes name (lower-case "
-                                      "letters, digits, '-' and '.')");
-        }
-      }
-      if (metadata["namespace"]) {
-        if (auto s = d.String(metadata["namespace"], "metadata.namespace")) plan.meta.ns = *s;
-      }
-      if (metadata["uid"]) plan.meta.uid = metadata["uid"].as<std::string>("");
-      if (metadata["generation"]) plan.meta.generation = metadata["generation"].as<int64_t>(0);
-    }
-    if (!node["spec"]) {
-      d.Fail("spec", "required: the plan's database, migrations and targets");
-    } else {
-      DecodeSpec(d, node["spec"], &plan);
-    }
-  } catch (const YAML::Exception& e) {
-    d.Fail("(document)", e.what());
+  if (!d.ExpectMap(object, "(document)")) return d.Result();
+  d.CheckFields(object, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+  const json* api_version_field = Field(object, "apiVersion");
+  const std::string api_version =
+      api_version_field ? ScalarText(*api_version_field).value_or("") : "";
+  if (api_version != kApiVersion) {
+    d.Fail("apiVersion", "must be " + std::string(kApiVersion) + " (got \"" + api_version + "\")");
+  }
+  DecodeMetadata(d, object, &plan.meta);
+  if (const json* spec = Field(object, "spec")) {
+    DecodeSpec(d, *spec, &plan);
+  } else {
+    d.Fail("spec", "required: the plan's database, migrations and targets");
   }
   TM_RETURN_IF_ERROR(d.Result());
   return plan;
 }
 
-Result<std::vector<plan::Step>> DecodeSteps(const YAML::Node& node, const std::string& origin) {
+Result<std::vector<plan::Step>> DecodeSteps(const json& list, const std::string& origin) {
   Decoder d(origin);
   std::vector<plan::Step> steps;
-  try {
-    if (d.ExpectList(node, origin)) {
-      for (size_t i = 0; i < node.size(); ++i) {
-        plan::Step step;
-        DecodeStep(d, node[i], d.Index(origin, i), &step);
-        steps.push_back(std::move(step));
-      }
+  if (d.ExpectList(list, origin)) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      plan::Step step;
+      DecodeStep(d, list[i], d.Index(origin, i), &step);
+      steps.push_back(std::move(step));
     }
-  } catch (const YAML::Exception& e) {
-    d.Fail(origin, e.what());
   }
   TM_RETURN_IF_ERROR(d.Result());
   return steps;

@@ -1,7 +1,5 @@
 #include "spec/objects.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -11,11 +9,13 @@
 #include "base/base64.h"
 #include "plan/graph.h"
 #include "spec/decode.h"
+#include "spec/documents.h"
 
 namespace tidemark::spec {
 namespace {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
@@ -23,11 +23,20 @@ std::string Key(const std::string& ns, const std::string& name) { return ns + "/
 
 namespace {
 
-std::map<std::string, std::string> StringMap(const YAML::Node& node) {
+// The string values at `key` of `object` (a ConfigMap's or Secret's data); a value that is
+// no scalar reads as "".
+std::map<std::string, std::string> StringMap(const json& object, const char* key) {
   std::map<std::string, std::string> out;
-  if (!node || !node.IsMap()) return out;
-  for (const auto& entry : node) out[entry.first.Scalar()] = entry.second.Scalar();
+  const auto found = object.find(key);
+  if (found == object.end() || !found->is_object()) return out;
+  for (const auto& [name, value] : found->items()) out[name] = ScalarText(value).value_or("");
   return out;
+}
+
+// The text of object[key], or `fallback` when absent or no scalar.
+std::string TextAt(const json& object, const char* key, const std::string& fallback) {
+  const auto found = object.find(key);
+  return found == object.end() ? fallback : ScalarText(*found).value_or(fallback);
 }
 
 Result<std::string> ReadFile(const std::string& path) {
@@ -41,57 +50,36 @@ Result<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 Status LoadedFiles::AddText(const std::string& text, const std::string& origin) {
-  std::vector<YAML::Node> documents;
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && text[first] == '{') {
-    const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (json.is_discarded()) return Status::InvalidArgument(origin + ": not valid JSON");
-    documents.push_back(FromJson(json));
-  }
-  try {
-    if (documents.empty()) documents = YAML::LoadAll(text);
-  } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(origin + ": not valid YAML at line " +
-                                   std::to_string(e.mark.line + 1) + ", column " +
-                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  TM_ASSIGN_OR_RETURN(std::vector<json> documents, ParseDocuments(text, origin));
   std::vector<std::string> errors;
   for (size_t i = 0; i < documents.size(); ++i) {
-    const YAML::Node& doc = documents[i];
-    const std::string where =
-        documents.size() > 1 ? origin + " (document " + std::to_string(i + 1) + ")" : origin;
-    if (!doc.IsMap()) continue;  // empty documents between separators
-    try {
-      const std::string kind = doc["kind"] ? doc["kind"].as<std::string>("") : "";
-      const YAML::Node metadata = doc["metadata"];
-      const std::string name =
-          metadata && metadata["name"] ? metadata["name"].as<std::string>("") : "";
-      const std::string ns = metadata && metadata["namespace"]
-                                 ? metadata["namespace"].as<std::string>("default")
-                                 : "default";
-      if (kind == kKind) {
-        auto plan = DecodePlan(doc, where);
-        if (!plan.ok()) {
-          errors.push_back(plan.status().message());
-        } else {
-          plans.push_back(std::move(plan).value());
-        }
-      } else if (kind == "ConfigMap") {
-        config_maps_[Key(ns, name)] = StringMap(doc["data"]);
-      } else if (kind == "Secret") {
-        auto& values = secrets_[Key(ns, name)];
-        for (const auto& [key, encoded] : StringMap(doc["data"])) {
-          auto decoded = Base64Decode(encoded);
-          if (!decoded.ok()) {
-            errors.push_back(where + ": Secret " + name + " data." + key + " is not base64");
-            continue;
-          }
-          values[key] = *decoded;
-        }
-        for (const auto& [key, value] : StringMap(doc["stringData"])) values[key] = value;
+    const json& doc = documents[i];
+    const std::string where = DocumentOrigin(origin, i, documents.size());
+    if (!doc.is_object()) continue;  // empty documents between separators
+    const std::string kind = TextAt(doc, "kind", "");
+    const json metadata = doc.value("metadata", json::object());
+    const std::string name = TextAt(metadata, "name", "");
+    const std::string ns = TextAt(metadata, "namespace", "default");
+    if (kind == kKind) {
+      auto plan = DecodePlan(doc, where);
+      if (!plan.ok()) {
+        errors.push_back(plan.status().message());
+      } else {
+        plans.push_back(std::move(plan).value());
       }
-    } catch (const YAML::Exception& e) {
-      errors.push_back(where + ": " + e.what());
+    } else if (kind == "ConfigMap") {
+      config_maps_[Key(ns, name)] = StringMap(doc, "data");
+    } else if (kind == "Secret") {
+      auto& values = secrets_[Key(ns, name)];
+      for (const auto& [key, encoded] : StringMap(doc, "data")) {
+        auto decoded = Base64Decode(encoded);
+        if (!decoded.ok()) {
+          errors.push_back(where + ": Secret " + name + " data." + key + " is not base64");
+          continue;
+        }
+        values[key] = *decoded;
+      }
+      for (const auto& [key, value] : StringMap(doc, "stringData")) values[key] = value;
     }
   }
   if (errors.empty()) return Status::Ok();
@@ -169,14 +157,8 @@ Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects) {
       const bool is_yaml = key.size() > 5 && (key.ends_with(".yaml") || key.ends_with(".yml"));
       if (!is_yaml) continue;
       const std::string origin = "ConfigMap " + name + " key " + key;
-      YAML::Node node;
-      try {
-        node = YAML::Load(text);
-      } catch (const YAML::ParserException& e) {
-        return Status::InvalidArgument(origin + ": not valid YAML at line " +
-                                       std::to_string(e.mark.line + 1) + ": " + e.msg);
-      }
-      TM_ASSIGN_OR_RETURN(std::vector<plan::Step> steps, DecodeSteps(node, origin));
+      TM_ASSIGN_OR_RETURN(const json list, ParseYamlDocument(text, origin));
+      TM_ASSIGN_OR_RETURN(std::vector<plan::Step> steps, DecodeSteps(list, origin));
       for (auto& step : steps) plan->migrations.push_back(std::move(step));
     }
   }

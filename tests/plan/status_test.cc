@@ -52,7 +52,6 @@ TEST(StatusTest, PendingListIsCappedButCounted) {
   EXPECT_EQ(status.pending.size(), kMaxPendingListed);
   EXPECT_EQ(status.pending_count, 120);
   EXPECT_EQ(StatusOf(status, "Ready"), "False/DryRun");
-  EXPECT_EQ(StatusToJson(status)["summary"]["pending"], 120);
 }
 
 TEST(StatusTest, TransitionTimeMovesOnlyWhenStatusChanges) {
@@ -64,24 +63,15 @@ TEST(StatusTest, TransitionTimeMovesOnlyWhenStatusChanges) {
   stalled.stalled = Problem{"MigrationFailed", "x"};
   const PlanStatus third = ComputeStatus(stalled, 2, second.conditions, "2026-01-03T00:00:00Z");
   EXPECT_EQ(third.Find("Ready")->last_transition_time, "2026-01-03T00:00:00Z");
-  // Round trip through the stored JSON keeps the times.
-  const auto restored = ConditionsFromJson(StatusToJson(third));
-  EXPECT_EQ(ComputeStatus(stalled, 2, restored, "later").Find("Stalled")->last_transition_time,
-            "2026-01-03T00:00:00Z");
 }
 
-TEST(StatusTest, DriftAndFailureReachTheJson) {
+TEST(StatusTest, DriftIsAConditionAndTheFailingStatementIsCut) {
   Outcome outcome;
   outcome.drift.checksum_mismatches = {{"shop", "0001_initial"}};
   outcome.failure =
       StepFailure{{"shop", "0002"}, 1, std::string(300, 'x'), "42P01", "no table", "t", 2};
-  const nlohmann::json json = StatusToJson(ComputeStatus(outcome, 1, {}, "t"));
-  EXPECT_EQ(json["drift"]["checksumMismatches"][0], "shop.0001_initial");
-  EXPECT_EQ(json["failure"]["statement"]["index"], 1);
-  EXPECT_EQ(json["failure"]["statement"]["text"].get<std::string>().size(), 200u);
-  EXPECT_EQ(json["failure"]["sqlState"], "42P01");
-  EXPECT_EQ(json["failure"]["attempts"], 2);
   const PlanStatus status = ComputeStatus(outcome, 1, {}, "t");
+  EXPECT_EQ(status.failure->statement.size(), 200u);
   const Condition* drifted = status.Find("Drifted");
   EXPECT_EQ(drifted->status, "True");
   EXPECT_EQ(drifted->reason, "ChecksumMismatch");

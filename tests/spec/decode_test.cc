@@ -4,13 +4,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "spec/documents.h"
+
 namespace tidemark::spec {
 namespace {
 
 using ::testing::HasSubstr;
 
+using nlohmann::json;
+
+// A YAML plan as plan files reach the decoder: converted to JSON first.
 Result<plan::MigrationPlan> Decode(const std::string& yaml) {
-  return DecodePlan(YAML::Load(yaml), "plan.yaml");
+  TM_ASSIGN_OR_RETURN(std::vector<json> documents, ParseDocuments(yaml, "plan.yaml"));
+  return DecodePlan(documents.at(0), "plan.yaml");
 }
 
 std::string ErrorOf(const std::string& yaml) {
@@ -163,6 +169,112 @@ TEST(DecodeTest, HeaderErrors) {
   EXPECT_THAT(ErrorOf("apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\n"
                       "metadata: {name: Shop_1}\nspec: {}\n"),
               HasSubstr("is not a Kubernetes name"));
+}
+
+TEST(DecodeTest, ScalarsKeepTheirTextFromYaml) {
+  auto plan = Decode(WithSpec(R"(
+  database: {port: 5432}
+  migrations:
+    - {app: shop, name: 0001, atomic: "true", forward: 1}
+    - {app: shop, name: 0002_b, atomic: False, backward:}
+    - {app: shop, name: 0003_c, backward: ~, forward: null}
+  dryRun: True
+)"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(*plan->database.port.literal, "5432");
+  EXPECT_EQ(plan->migrations[0].id.name, "0001");
+  EXPECT_TRUE(plan->migrations[0].atomic);
+  EXPECT_EQ(plan->migrations[0].forward, "1");
+  EXPECT_FALSE(plan->migrations[1].atomic);
+  EXPECT_FALSE(plan->migrations[1].backward.has_value());  // no value: irreversible
+  EXPECT_FALSE(plan->migrations[2].backward.has_value());
+  EXPECT_EQ(plan->migrations[2].forward, "");
+  EXPECT_TRUE(plan->dry_run);
+}
+
+TEST(DecodeTest, ApiObjectWithJsonNumbersAndBooleans) {
+  const json object = {
+      {"apiVersion", kApiVersion},
+      {"kind", kKind},
+      {"metadata", {{"name", "shop"}, {"namespace", "prod"}, {"uid", "u-1"}, {"generation", 7}}},
+      {"spec",
+       {{"database", {{"host", "db"}, {"port", 5432}}},
+        {"migrations",
+         {{{"app", "shop"}, {"name", "0001_initial"}, {"atomic", false}, {"backward", ""}},
+          {{"app", "shop"}, {"name", "0002_b"}, {"initial", true}, {"backward", nullptr}}}},
+        {"suspend", true}}},
+      {"status", {{"anything", {1, 2, 3}}}}};
+  auto plan = DecodePlan(object, "MigrationPlan prod/shop");
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->meta.ns, "prod");
+  EXPECT_EQ(plan->meta.uid, "u-1");
+  EXPECT_EQ(plan->meta.generation, 7);
+  EXPECT_EQ(*plan->database.port.literal, "5432");
+  EXPECT_FALSE(plan->migrations[0].atomic);
+  EXPECT_EQ(plan->migrations[0].backward, std::optional<std::string>(""));
+  EXPECT_EQ(plan->migrations[1].initial, std::optional<bool>(true));
+  EXPECT_FALSE(plan->migrations[1].backward.has_value());
+  EXPECT_TRUE(plan->suspend);
+
+  json wrong = object;
+  wrong["spec"]["dryRun"] = 1;
+  wrong["spec"]["migrations"][0]["name"] = nullptr;
+  const std::string error = DecodePlan(wrong, "MigrationPlan prod/shop").status().message();
+  EXPECT_THAT(error, HasSubstr("spec.dryRun: must be true or false"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].name: must be a string"));
+}
+
+TEST(DecodeTest, StepsFromAConfigMapKey) {
+  auto list = ParseYamlDocument("- {app: shop, name: 0002_b}\n- {app: shop}\n", "cm key a.yaml");
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_THAT(DecodeSteps(*list, "cm key a.yaml").status().message(),
+              HasSubstr("cm key a.yaml[1].name: required"));
+  EXPECT_THAT(DecodeSteps(json::object(), "cm key b.yaml").status().message(),
+              HasSubstr("cm key b.yaml: must be a list"));
+}
+
+TEST(DecodeTest, DeepNestingIsRefusedWithoutACrash) {
+  std::string yaml = "a: ";
+  for (int i = 0; i < 100; ++i) yaml += "[";
+  for (int i = 0; i < 100; ++i) yaml += "]";
+  auto documents = ParseDocuments(yaml, "deep.yaml");
+  EXPECT_EQ(documents.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(documents.status().message(), HasSubstr("deep.yaml: nested deeper than 64 levels"));
+  // yaml-cpp's own parser stops far deeper nesting before our conversion sees it.
+  EXPECT_THAT(ParseDocuments(std::string(100'000, '['), "deeper.yaml").status().message(),
+              HasSubstr("deeper.yaml: not valid YAML"));
+  const std::string deep_json =
+      "{\"a\": " + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  EXPECT_THAT(ParseDocuments(deep_json, "deep.json").status().message(),
+              HasSubstr("deep.json: nested deeper than 64 levels"));
+  EXPECT_THAT(ParseYamlDocument("- " + std::string(70, '[') + std::string(70, ']'), "cm key")
+                  .status()
+                  .message(),
+              HasSubstr("cm key: nested deeper than 64 levels"));
+}
+
+TEST(DecodeTest, NestingUpToTheLimitIsFine) {
+  std::string yaml;
+  for (int i = 1; i < kMaxDepth; ++i) yaml += "[";
+  for (int i = 1; i < kMaxDepth; ++i) yaml += "]";
+  EXPECT_TRUE(ParseDocuments("a: " + yaml, "ok.yaml").ok());
+  EXPECT_TRUE(ParseDocuments("{\"a\": " + yaml + "}", "ok.json").ok());
+}
+
+TEST(DecodeTest, AliasesOfAliasesCannotBlowUp) {
+  std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) yaml += (j ? ", " : "") + prev;
+    yaml += "]\n";
+  }
+  EXPECT_THAT(ParseDocuments(yaml, "laughs.yaml").status().message(),
+              HasSubstr("laughs.yaml: expands into far more values"));
+  // An alias that repeats a block is fine.
+  auto plans = ParseDocuments("db: &db {host: h, dbname: d}\nother: *db\n", "ok.yaml");
+  ASSERT_TRUE(plans.ok()) << plans.status().message();
+  EXPECT_EQ((*plans)[0]["other"]["host"], "h");
 }
 
 TEST(DecodeTest, Durations) {

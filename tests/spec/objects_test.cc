@@ -119,6 +119,14 @@ TEST(ObjectsTest, MalformedYamlNamesLineAndColumn) {
   EXPECT_THAT(status.message(), HasSubstr("broken.yaml: not valid YAML at line"));
 }
 
+TEST(ObjectsTest, DeepDocumentIsNamed) {
+  LoadedFiles files;
+  const std::string deep = "a: " + std::string(80, '[') + std::string(80, ']') + "\n";
+  Status status = files.AddText("kind: ConfigMap\n---\n" + deep, "deep.yaml");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("deep.yaml (document 2): nested deeper than 64 levels"));
+}
+
 TEST(ObjectsTest, FolderIsReadInNameOrder) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("tm-objects-" + std::to_string(getpid()));

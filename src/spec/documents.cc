@@ -1,0 +1,143 @@
+#include "spec/documents.h"
+
+#include <yaml-cpp/yaml.h>
+
+namespace tidemark::spec {
+namespace {
+
+using nlohmann::json;
+
+std::string TooDeep(const std::string& origin) {
+  return origin + ": nested deeper than " + std::to_string(kMaxDepth) + " levels";
+}
+
+// One YAML document into JSON, depth first, counting down a budget of values (shared by
+// the documents of a text) so that aliases of aliases cannot blow up into billions of values.
+class YamlToJson {
+ public:
+  YamlToJson(std::string origin, size_t* budget) : origin_(std::move(origin)), budget_(*budget) {}
+
+  Result<json> Convert(const YAML::Node& node) {
+    json out;
+    if (!Convert(node, 1, &out)) return Status::InvalidArgument(error_);
+    return out;
+  }
+
+ private:
+  bool Convert(const YAML::Node& node, int depth, json* out) {
+    if (depth > kMaxDepth) return Fail(TooDeep(origin_));
+    if (budget_ == 0) {
+      return Fail(origin_ +
+                  ": expands into far more values than it spells out "
+                  "(aliases of aliases?)");
+    }
+    --budget_;
+    switch (node.Type()) {
+      case YAML::NodeType::Map:
+        *out = json::object();
+        for (const auto& entry : node) {
+          json value;
+          if (!Convert(entry.second, depth + 1, &value)) return false;
+          // A repeated key keeps its first value, as yaml-cpp's lookup did.
+          out->emplace(entry.first.Scalar(), std::move(value));
+        }
+        return true;
+      case YAML::NodeType::Sequence:
+        *out = json::array();
+        for (const auto& item : node) {
+          json value;
+          if (!Convert(item, depth + 1, &value)) return false;
+          out->push_back(std::move(value));
+        }
+        return true;
+      case YAML::NodeType::Scalar:
+        *out = node.Scalar();
+        return true;
+      default:  // Null (Undefined does not occur in a loaded document)
+        *out = nullptr;
+        return true;
+    }
+  }
+
+  bool Fail(std::string message) {
+    error_ = std::move(message);
+    return false;
+  }
+
+  std::string origin_;
+  size_t& budget_;
+  std::string error_;
+};
+
+// Without aliases a value takes at least one character of the text; twice that is room
+// enough for every plan file that repeats a block through an alias.
+size_t ValueBudget(const std::string& text) { return 2 * text.size() + 1024; }
+
+Status YamlError(const std::string& origin, const YAML::Exception& e) {
+  return Status::InvalidArgument(origin + ": not valid YAML at line " +
+                                 std::to_string(e.mark.line + 1) + ", column " +
+                                 std::to_string(e.mark.column + 1) + ": " + e.msg);
+}
+
+Result<json> ParseJson(const std::string& text, const std::string& origin) {
+  // nlohmann's parser keeps its own stack, so depth costs no recursion; values past the
+  // limit are discarded as they start, and the text is refused.
+  bool too_deep = false;
+  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t event, json&) {
+    const bool opens =
+        event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
+    if (opens && depth >= kMaxDepth) too_deep = true;
+    return !too_deep;
+  };
+  json value = json::parse(text, limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) return Status::InvalidArgument(TooDeep(origin));
+  if (value.is_discarded()) return Status::InvalidArgument(origin + ": not valid JSON");
+  return value;
+}
+
+}  // namespace
+
+Result<std::vector<json>> ParseDocuments(const std::string& text, const std::string& origin) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') {
+    TM_ASSIGN_OR_RETURN(json document, ParseJson(text, origin));
+    return std::vector<json>{std::move(document)};
+  }
+  std::vector<YAML::Node> nodes;
+  try {
+    nodes = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    return YamlError(origin, e);
+  }
+  std::vector<json> documents;
+  size_t budget = ValueBudget(text);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    YamlToJson conversion(DocumentOrigin(origin, i, nodes.size()), &budget);
+    TM_ASSIGN_OR_RETURN(json document, conversion.Convert(nodes[i]));
+    documents.push_back(std::move(document));
+  }
+  return documents;
+}
+
+Result<json> ParseYamlDocument(const std::string& text, const std::string& origin) {
+  YAML::Node node;
+  try {
+    node = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return YamlError(origin, e);
+  }
+  size_t budget = ValueBudget(text);
+  return YamlToJson(origin, &budget).Convert(node);
+}
+
+std::string DocumentOrigin(const std::string& origin, size_t index, size_t count) {
+  return count > 1 ? origin + " (document " + std::to_string(index + 1) + ")" : origin;
+}
+
+std::optional<std::string> ScalarText(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number() || value.is_boolean()) return value.dump();
+  return std::nullopt;
+}
+
+}  // namespace tidemark::spec
