@@ -16,8 +16,8 @@
 #include "cli/version.h"
 #include "engine/reconcile.h"
 #include "postgres/pg_store.h"
-#include "spec/decode.h"
-#include "spec/objects.h"
+#include "resource/decode.h"
+#include "resource/objects.h"
 #include "sql/lint.h"
 
 namespace tidemark::cli {
@@ -316,7 +316,7 @@ int Main(int argc, char** argv, const ServerCommands* server) {
     return Invalid("--log-level: " + common.log_level);
   log::Init(log::Format::kText, level);
   std::chrono::milliseconds ignored;
-  if (!spec::ParseDuration(common.lock_wait, &ignored))
+  if (!resource::ParseDuration(common.lock_wait, &ignored))
     return Invalid("--lock-wait: " + common.lock_wait);
 
   if (*status) return RunStatus(common, false);

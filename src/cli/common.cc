@@ -6,8 +6,8 @@
 #include "plan/graph.h"
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
-#include "spec/decode.h"
-#include "spec/status_codec.h"
+#include "resource/decode.h"
+#include "resource/status_codec.h"
 
 namespace tidemark::cli {
 
@@ -23,12 +23,13 @@ int Invalid(const std::string& message) {
 }
 
 Result<Loaded> LoadPlans(const CommonOptions& common) {
-  TM_ASSIGN_OR_RETURN(spec::LoadedFiles files, spec::LoadFiles(common.files));
+  TM_ASSIGN_OR_RETURN(resource::LoadedFiles files, resource::LoadFiles(common.files));
   Loaded loaded;
   loaded.files = std::move(files);
   for (plan::MigrationPlan& plan : loaded.files.plans) {
     if (!common.plan_name.empty() && plan.meta.name != common.plan_name) continue;
-    TM_RETURN_IF_ERROR(spec::CompletePlan(&plan, loaded.files).WithContext("plan " + plan.Key()));
+    TM_RETURN_IF_ERROR(
+        resource::CompletePlan(&plan, loaded.files).WithContext("plan " + plan.Key()));
     if (auto problem = plan::Validate(plan)) {
       return Status::InvalidArgument("plan " + plan.Key() + ": " + problem->reason + ": " +
                                      problem->message);
@@ -62,7 +63,7 @@ Result<plan::MigrationPlan> OnePlan(const Loaded& loaded) {
   return loaded.plans.front();
 }
 
-engine::Connector MakeConnector(const plan::MigrationPlan& plan, spec::ObjectSource& objects) {
+engine::Connector MakeConnector(const plan::MigrationPlan& plan, resource::ObjectSource& objects) {
   return [&plan, &objects]() -> Result<ledger::StorePtr> {
     TM_ASSIGN_OR_RETURN(postgres::ConnectionParams params,
                         postgres::ResolveConnection(plan.database, plan.meta.ns, objects,
@@ -103,7 +104,7 @@ void PrintProblem(const engine::Report& report) {
 }
 
 nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
-  return spec::StatusToJson(
+  return resource::StatusToJson(
       plan::ComputeStatus(report.outcome, plan.meta.generation, {}, engine::NowRfc3339()));
 }
 
@@ -117,7 +118,7 @@ void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format) 
 
 engine::Options BaseOptions(const CommonOptions& common) {
   engine::Options options;
-  spec::ParseDuration(common.lock_wait, &options.lock_wait);
+  resource::ParseDuration(common.lock_wait, &options.lock_wait);
   return options;
 }
 

@@ -10,7 +10,7 @@
 #include "cli/output.h"
 #include "engine/reconcile.h"
 #include "plan/model.h"
-#include "spec/objects.h"
+#include "resource/objects.h"
 
 namespace tidemark::cli {
 
@@ -30,7 +30,7 @@ int Invalid(const std::string& message);
 
 // The plans of the files, each completed with its ConfigMaps and --database override.
 struct Loaded {
-  spec::LoadedFiles files;
+  resource::LoadedFiles files;
   std::vector<plan::MigrationPlan> plans;
 };
 Result<Loaded> LoadPlans(const CommonOptions& common);
@@ -38,7 +38,7 @@ Result<Loaded> LoadPlans(const CommonOptions& common);
 Result<plan::MigrationPlan> OnePlan(const Loaded& loaded);
 
 // Connects to the plan's database; `objects` (Secrets) must outlive the connector.
-engine::Connector MakeConnector(const plan::MigrationPlan& plan, spec::ObjectSource& objects);
+engine::Connector MakeConnector(const plan::MigrationPlan& plan, resource::ObjectSource& objects);
 engine::Options BaseOptions(const CommonOptions& common);
 
 // 2 for bad input, 1 for anything not done (pending counts when `pending_is_failure`).

@@ -20,8 +20,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "plan/next_action.h"
-#include "spec/decode.h"
-#include "spec/status_codec.h"
+#include "resource/decode.h"
+#include "resource/status_codec.h"
 
 namespace tidemark::cli {
 namespace {
@@ -88,7 +88,7 @@ void Schedule(const Action& action, MonoTime now, PlanSchedule* schedule) {
 int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text,
                     RunMonitor* monitor) {
   std::chrono::milliseconds interval{2000};
-  if (!spec::ParseDuration(interval_text, &interval) || interval.count() <= 0) {
+  if (!resource::ParseDuration(interval_text, &interval) || interval.count() <= 0) {
     return Invalid("--interval: " + interval_text + " is not a duration");
   }
   const plan::RequeuePolicy requeue;
@@ -127,9 +127,9 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         if (monitor) observer = monitor->Observe(std::move(observer));
         const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
                                                         BaseOptions(common), observer);
-        const nlohmann::ordered_json status = spec::StatusToJson(
-            plan::ComputeStatus(report.outcome, plan.meta.generation,
-                                spec::ConditionsFromJson(schedule.status), engine::NowRfc3339()));
+        const nlohmann::ordered_json status = resource::StatusToJson(plan::ComputeStatus(
+            report.outcome, plan.meta.generation, resource::ConditionsFromJson(schedule.status),
+            engine::NowRfc3339()));
         if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {
           if (format == OutputFormat::kYaml) std::cout << "---\n";
           PrintDocument({{"plan", plan.Key()}, {"status", status}}, format);

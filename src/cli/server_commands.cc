@@ -13,7 +13,7 @@
 #include "http/probe_server.h"
 #include "metrics/metrics.h"
 #include "operator/controller.h"
-#include "spec/decode.h"
+#include "resource/decode.h"
 
 namespace tidemark::cli {
 namespace {
@@ -81,9 +81,9 @@ int RunOperator(OperatorFlags& flags) {
   log::Level level = log::Level::kInfo;
   if (!log::ParseLevel(flags.log_level, &level)) return Invalid("--log-level: " + flags.log_level);
   op::ControllerOptions& controller = flags.controller;
-  if (!spec::ParseDuration(flags.resync, &controller.reconciler.requeue.resync))
+  if (!resource::ParseDuration(flags.resync, &controller.reconciler.requeue.resync))
     return Invalid("--resync: " + flags.resync);
-  if (!spec::ParseDuration(flags.lock_wait, &controller.reconciler.lock_wait))
+  if (!resource::ParseDuration(flags.lock_wait, &controller.reconciler.lock_wait))
     return Invalid("--lock-wait: " + flags.lock_wait);
   const bool json_lines = flags.log_format == "json" || (flags.log_format == "auto" && !isatty(2));
   log::Init(json_lines ? log::Format::kJson : log::Format::kText, level);

@@ -60,7 +60,7 @@ struct Report {
 
 using Connector = std::function<Result<ledger::StorePtr>()>;
 
-// Runs one reconcile. `plan` must have passed spec::CompletePlan. `now` gives RFC 3339
+// Runs one reconcile. `plan` must have passed resource::CompletePlan. `now` gives RFC 3339
 // timestamps (a parameter so that tests can fix it).
 Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect, const Options& options,
                  const Observer& observer = {}, const std::function<std::string()>& now = nullptr);

@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "resource/objects.h"
 #include "runtime/kind_cache.h"
-#include "spec/objects.h"
 
 namespace tidemark::op {
 
 // Caches of ConfigMaps and Secrets keyed "ns/name". Thread-safe (the stores are).
-class ClusterObjects : public spec::ObjectSource {
+class ClusterObjects : public resource::ObjectSource {
  public:
   ClusterObjects(const runtime::KindCache& config_maps, const runtime::KindCache& secrets)
       : config_maps_(config_maps), secrets_(secrets) {}

@@ -8,8 +8,8 @@
 #include "plan/status.h"
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
-#include "spec/decode.h"
-#include "spec/status_codec.h"
+#include "resource/decode.h"
+#include "resource/status_codec.h"
 
 namespace tidemark::op {
 namespace {
@@ -66,8 +66,8 @@ struct PlanReconciler::Context {
   }
 };
 
-PlanReconciler::PlanReconciler(PlanSink& sink, spec::ObjectSource& objects, SessionSource& sessions,
-                               PlanIndex& index, metrics::Metrics& metrics,
+PlanReconciler::PlanReconciler(PlanSink& sink, resource::ObjectSource& objects,
+                               SessionSource& sessions, PlanIndex& index, metrics::Metrics& metrics,
                                ReconcilerOptions options)
     : sink_(sink),
       objects_(objects),
@@ -90,7 +90,7 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
   context.name = metadata.value("name", "");
   context.generation = metadata.value("generation", int64_t{0});
   context.previous =
-      spec::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
+      resource::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
   // Every log line of this reconcile carries the plan, its generation and a reconcile id.
   static std::atomic<uint64_t> reconciles{0};
   context.fields = {{"plan", context.ns + "/" + context.name},
@@ -100,7 +100,7 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
   const engine::Report report = Run(object, context, std::move(stop));
   const plan::PlanStatus status = plan::ComputeStatus(report.outcome, context.generation,
                                                       context.previous, engine::NowRfc3339());
-  const Status published = PublishStatus(object, json(spec::StatusToJson(status)));
+  const Status published = PublishStatus(object, json(resource::StatusToJson(status)));
   if (!published.ok()) {
     log::Warn("status not written", context.With({{"error", published.message()}}));
   }
@@ -129,14 +129,14 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
 engine::Report PlanReconciler::Run(const json& object, const Context& context,
                                    std::stop_token stop) {
   engine::Report report;
-  auto decoded = spec::DecodePlan(object, "MigrationPlan " + context.ns + "/" + context.name);
+  auto decoded = resource::DecodePlan(object, "MigrationPlan " + context.ns + "/" + context.name);
   if (!decoded.ok()) {
     report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
     return report;
   }
   plan::MigrationPlan plan = std::move(decoded).value();
   index_.Record(plan);  // before completing it: a ConfigMap it lacks is one it names
-  if (Status completed = spec::CompletePlan(&plan, objects_); !completed.ok()) {
+  if (Status completed = resource::CompletePlan(&plan, objects_); !completed.ok()) {
     report.outcome.stalled = plan::Problem{"InvalidSpec", completed.message()};
     return report;
   }
@@ -199,7 +199,7 @@ void PlanReconciler::PublishProgress(const Context& context, const plan::Problem
   outcome.progressing = working;
   const plan::PlanStatus status =
       plan::ComputeStatus(outcome, context.generation, previous, engine::NowRfc3339());
-  json conditions = json(spec::StatusToJson(status))["conditions"];
+  json conditions = json(resource::StatusToJson(status))["conditions"];
   // The run has not read the ledger yet: Drifted stays as it was.
   for (auto& condition : conditions) {
     for (const plan::Condition& old : previous) {

@@ -4,7 +4,7 @@
 //
 // It is built from interfaces so that tests can run it against fakes without a server:
 // PlanSink (status and event writes to the cluster), SessionSource (database sessions) and
-// spec::ObjectSource (the ConfigMaps and Secrets a plan names). Each decode records what the
+// resource::ObjectSource (the ConfigMaps and Secrets a plan names). Each decode records what the
 // plan names in the PlanIndex the controller's watches read. controller.cc wires the
 // real ones: ClusterSink over the API client and event recorder, PooledSessions over
 // postgres::SessionPool.
@@ -25,9 +25,9 @@
 #include "plan/next_action.h"
 #include "plan/status.h"
 #include "postgres/pg_store.h"
+#include "resource/objects.h"
 #include "runtime/controller.h"
 #include "runtime/event_recorder.h"
-#include "spec/objects.h"
 
 namespace tidemark::op {
 
@@ -84,19 +84,19 @@ class ClusterSink : public PlanSink {
 // controller's own environment or files), sessions kept between reconciles.
 class PooledSessions : public SessionSource {
  public:
-  PooledSessions(spec::ObjectSource& objects, const ReconcilerOptions& options)
+  PooledSessions(resource::ObjectSource& objects, const ReconcilerOptions& options)
       : objects_(objects), pool_(options.session_idle, options.idle_sessions) {}
   Result<ledger::StorePtr> Connect(const plan::MigrationPlan& plan) override;
 
  private:
-  spec::ObjectSource& objects_;
+  resource::ObjectSource& objects_;
   postgres::SessionPool pool_;
 };
 
 class PlanReconciler : public runtime::Reconciler {
  public:
   // Everything passed must outlive the reconciler.
-  PlanReconciler(PlanSink& sink, spec::ObjectSource& objects, SessionSource& sessions,
+  PlanReconciler(PlanSink& sink, resource::ObjectSource& objects, SessionSource& sessions,
                  PlanIndex& index, metrics::Metrics& metrics, ReconcilerOptions options);
 
   Action Reconcile(const nlohmann::json& object, std::stop_token stop) override;
@@ -115,7 +115,7 @@ class PlanReconciler : public runtime::Reconciler {
   void RecordEvents(const nlohmann::json& object, const engine::Report& report);
 
   PlanSink& sink_;
-  spec::ObjectSource& objects_;
+  resource::ObjectSource& objects_;
   SessionSource& sessions_;
   PlanIndex& index_;
   metrics::Metrics& metrics_;

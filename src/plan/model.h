@@ -1,5 +1,5 @@
 // The MigrationPlan model: plain structs with the defaults of SPEC section 1 beside each
-// field. Built by src/spec from YAML or JSON, read by everything else. No behaviour here.
+// field. Built by src/resource from YAML or JSON, read by everything else. Little behaviour here.
 #pragma once
 
 #include <chrono>

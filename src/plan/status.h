@@ -4,7 +4,7 @@
 //
 // Pure: the caller passes the current time and the previous conditions, so
 // lastTransitionTime moves only when a condition's status changes. The status's JSON form
-// is spec/status_codec.h's.
+// is resource/status_codec.h's.
 #pragma once
 
 #include <cstdint>

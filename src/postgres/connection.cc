@@ -16,7 +16,7 @@ std::string ConnectionParams::Describe() const {
 }
 
 Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
-                                           const std::string& ns, spec::ObjectSource& objects,
+                                           const std::string& ns, resource::ObjectSource& objects,
                                            bool allow_local_sources) {
   ConnectionParams params;
   const std::tuple<const char*, const char*, const plan::Value*> fields[] = {
@@ -30,7 +30,7 @@ Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
   for (const auto& [keyword, field, value] : fields) {
     if (value->empty()) continue;
     TM_ASSIGN_OR_RETURN(std::string resolved,
-                        spec::ResolveValue(*value, field, ns, objects, allow_local_sources));
+                        resource::ResolveValue(*value, field, ns, objects, allow_local_sources));
     params.keywords.emplace_back(keyword, resolved);
   }
   if (params.keywords.empty()) {

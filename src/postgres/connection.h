@@ -1,5 +1,5 @@
 // The libpq connection parameters of a plan: its spec.database fields resolved to values
-// (literals, or env, file and Secret sources through spec::ObjectSource) and paired with
+// (literals, or env, file and Secret sources through resource::ObjectSource) and paired with
 // libpq's keywords. Plain values, no session: safe to copy and to share read-only.
 #pragma once
 
@@ -9,7 +9,7 @@
 
 #include "base/status.h"
 #include "plan/model.h"
-#include "spec/objects.h"
+#include "resource/objects.h"
 
 namespace tidemark::postgres {
 
@@ -23,7 +23,7 @@ struct ConnectionParams {
 // Resolves the database fields. `allow_local_sources` permits `env:` and `file:` sources
 // (the CLI); the controller passes false so a plan cannot read the controller's own files.
 Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
-                                           const std::string& ns, spec::ObjectSource& objects,
+                                           const std::string& ns, resource::ObjectSource& objects,
                                            bool allow_local_sources);
 
 }  // namespace tidemark::postgres

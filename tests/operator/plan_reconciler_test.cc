@@ -37,7 +37,7 @@ class FakeSink : public PlanSink {
   std::vector<RecordedEvent> events;
 };
 
-class NoObjects : public spec::ObjectSource {
+class NoObjects : public resource::ObjectSource {
  public:
   Result<std::map<std::string, std::string>> ConfigMapData(const std::string&,
                                                            const std::string& name) override {

@@ -19,8 +19,8 @@ plan::Value FromSecret(const std::string& name, const std::string& key) {
                      plan::ValueSource{plan::ValueSource::Kind::kSecretKeyRef, name, key, "", ""}};
 }
 
-spec::LoadedFiles SecretFiles() {
-  spec::LoadedFiles files;
+resource::LoadedFiles SecretFiles() {
+  resource::LoadedFiles files;
   const Status added = files.AddText(
       "apiVersion: v1\nkind: Secret\nmetadata: {name: shop-db, namespace: prod}\n"
       "data: {password: aHVudGVyMg==}\n",
@@ -35,7 +35,7 @@ TEST(ConnectionTest, FieldsBecomeKeywordsAndThePasswordIsNeverDescribed) {
   database.dbname = Literal("shop");
   database.user = Literal("app");
   database.password = FromSecret("shop-db", "password");
-  spec::LoadedFiles files = SecretFiles();
+  resource::LoadedFiles files = SecretFiles();
   auto connection = ResolveConnection(database, "prod", files, false);
   ASSERT_TRUE(connection.ok()) << connection.status().message();
   EXPECT_EQ(connection->Describe(), "host=db.internal dbname=shop user=app");
@@ -48,7 +48,7 @@ TEST(ConnectionTest, AMissingSecretNamesTheField) {
   plan::DatabaseSpec database;
   database.host = Literal("db.internal");
   database.password = FromSecret("shop-db", "password");
-  spec::LoadedFiles none;
+  resource::LoadedFiles none;
   auto connection = ResolveConnection(database, "prod", none, true);
   EXPECT_EQ(connection.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(connection.status().message(),
@@ -58,7 +58,7 @@ TEST(ConnectionTest, AMissingSecretNamesTheField) {
 TEST(ConnectionTest, LocalSourcesOnlyWhenAllowed) {
   plan::DatabaseSpec database;
   database.dsn.from = plan::ValueSource{plan::ValueSource::Kind::kEnv, "", "", "TM_TEST_DSN", ""};
-  spec::LoadedFiles none;
+  resource::LoadedFiles none;
   ::setenv("TM_TEST_DSN", "host=/tmp dbname=x", 1);
   auto allowed = ResolveConnection(database, "default", none, true);
   ASSERT_TRUE(allowed.ok());
@@ -71,7 +71,7 @@ TEST(ConnectionTest, LocalSourcesOnlyWhenAllowed) {
 }
 
 TEST(ConnectionTest, NoFieldIsNoConnection) {
-  spec::LoadedFiles none;
+  resource::LoadedFiles none;
   auto connection = ResolveConnection(plan::DatabaseSpec{}, "default", none, true);
   EXPECT_EQ(connection.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(connection.status().message(), HasSubstr("spec.database: no connection given"));

@@ -1,6 +1,6 @@
 // Decoding MigrationPlan objects into the model of plan/model.h: the one decoder, over
 // nlohmann::json as the API server sends objects. Plan files reach it the same way:
-// spec/documents.h turns their YAML into JSON when they are loaded.
+// resource/documents.h turns their YAML into JSON when they are loaded.
 //
 // Strict, as the API server is with strict field validation: an unknown field, a wrong
 // type or a bad value is an error that names the field path and says what to write
@@ -17,7 +17,7 @@
 #include "base/status.h"
 #include "plan/model.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 
 inline constexpr char kApiVersion[] = "tidemark.dev/v1alpha1";
 inline constexpr char kKind[] = "MigrationPlan";
@@ -35,4 +35,4 @@ Result<std::vector<plan::Step>> DecodeSteps(const nlohmann::json& list, const st
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out);
 std::string FormatDuration(std::chrono::milliseconds duration);
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

@@ -11,7 +11,7 @@
 #include "base/status.h"
 #include "plan/model.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 
 // Where ConfigMaps and Secrets are looked up. Implementations: LoadedFiles below, and the
 // controller's cache of the cluster.
@@ -58,4 +58,4 @@ Result<std::string> ResolveValue(const plan::Value& value, const std::string& fi
                                  const std::string& ns, ObjectSource& objects,
                                  bool allow_local_sources);
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

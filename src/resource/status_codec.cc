@@ -1,6 +1,6 @@
-#include "spec/status_codec.h"
+#include "resource/status_codec.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 
 using plan::Condition;
 using plan::LintFinding;
@@ -87,4 +87,4 @@ std::vector<Condition> ConditionsFromJson(const nlohmann::ordered_json& status) 
   return conditions;
 }
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

@@ -1,6 +1,6 @@
 // The MigrationPlan status on the wire: plan::PlanStatus as the CRD stores it (camelCase
 // fields, SPEC section 1), and the conditions read back from a stored status. The
-// counterpart of spec/decode.h for the status; the model itself (plan/status.h) knows no
+// counterpart of resource/decode.h for the status; the model itself (plan/status.h) knows no
 // JSON. Free functions without state.
 #pragma once
 
@@ -9,7 +9,7 @@
 
 #include "plan/status.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 
 // The `status` object, fields in the CRD's order.
 nlohmann::ordered_json StatusToJson(const plan::PlanStatus& status);
@@ -18,4 +18,4 @@ nlohmann::ordered_json StatusToJson(const plan::PlanStatus& status);
 // no object are skipped, missing fields read as empty.
 std::vector<plan::Condition> ConditionsFromJson(const nlohmann::ordered_json& status);
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

@@ -1,12 +1,12 @@
 // Every way a plan document can be wrong gets a message naming the field and the fix.
-#include "spec/decode.h"
+#include "resource/decode.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "spec/documents.h"
+#include "resource/documents.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 namespace {
 
 using ::testing::HasSubstr;
@@ -292,4 +292,4 @@ TEST(DecodeTest, Durations) {
 }
 
 }  // namespace
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

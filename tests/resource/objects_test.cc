@@ -1,6 +1,6 @@
 // Plan files: many documents, folders, ConfigMaps with steps, Secrets, value sources.
 // (The database fields as libpq parameters: tests/postgres/connection_test.cc.)
-#include "spec/objects.h"
+#include "resource/objects.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 
 #include "plan/graph.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 namespace {
 
 using ::testing::HasSubstr;
@@ -147,4 +147,4 @@ TEST(ObjectsTest, FolderIsReadInNameOrder) {
 }
 
 }  // namespace
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

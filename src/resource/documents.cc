@@ -1,8 +1,8 @@
-#include "spec/documents.h"
+#include "resource/documents.h"
 
 #include <yaml-cpp/yaml.h>
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 namespace {
 
 using nlohmann::json;
@@ -140,4 +140,4 @@ std::optional<std::string> ScalarText(const json& value) {
   return std::nullopt;
 }
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

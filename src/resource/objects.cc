@@ -1,4 +1,4 @@
-#include "spec/objects.h"
+#include "resource/objects.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -8,10 +8,10 @@
 
 #include "base/base64.h"
 #include "plan/graph.h"
-#include "spec/decode.h"
-#include "spec/documents.h"
+#include "resource/decode.h"
+#include "resource/documents.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 namespace {
 
 namespace fs = std::filesystem;
@@ -206,4 +206,4 @@ Result<std::string> ResolveValue(const plan::Value& value, const std::string& fi
   return Status::Internal("unknown value source");
 }
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

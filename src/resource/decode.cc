@@ -1,13 +1,13 @@
-#include "spec/decode.h"
+#include "resource/decode.h"
 
 #include <algorithm>
 #include <charconv>
 #include <regex>
 #include <set>
 
-#include "spec/documents.h"
+#include "resource/documents.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 namespace {
 
 using nlohmann::json;
@@ -541,4 +541,4 @@ Result<std::vector<plan::Step>> DecodeSteps(const json& list, const std::string&
   return steps;
 }
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

@@ -1,9 +1,9 @@
 // The status as the CRD stores it, and the conditions read back from it.
-#include "spec/status_codec.h"
+#include "resource/status_codec.h"
 
 #include <gtest/gtest.h>
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 namespace {
 
 using plan::ComputeStatus;
@@ -45,4 +45,4 @@ TEST(StatusCodecTest, DriftAndFailureReachTheJson) {
 }
 
 }  // namespace
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource

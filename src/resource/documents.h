@@ -1,4 +1,4 @@
-// Plan files' text as JSON documents, the one form the decoder (spec/decode.h) reads, as
+// Plan files' text as JSON documents, the one form the decoder (resource/decode.h) reads, as
 // the API server sends objects. A JSON text is parsed as it is; a YAML text is converted
 // node by node, once, when the file is loaded.
 //
@@ -17,7 +17,7 @@
 
 #include "base/status.h"
 
-namespace tidemark::spec {
+namespace tidemark::resource {
 
 // A MigrationPlan is about 8 levels deep; anything past this is not a plan file.
 inline constexpr int kMaxDepth = 64;
@@ -37,4 +37,4 @@ std::string DocumentOrigin(const std::string& origin, size_t index, size_t count
 // null, objects and arrays.
 std::optional<std::string> ScalarText(const nlohmann::json& value);
 
-}  // namespace tidemark::spec
+}  // namespace tidemark::resource
