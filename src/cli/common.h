@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/action.h"
 #include "cli/output.h"
 #include "engine/reconcile.h"
 #include "plan/model.h"
@@ -57,8 +58,9 @@ class RunMonitor {
   virtual ~RunMonitor() = default;
   // The observer for one reconcile: `printer`, plus step and lock-wait metrics.
   virtual engine::Observer Observe(engine::Observer printer) = 0;
+  // `done`: nothing left to do; `next`: what run --watch does next (plan::NextAction).
   virtual void Reconciled(const plan::MigrationPlan& plan, const engine::Report& report, bool done,
-                          double seconds) = 0;
+                          const Action& next, double seconds) = 0;
 };
 
 // `tidemark run [--watch]`; `monitor` may be null.

@@ -138,13 +138,13 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         }
         schedule.status = status;
         const int code = ExitCode(report, /*pending_is_failure=*/true);
+        const Action next = plan::NextAction(report.outcome, /*status_published=*/true, requeue);
         if (monitor) {
-          monitor->Reconciled(plan, report, code == kExitOk,
+          monitor->Reconciled(plan, report, code == kExitOk, next,
                               std::chrono::duration<double>(clock.Now() - started).count());
         }
         exit_code = std::max(exit_code, code);
-        Schedule(plan::NextAction(report.outcome, /*status_published=*/true, requeue), clock.Now(),
-                 &schedule);
+        Schedule(next, clock.Now(), &schedule);
       }
     }
     if (!watch) return exit_code;

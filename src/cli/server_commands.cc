@@ -128,14 +128,14 @@ class MetricsMonitor : public RunMonitor {
   }
 
   void Reconciled(const plan::MigrationPlan& plan, const engine::Report& report, bool done,
-                  double seconds) override {
+                  const Action& next, double seconds) override {
     const plan::Outcome& outcome = report.outcome;
     metrics_.SetPlanState(plan.meta.ns, plan.meta.name,
                           static_cast<int64_t>(outcome.pending.size()), done);
     metrics_.SetDrift(plan.meta.ns, plan.meta.name,
                       static_cast<int64_t>(outcome.drift.checksum_mismatches.size()),
                       static_cast<int64_t>(outcome.drift.unknown_applied.size()));
-    metrics_.RecordReconcile(done ? "success" : "requeue", seconds);
+    metrics_.RecordReconcile(next.result(), seconds);
   }
 
  private:

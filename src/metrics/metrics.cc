@@ -101,8 +101,8 @@ Metrics::Metrics(std::string version)
       lock_wait_seconds_(&lock_wait_.Add({}, kLockWaitBuckets)),
       workqueue_depth_value_(&workqueue_depth_.Add({})),
       leader_value_(&leader_.Add({})) {
-  for (std::string_view result : kReconcileResults) {
-    reconcile_total_.Add({{"result", std::string(result)}});
+  for (ReconcileResult result : kReconcileResults) {
+    reconcile_total_.Add({{"result", ReconcileResultName(result)}});
   }
   for (std::string_view action : kStepActions) {
     for (std::string_view result : kStepResults) {
@@ -117,9 +117,8 @@ Metrics::Metrics(std::string version)
 
 Metrics::~Metrics() = default;
 
-void Metrics::RecordReconcile(std::string_view result, double seconds) {
-  if (!CheckLabel(kReconcileResults, "result", result)) return;
-  reconcile_total_.Add({{"result", std::string(result)}}).Increment();
+void Metrics::RecordReconcile(ReconcileResult result, double seconds) {
+  reconcile_total_.Add({{"result", ReconcileResultName(result)}}).Increment();
   reconcile_duration_seconds_->Observe(seconds);
 }
 

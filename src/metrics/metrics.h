@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/action.h"
+
 namespace prometheus {
 class Registry;
 class Counter;
@@ -33,7 +35,8 @@ class Family;
 namespace tidemark::metrics {
 
 // The closed label sets, in the order they are documented (docs/metrics.md).
-inline constexpr std::string_view kReconcileResults[] = {"success", "error", "requeue"};
+inline constexpr ReconcileResult kReconcileResults[] = {
+    ReconcileResult::kSuccess, ReconcileResult::kError, ReconcileResult::kRequeue};
 inline constexpr std::string_view kStepActions[] = {"apply", "revert", "fake"};
 inline constexpr std::string_view kStepResults[] = {"success", "failure"};
 inline constexpr std::string_view kDriftKinds[] = {"checksum_mismatch", "unknown_applied"};
@@ -51,8 +54,8 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // One reconcile ended with `result` (success|error|requeue) after `seconds`.
-  void RecordReconcile(std::string_view result, double seconds);
+  // One reconcile ended with `result` after `seconds`.
+  void RecordReconcile(ReconcileResult result, double seconds);
   // One step ran: `action` apply|revert|fake, `result` success|failure.
   void RecordStep(std::string_view action, std::string_view result, double seconds);
   // The plan's count of pending actions and whether its Ready condition is True.

@@ -74,7 +74,7 @@ class PlanController {
       metrics.SetWorkqueueDepth(static_cast<int64_t>(depth));
     };
     runtime.hooks.on_reconciled = [&metrics](const Action& action, double seconds) {
-      metrics.RecordReconcile(ReconcileResultName(action.result()), seconds);
+      metrics.RecordReconcile(action.result(), seconds);
     };
     return runtime;
   }

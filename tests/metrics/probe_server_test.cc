@@ -67,7 +67,7 @@ class ProbeServerTest : public ::testing::Test {
 };
 
 TEST_F(ProbeServerTest, ServesMetricsInTextFormat) {
-  metrics_.RecordReconcile("error", 0.5);
+  metrics_.RecordReconcile(ReconcileResult::kError, 0.5);
   metrics_.SetPlanState("prod", "shop", 5, false);
   httplib::Result response = Get("/metrics");
   ASSERT_TRUE(response) << httplib::to_string(response.error());
@@ -79,7 +79,7 @@ TEST_F(ProbeServerTest, ServesMetricsInTextFormat) {
   EXPECT_EQ(scrape.Value("tidemark_build_info{version=\"9.9.9\"}"), 1);
 
   // Each scrape is fresh.
-  metrics_.RecordReconcile("error", 0.5);
+  metrics_.RecordReconcile(ReconcileResult::kError, 0.5);
   response = Get("/metrics");
   ASSERT_TRUE(response);
   EXPECT_EQ(
