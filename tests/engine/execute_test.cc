@@ -155,6 +155,10 @@ INSTANTIATE_TEST_SUITE_P(
                                   "", "DatabaseUnavailable"},
                       ConnectCase{"NoSchema",
                                   Status::FailedPrecondition("schema \"x\" does not exist"),
+                                  "InvalidSpec", ""},
+                      // A query that fails on a live session: retrying cannot help.
+                      ConnectCase{"QueryFailed",
+                                  Status::Internal("ledger query failed: permission denied"),
                                   "InvalidSpec", ""}),
     [](const ::testing::TestParamInfo<ConnectCase>& param) { return param.param.name; });
 

@@ -1,0 +1,134 @@
+// The safety rules (SPEC sections 3 and 5): everything that can refuse a plan, checked
+// before its first step runs. Each rule is a function giving the Problem that stalls the
+// plan, or nothing; CheckBeforeRunning asks them in order and the first answer wins.
+#include <algorithm>
+
+#include "engine/reconciler.h"
+
+namespace tidemark::engine {
+
+using plan::Action;
+using plan::ActionKind;
+using plan::Problem;
+using plan::StepId;
+
+std::optional<Problem> Reconciler::CheckBeforeRunning() {
+  if (auto problem = CheckDirty()) return problem;
+  if (auto problem = CheckChecksums()) return problem;
+  if (auto problem = CheckUnknownApplied()) return problem;
+  if (auto problem = CheckStatements()) return problem;
+  if (auto problem = CheckReverts()) return problem;
+  if (auto problem = CheckPythonSteps()) return problem;
+  return CheckLint();
+}
+
+std::optional<Problem> Reconciler::CheckDirty() const {
+  if (history_.dirty.empty()) return std::nullopt;
+  const auto& [id, dirty] = *history_.dirty.begin();
+  return Problem{"DirtyNonAtomic",
+                 "non-atomic step " + id.ToString() + " stopped " +
+                     (dirty.forward ? "applying" : "reverting") + " at statement " +
+                     std::to_string(dirty.statement_index + 1) + " (started " + dirty.started_at +
+                     (dirty.error.empty() ? "" : "; error: " + dirty.error) +
+                     "); check the database by hand, then set spec.resolve: [{migration: " +
+                     id.ToString() + ", state: applied|unapplied}] or run `tidemark resolve " +
+                     id.ToString() + " --state applied|unapplied`"};
+}
+
+std::optional<Problem> Reconciler::CheckChecksums() const {
+  const plan::Drift& drift = report_.outcome.drift;
+  if (plan_.policy.checksum != plan::ChecksumPolicy::kBlock || drift.checksum_mismatches.empty()) {
+    return std::nullopt;
+  }
+  return Problem{"ChecksumMismatch",
+                 "step " + drift.checksum_mismatches.front().ToString() +
+                     " was applied with different forward SQL than the "
+                     "plan has now; restore the SQL it was applied with, or set policy.checksum: "
+                     "Warn to accept the change"};
+}
+
+std::optional<Problem> Reconciler::CheckUnknownApplied() const {
+  const plan::Drift& drift = report_.outcome.drift;
+  if (plan_.policy.unknown_applied != plan::UnknownAppliedPolicy::kBlock ||
+      drift.unknown_applied.empty()) {
+    return std::nullopt;
+  }
+  return Problem{"UnknownApplied",
+                 "the ledger has rows no step of this plan knows (first: " +
+                     drift.unknown_applied.front().ToString() +
+                     "); add those steps to the plan, or set policy.unknownApplied: Warn"};
+}
+
+// Every step that will run has the SQL for its direction, and it parses; the statements
+// are kept for the executor.
+std::optional<Problem> Reconciler::CheckStatements() {
+  if (options_.fake_all) return std::nullopt;
+  for (const Action& action : actions_) {
+    if (action.kind == ActionKind::kFake) continue;
+    const bool forward = action.kind == ActionKind::kApply;
+    if (!forward && !action.step->backward) {
+      return Problem{"Irreversible",
+                     "step " + action.step->id.ToString() +
+                         " has no backward SQL, so it cannot be reverted; change the target so "
+                         "it stays applied, or give it backward SQL"};
+    }
+    auto statements = StatementTexts(*action.step, forward, parsed_.Get(*action.step, forward));
+    if (!statements.ok()) return Problem{"InvalidSpec", statements.status().message()};
+    statements_[action.step] = std::move(statements).value();
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> Reconciler::CheckReverts() const {
+  const size_t reverts = std::count_if(actions_.begin(), actions_.end(), [](const Action& a) {
+    return a.kind == ActionKind::kRevert;
+  });
+  const bool revert_allowed =
+      options_.allow_revert || plan_.policy.revert == plan::RevertPolicy::kAllow;
+  if (reverts == 0 || revert_allowed) return std::nullopt;
+  return Problem{"RevertDenied",
+                 "the plan would revert " + std::to_string(reverts) + " applied step" +
+                     (reverts == 1 ? "" : "s") +
+                     " (first: " + actions_.front().step->id.ToString() +
+                     "); set policy.revert: Allow (CLI: --allow-revert) to permit it, or move "
+                     "the target forward"};
+}
+
+std::optional<Problem> Reconciler::CheckPythonSteps() const {
+  if (plan_.policy.python_steps != plan::PythonStepsPolicy::kBlock || options_.fake_all) {
+    return std::nullopt;
+  }
+  for (const Action& action : actions_) {
+    if (action.kind == ActionKind::kFake || !action.step->python) continue;
+    const StepId& id = action.step->id;
+    return Problem{"PythonStep",
+                   "step " + id.ToString() +
+                       " has Python code (RunPython) that SQL cannot carry, so tidemark would "
+                       "not run it; run this step with Django (manage.py migrate " +
+                       id.app + " " + id.name +
+                       "), or set policy.pythonSteps: RecordOnly to apply its SQL part and "
+                       "record it without the Python code"};
+  }
+  return std::nullopt;
+}
+
+// Lint reports its findings in the outcome with policy.lint Warn, and also refuses the
+// plan on an error with Block.
+std::optional<Problem> Reconciler::CheckLint() {
+  if (plan_.policy.lint == plan::LintPolicy::kOff) return std::nullopt;
+  std::vector<const plan::Step*> applying;
+  for (const Action& action : actions_) {
+    if (action.kind == ActionKind::kApply && !options_.fake_all) applying.push_back(action.step);
+  }
+  report_.outcome.lint = LintForward(applying, parsed_);
+  if (plan_.policy.lint != plan::LintPolicy::kBlock) return std::nullopt;
+  for (const plan::LintFinding& finding : report_.outcome.lint) {
+    if (finding.severity != "error") continue;
+    return Problem{"LintBlocked", "step " + finding.migration.ToString() + ": " + finding.message +
+                                      " (rule " + finding.rule +
+                                      "); change the SQL, or set policy.lint: Warn"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace tidemark::engine

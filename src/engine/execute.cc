@@ -1,0 +1,206 @@
+// The step executor: each action runs through ledger::Store::Run, a step that meets lock
+// timeouts is retried with back-off, and the outcome says what was done and, when a step
+// failed, what went wrong and what happens next.
+#include <algorithm>
+#include <random>
+
+#include "base/backoff.h"
+#include "base/hash.h"
+#include "engine/reconciler.h"
+
+namespace tidemark::engine {
+namespace {
+
+using plan::Action;
+using plan::ActionKind;
+using plan::Problem;
+using plan::Step;
+using plan::StepId;
+
+std::string Quoted(const std::string& statement) {
+  std::string text = statement.substr(0, 120);
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return "`" + text + (statement.size() > 120 ? "...`" : "`");
+}
+
+bool Forward(const Action& action) { return action.kind != ActionKind::kRevert; }
+
+}  // namespace
+
+void Reconciler::SetPending(size_t from) {
+  plan::Outcome& out = report_.outcome;
+  out.pending.clear();
+  out.to_revert = 0;
+  for (size_t i = from; i < actions_.size(); ++i) {
+    std::string name = plan::ActionName(actions_[i].kind);
+    if (options_.fake_all) name = actions_[i].kind == ActionKind::kRevert ? "fake-revert" : "fake";
+    out.pending.push_back({name, actions_[i].step->id});
+    if (actions_[i].kind == ActionKind::kRevert) ++out.to_revert;
+  }
+}
+
+// Django's check_replacements: a squash whose replaced steps are all applied is recorded
+// too, so that the squash stays applied once its `replaces` list is removed.
+void Reconciler::RecordCompletedSquashes() {
+  for (const Step& step : plan_.migrations) {
+    if (step.replaces.empty() || ledger_.count(step.id)) continue;
+    const bool complete = std::all_of(step.replaces.begin(), step.replaces.end(),
+                                      [&](const StepId& id) { return ledger_.count(id) > 0; });
+    if (!complete) continue;
+    ledger::StepRun run;
+    run.id = step.id;
+    run.fake = true;
+    run.records = {step.id};
+    run.checksum = Sha256Hex(step.forward);
+    run.plan = Ref();
+    if (store_->Run(run).ok) ledger_.insert(step.id);
+  }
+}
+
+ledger::StepRun Reconciler::StepRunOf(const Action& action) const {
+  const Step& step = *action.step;
+  const bool forward = Forward(action);
+  ledger::StepRun run;
+  run.id = step.id;
+  run.direction = forward ? ledger::Direction::kForward : ledger::Direction::kBackward;
+  run.atomic = step.atomic;
+  run.fake = action.kind == ActionKind::kFake || options_.fake_all;
+  if (!run.fake) run.statements = statements_.at(&step);
+  run.records = Records(step, forward);
+  run.checksum = Sha256Hex(step.forward);
+  run.lock_timeout = plan_.policy.lock_timeout;
+  run.statement_timeout = plan_.policy.statement_timeout;
+  run.plan = Ref();
+  return run;
+}
+
+// Runs the step, again after a back-off while its statements hit lock_timeout (each try
+// rolled back), up to options.lock_timeout_attempts tries or a stop request.
+ledger::StepResult Reconciler::RunWithRetries(const ledger::StepRun& run, int* attempts) {
+  thread_local std::mt19937 random(std::random_device{}());  // seeded once: a read of /dev/urandom
+  ledger::StepResult result;
+  *attempts = 0;
+  while (true) {
+    ++*attempts;
+    result = store_->Run(run);
+    if (result.ok || !result.error.lock_timeout || result.error.dirty ||
+        *attempts >= options_.lock_timeout_attempts) {
+      return result;
+    }
+    const double jitter = std::uniform_real_distribution<double>(0, 1)(random);
+    const Millis delay =
+        BackoffDelay(BackoffPolicy::Reconcile(), static_cast<uint32_t>(*attempts), jitter);
+    if (!options_.clock->SleepFor(delay, options_.stop)) return result;
+  }
+}
+
+void Reconciler::RecordSuccess(const Action& action, const ledger::StepRun& run,
+                               const ledger::StepResult& result) {
+  const Step& step = *action.step;
+  const bool forward = Forward(action);
+  const std::string name =
+      run.fake ? (forward ? "fake" : "fake-revert") : plan::ActionName(action.kind);
+  report_.done.push_back({step.id, name, now_(), static_cast<int64_t>(result.duration_ms + 0.5)});
+  report_.outcome.applied += forward ? 1 : -1;
+  for (const StepId& id : run.records) {
+    if (forward) {
+      ledger_.insert(id);
+    } else {
+      ledger_.erase(id);
+    }
+  }
+  auto view = std::find_if(report_.steps.begin(), report_.steps.end(),
+                           [&](const StepView& shown) { return shown.step->id == step.id; });
+  if (view != report_.steps.end()) view->applied = forward;
+  if (step.python && !run.fake) record_only_.push_back(step.id.ToString());
+}
+
+// A failed step: the failure for the status, and whether the plan stalls (fix something)
+// or is still progressing (the next reconcile retries).
+void Reconciler::RecordFailure(const Action& action, const ledger::StepError& error, int attempts,
+                               size_t index) {
+  plan::Outcome& out = report_.outcome;
+  const Step& step = *action.step;
+  const bool forward = Forward(action);
+  plan::StepFailure failure;
+  failure.migration = step.id;
+  failure.statement_index = error.statement_index;
+  failure.statement = error.statement.substr(0, 200);
+  failure.sql_state = error.sql_state;
+  failure.message = error.message;
+  failure.at = now_();
+  failure.attempts = history_.failures[step.id] + 1;
+  out.failure = failure;
+  SetPending(index);
+  const std::string where = error.statement_index >= 0
+                                ? " at statement " + std::to_string(error.statement_index + 1) +
+                                      " " + Quoted(error.statement)
+                                : "";
+  const std::string sql_state = error.sql_state.empty() ? "" : error.sql_state + " ";
+  if (error.dirty) {
+    out.stalled =
+        Problem{"DirtyNonAtomic",
+                "non-atomic step " + step.id.ToString() + " stopped" + where + ": " + sql_state +
+                    error.message +
+                    "; its earlier statements stay done. Check the database, then set "
+                    "spec.resolve: [{migration: " +
+                    step.id.ToString() + ", state: applied|unapplied}] or run `tidemark resolve " +
+                    step.id.ToString() + " --state applied|unapplied`"};
+  } else if (error.connection_lost) {
+    out.progressing = Problem{"DatabaseUnavailable",
+                              "lost the database connection while running " + step.id.ToString() +
+                                  " (rolled back: " + error.message + "); will retry"};
+  } else if (error.lock_timeout) {
+    out.progressing = Problem{
+        forward ? "Applying" : "Reverting",
+        "step " + step.id.ToString() + where + " could not take its locks within lockTimeout " +
+            std::to_string(plan_.policy.lock_timeout.count()) + "ms (" + std::to_string(attempts) +
+            " attempts; rolled back each time); will retry"};
+  } else {
+    out.stalled = Problem{
+        "MigrationFailed",
+        "step " + step.id.ToString() + " failed" + where + ": " + sql_state + error.message +
+            ". The step was rolled back and earlier steps stay applied; fix the step's SQL or "
+            "the database, and the plan retries"};
+  }
+}
+
+void Reconciler::ExecuteActions() {
+  plan::Outcome& out = report_.outcome;
+  for (size_t i = 0; i < actions_.size(); ++i) {
+    const Action& action = actions_[i];
+    if (options_.stop.stop_requested()) {
+      SetPending(i);
+      out.progressing = Problem{Forward(action) ? "Applying" : "Reverting",
+                                "stopped before " + action.step->id.ToString() + " (" +
+                                    std::to_string(actions_.size() - i) +
+                                    " steps left): shutting down; the next run goes on from here"};
+      break;
+    }
+    const ledger::StepRun run = StepRunOf(action);
+    if (observer_.on_step_start) observer_.on_step_start(action, i, actions_.size());
+    int attempts = 0;
+    const ledger::StepResult result = RunWithRetries(run, &attempts);
+    if (observer_.on_step_done) observer_.on_step_done(action, result);
+    if (!result.ok) {
+      RecordFailure(action, result.error, attempts, i);
+      break;
+    }
+    RecordSuccess(action, run, result);
+  }
+  if (!out.failure && !out.progressing) {
+    SetPending(actions_.size());
+    RecordCompletedSquashes();
+  }
+  if (!report_.done.empty()) out.last_applied = report_.done.back();
+  if (!record_only_.empty()) {
+    std::string note;
+    for (const auto& id : record_only_) note += (note.empty() ? "" : ", ") + id;
+    out.notes.push_back(
+        "recorded without running their Python code "
+        "(pythonSteps: RecordOnly): " +
+        note);
+  }
+}
+
+}  // namespace tidemark::engine
