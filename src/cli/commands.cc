@@ -112,7 +112,7 @@ int RunApply(const CommonOptions& common, const ApplyOptions& apply) {
     PrintDocument(ReportJson(plan, report, StatusOf(plan, report)), format);
   } else if (report.ledger_read && report.done.empty() && report.outcome.pending.empty()) {
     std::cout << "  No migrations to apply.\n";
-  } else if (report.outcome.idle_reason == "DryRun") {
+  } else if (report.outcome.idle_reason == plan::Reason::kDryRun) {
     std::cout << "  Dry run: nothing executed. Planned:\n";
     for (const auto& action : report.outcome.pending) {
       std::cout << "    " << action.action << " " << action.migration.ToString() << "\n";

@@ -31,8 +31,8 @@ Result<Loaded> LoadPlans(const CommonOptions& common) {
     TM_RETURN_IF_ERROR(
         resource::CompletePlan(&plan, loaded.files).WithContext("plan " + plan.Key()));
     if (auto problem = plan::Validate(plan)) {
-      return Status::InvalidArgument("plan " + plan.Key() + ": " + problem->reason + ": " +
-                                     problem->message);
+      return Status::InvalidArgument("plan " + plan.Key() + ": " +
+                                     plan::ReasonName(problem->reason) + ": " + problem->message);
     }
     if (!common.database.empty()) {
       const std::string schema = plan.database.schema;
@@ -75,18 +75,10 @@ engine::Connector MakeConnector(const plan::MigrationPlan& plan, resource::Objec
   };
 }
 
-namespace {
-bool IsInvalidInput(const std::string& reason) {
-  return reason == "InvalidSpec" || reason == "DependencyCycle" || reason == "UnknownDependency" ||
-         reason == "TargetConflict" || reason == "SecretNotFound";
-}
-
-}  // namespace
-
 // Exit code of a reconcile: 2 for bad input, 1 for anything not done, else 0.
 int ExitCode(const engine::Report& report, bool pending_is_failure) {
   const plan::Outcome& out = report.outcome;
-  if (out.stalled) return IsInvalidInput(out.stalled->reason) ? kExitInvalid : kExitPending;
+  if (out.stalled) return plan::IsInvalidInput(out.stalled->reason) ? kExitInvalid : kExitPending;
   if (out.progressing) return kExitPending;
   if (pending_is_failure && !out.pending.empty()) return kExitPending;
   return kExitOk;
@@ -96,10 +88,11 @@ int ExitCode(const engine::Report& report, bool pending_is_failure) {
 void PrintProblem(const engine::Report& report) {
   const plan::Outcome& out = report.outcome;
   if (out.stalled)
-    std::cerr << "error: " << out.stalled->reason << ": " << out.stalled->message << "\n";
-  if (out.progressing) {
-    std::cerr << "not done: " << out.progressing->reason << ": " << out.progressing->message
+    std::cerr << "error: " << plan::ReasonName(out.stalled->reason) << ": " << out.stalled->message
               << "\n";
+  if (out.progressing) {
+    std::cerr << "not done: " << plan::ReasonName(out.progressing->reason) << ": "
+              << out.progressing->message << "\n";
   }
 }
 

@@ -25,7 +25,7 @@ std::optional<Problem> Reconciler::CheckBeforeRunning() {
 std::optional<Problem> Reconciler::CheckDirty() const {
   if (history_.dirty.empty()) return std::nullopt;
   const auto& [id, dirty] = *history_.dirty.begin();
-  return Problem{"DirtyNonAtomic",
+  return Problem{plan::Reason::kDirtyNonAtomic,
                  "non-atomic step " + id.ToString() + " stopped " +
                      (dirty.forward ? "applying" : "reverting") + " at statement " +
                      std::to_string(dirty.statement_index + 1) + " (started " + dirty.started_at +
@@ -40,7 +40,7 @@ std::optional<Problem> Reconciler::CheckChecksums() const {
   if (plan_.policy.checksum != plan::ChecksumPolicy::kBlock || drift.checksum_mismatches.empty()) {
     return std::nullopt;
   }
-  return Problem{"ChecksumMismatch",
+  return Problem{plan::Reason::kChecksumMismatch,
                  "step " + drift.checksum_mismatches.front().ToString() +
                      " was applied with different forward SQL than the "
                      "plan has now; restore the SQL it was applied with, or set policy.checksum: "
@@ -53,7 +53,7 @@ std::optional<Problem> Reconciler::CheckUnknownApplied() const {
       drift.unknown_applied.empty()) {
     return std::nullopt;
   }
-  return Problem{"UnknownApplied",
+  return Problem{plan::Reason::kUnknownApplied,
                  "the ledger has rows no step of this plan knows (first: " +
                      drift.unknown_applied.front().ToString() +
                      "); add those steps to the plan, or set policy.unknownApplied: Warn"};
@@ -67,13 +67,13 @@ std::optional<Problem> Reconciler::CheckStatements() {
     if (action.kind == ActionKind::kFake) continue;
     const bool forward = action.kind == ActionKind::kApply;
     if (!forward && !action.step->backward) {
-      return Problem{"Irreversible",
+      return Problem{plan::Reason::kIrreversible,
                      "step " + action.step->id.ToString() +
                          " has no backward SQL, so it cannot be reverted; change the target so "
                          "it stays applied, or give it backward SQL"};
     }
     auto statements = StatementTexts(*action.step, forward, parsed_.Get(*action.step, forward));
-    if (!statements.ok()) return Problem{"InvalidSpec", statements.status().message()};
+    if (!statements.ok()) return Problem{plan::Reason::kInvalidSpec, statements.status().message()};
     statements_[action.step] = std::move(statements).value();
   }
   return std::nullopt;
@@ -86,7 +86,7 @@ std::optional<Problem> Reconciler::CheckReverts() const {
   const bool revert_allowed =
       options_.allow_revert || plan_.policy.revert == plan::RevertPolicy::kAllow;
   if (reverts == 0 || revert_allowed) return std::nullopt;
-  return Problem{"RevertDenied",
+  return Problem{plan::Reason::kRevertDenied,
                  "the plan would revert " + std::to_string(reverts) + " applied step" +
                      (reverts == 1 ? "" : "s") +
                      " (first: " + actions_.front().step->id.ToString() +
@@ -101,7 +101,7 @@ std::optional<Problem> Reconciler::CheckPythonSteps() const {
   for (const Action& action : actions_) {
     if (action.kind == ActionKind::kFake || !action.step->python) continue;
     const StepId& id = action.step->id;
-    return Problem{"PythonStep",
+    return Problem{plan::Reason::kPythonStep,
                    "step " + id.ToString() +
                        " has Python code (RunPython) that SQL cannot carry, so tidemark would "
                        "not run it; run this step with Django (manage.py migrate " +
@@ -124,9 +124,9 @@ std::optional<Problem> Reconciler::CheckLint() {
   if (plan_.policy.lint != plan::LintPolicy::kBlock) return std::nullopt;
   for (const plan::LintFinding& finding : report_.outcome.lint) {
     if (finding.severity != "error") continue;
-    return Problem{"LintBlocked", "step " + finding.migration.ToString() + ": " + finding.message +
-                                      " (rule " + finding.rule +
-                                      "); change the SQL, or set policy.lint: Warn"};
+    return Problem{plan::Reason::kLintBlocked, "step " + finding.migration.ToString() + ": " +
+                                                   finding.message + " (rule " + finding.rule +
+                                                   "); change the SQL, or set policy.lint: Warn"};
   }
   return std::nullopt;
 }

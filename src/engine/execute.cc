@@ -139,7 +139,7 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepError& er
   const std::string sql_state = error.sql_state.empty() ? "" : error.sql_state + " ";
   if (error.dirty) {
     out.stalled =
-        Problem{"DirtyNonAtomic",
+        Problem{plan::Reason::kDirtyNonAtomic,
                 "non-atomic step " + step.id.ToString() + " stopped" + where + ": " + sql_state +
                     error.message +
                     "; its earlier statements stay done. Check the database, then set "
@@ -147,18 +147,18 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepError& er
                     step.id.ToString() + ", state: applied|unapplied}] or run `tidemark resolve " +
                     step.id.ToString() + " --state applied|unapplied`"};
   } else if (error.connection_lost) {
-    out.progressing = Problem{"DatabaseUnavailable",
+    out.progressing = Problem{plan::Reason::kDatabaseUnavailable,
                               "lost the database connection while running " + step.id.ToString() +
                                   " (rolled back: " + error.message + "); will retry"};
   } else if (error.lock_timeout) {
     out.progressing = Problem{
-        forward ? "Applying" : "Reverting",
+        forward ? plan::Reason::kApplying : plan::Reason::kReverting,
         "step " + step.id.ToString() + where + " could not take its locks within lockTimeout " +
             std::to_string(plan_.policy.lock_timeout.count()) + "ms (" + std::to_string(attempts) +
             " attempts; rolled back each time); will retry"};
   } else {
     out.stalled = Problem{
-        "MigrationFailed",
+        plan::Reason::kMigrationFailed,
         "step " + step.id.ToString() + " failed" + where + ": " + sql_state + error.message +
             ". The step was rolled back and earlier steps stay applied; fix the step's SQL or "
             "the database, and the plan retries"};
@@ -171,10 +171,11 @@ void Reconciler::ExecuteActions() {
     const Action& action = actions_[i];
     if (options_.stop.stop_requested()) {
       SetPending(i);
-      out.progressing = Problem{Forward(action) ? "Applying" : "Reverting",
-                                "stopped before " + action.step->id.ToString() + " (" +
-                                    std::to_string(actions_.size() - i) +
-                                    " steps left): shutting down; the next run goes on from here"};
+      out.progressing =
+          Problem{Forward(action) ? plan::Reason::kApplying : plan::Reason::kReverting,
+                  "stopped before " + action.step->id.ToString() + " (" +
+                      std::to_string(actions_.size() - i) +
+                      " steps left): shutting down; the next run goes on from here"};
       break;
     }
     const ledger::StepRun run = StepRunOf(action);

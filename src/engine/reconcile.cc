@@ -38,10 +38,10 @@ std::vector<std::string> PlanApps(const plan::MigrationPlan& plan) {
 
 // The reason a failed connect or ledger read gives: the Status says whether waiting can
 // help (the database is down) or the input must change (a missing Secret, a bad spec).
-std::string DatabaseFailureReason(const Status& status) {
-  if (status.code() == StatusCode::kNotFound) return "SecretNotFound";
-  if (status.IsRetryable()) return "DatabaseUnavailable";
-  return "InvalidSpec";
+plan::Reason DatabaseFailureReason(const Status& status) {
+  if (status.code() == StatusCode::kNotFound) return plan::Reason::kSecretNotFound;
+  if (status.IsRetryable()) return plan::Reason::kDatabaseUnavailable;
+  return plan::Reason::kInvalidSpec;
 }
 
 }  // namespace
@@ -79,8 +79,8 @@ std::vector<StepId> Reconciler::Records(const Step& step, bool forward) const {
 // A database failure before the first step: retried when waiting can help, else the plan
 // stalls with `stall_context` before the database's message.
 void Reconciler::SetDatabaseProblem(const Status& status, const std::string& stall_context) {
-  const std::string reason = DatabaseFailureReason(status);
-  if (reason == "DatabaseUnavailable") {
+  const plan::Reason reason = DatabaseFailureReason(status);
+  if (reason == plan::Reason::kDatabaseUnavailable) {
     report_.outcome.progressing = Problem{reason, status.message() + "; will retry"};
   } else {
     report_.outcome.stalled = Problem{reason, stall_context + status.message()};
@@ -104,19 +104,21 @@ bool Reconciler::LockLedger() {
   auto waited = store_->Lock(options_.lock_wait);
   if (!waited.ok()) {
     if (waited.status().code() == StatusCode::kDeadlineExceeded) {
-      out.progressing = Problem{"WaitingForLock", waited.status().message() +
-                                                      "; another tidemark run is migrating this "
-                                                      "ledger, will retry"};
+      out.progressing =
+          Problem{plan::Reason::kWaitingForLock, waited.status().message() +
+                                                     "; another tidemark run is migrating this "
+                                                     "ledger, will retry"};
     } else {
-      out.progressing = Problem{"DatabaseUnavailable", waited.status().message()};
+      out.progressing = Problem{plan::Reason::kDatabaseUnavailable, waited.status().message()};
     }
     return false;
   }
   release_.emplace(store_.get());
   if (observer_.on_lock_acquired) observer_.on_lock_acquired(*waited);
   if (Status ensured = store_->EnsureTables(); !ensured.ok()) {
-    out.stalled = Problem{"InvalidSpec", "cannot create the ledger tables in " +
-                                             store_->Describe() + ": " + ensured.message()};
+    out.stalled =
+        Problem{plan::Reason::kInvalidSpec, "cannot create the ledger tables in " +
+                                                store_->Describe() + ": " + ensured.message()};
     return false;
   }
   return true;
@@ -208,7 +210,7 @@ void Reconciler::ConvertFakeInitial() {
 Report Reconciler::Run(const Connector& connect) {
   plan::Outcome& out = report_.outcome;
   if (plan_.suspend) {
-    out.idle_reason = "Suspended";
+    out.idle_reason = plan::Reason::kSuspended;
     return report_;
   }
   if (!ConnectStore(connect)) return report_;
@@ -220,7 +222,7 @@ Report Reconciler::Run(const Connector& connect) {
     return report_;
   }
   if (!Execute()) {
-    if (DryRun() && !out.pending.empty()) out.idle_reason = "DryRun";
+    if (DryRun() && !out.pending.empty()) out.idle_reason = plan::Reason::kDryRun;
     return report_;
   }
   ExecuteActions();

@@ -131,13 +131,13 @@ engine::Report PlanReconciler::Run(const json& object, const Context& context,
   engine::Report report;
   auto decoded = resource::DecodePlan(object, "MigrationPlan " + context.ns + "/" + context.name);
   if (!decoded.ok()) {
-    report.outcome.stalled = plan::Problem{"InvalidSpec", decoded.status().message()};
+    report.outcome.stalled = plan::Problem{plan::Reason::kInvalidSpec, decoded.status().message()};
     return report;
   }
   plan::MigrationPlan plan = std::move(decoded).value();
   index_.Record(plan);  // before completing it: a ConfigMap it lacks is one it names
   if (Status completed = resource::CompletePlan(&plan, objects_); !completed.ok()) {
-    report.outcome.stalled = plan::Problem{"InvalidSpec", completed.message()};
+    report.outcome.stalled = plan::Problem{plan::Reason::kInvalidSpec, completed.message()};
     return report;
   }
   engine::Options options;
@@ -166,7 +166,7 @@ engine::Observer PlanReconciler::ObserveRun(const Context& context, std::jthread
     if (index != 0) return;
     const bool reverting = action.kind == plan::ActionKind::kRevert;
     plan::Problem working{
-        reverting ? "Reverting" : "Applying",
+        reverting ? plan::Reason::kReverting : plan::Reason::kApplying,
         std::to_string(count) + " steps to run, starting with " + action.step->id.ToString()};
     progress = std::jthread([this, &context, working = std::move(working)](std::stop_token stop) {
       if (!SystemClock().SleepFor(kProgressDelay, stop)) return;
@@ -238,12 +238,12 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
                  kMaxNote));
   }
   if (out.stalled) {
-    sink_.RecordEvent(object, runtime::EventType::kWarning, out.stalled->reason, "Reconcile",
-                      Truncate(out.stalled->message, kMaxNote));
+    sink_.RecordEvent(object, runtime::EventType::kWarning, plan::ReasonName(out.stalled->reason),
+                      "Reconcile", Truncate(out.stalled->message, kMaxNote));
   } else if (out.progressing) {
-    const bool warning = out.progressing->reason != "WaitingForLock";
+    const bool warning = out.progressing->reason != plan::Reason::kWaitingForLock;
     sink_.RecordEvent(object, warning ? runtime::EventType::kWarning : runtime::EventType::kNormal,
-                      out.progressing->reason, "Reconcile",
+                      plan::ReasonName(out.progressing->reason), "Reconcile",
                       Truncate(out.progressing->message, kMaxNote));
   }
 }

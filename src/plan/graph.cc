@@ -61,23 +61,23 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
   for (const Step& step : steps) {
     auto [it, inserted] = defined_.emplace(step.id, &step);
     if (!inserted) {
-      return Problem{"InvalidSpec", "step " + step.id.ToString() + " is defined twice (" +
-                                        it->second->origin + " and " + step.origin +
-                                        "); remove one of them"};
+      return Problem{Reason::kInvalidSpec, "step " + step.id.ToString() + " is defined twice (" +
+                                               it->second->origin + " and " + step.origin +
+                                               "); remove one of them"};
     }
   }
   for (const Step& step : steps) {
     for (const StepId& replaced : step.replaces) {
       if (replaced == step.id) {
-        return Problem{"InvalidSpec", step.origin + ".replaces: step " + step.id.ToString() +
-                                          " replaces itself; remove it from the list"};
+        return Problem{Reason::kInvalidSpec, step.origin + ".replaces: step " + step.id.ToString() +
+                                                 " replaces itself; remove it from the list"};
       }
       auto [it, inserted] = replaced_by_.emplace(replaced, step.id);
       if (!inserted) {
-        return Problem{"InvalidSpec", "step " + replaced.ToString() +
-                                          " is replaced by two squashed steps, " +
-                                          it->second.ToString() + " and " + step.id.ToString() +
-                                          "; keep one squash per replaced step"};
+        return Problem{Reason::kInvalidSpec,
+                       "step " + replaced.ToString() + " is replaced by two squashed steps, " +
+                           it->second.ToString() + " and " + step.id.ToString() +
+                           "; keep one squash per replaced step"};
       }
     }
   }
@@ -85,9 +85,9 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
   for (const Step& step : steps) {
     for (const StepId& dependency : step.dependencies) {
       if (dependency == step.id) {
-        return Problem{"DependencyCycle", step.origin + ".dependencies: step " +
-                                              step.id.ToString() +
-                                              " depends on itself; remove that dependency"};
+        return Problem{Reason::kDependencyCycle, step.origin + ".dependencies: step " +
+                                                     step.id.ToString() +
+                                                     " depends on itself; remove that dependency"};
       }
       if (defined_.count(dependency)) {
         Link(dependency, step.id);
@@ -95,7 +95,7 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
         // Django points a dependency on a replaced step at its squash.
         if (squash->second != step.id) Link(squash->second, step.id);
       } else {
-        return Problem{"UnknownDependency",
+        return Problem{Reason::kUnknownDependency,
                        step.origin + ".dependencies: step " + step.id.ToString() + " depends on " +
                            dependency.ToString() +
                            ", which no step of this plan defines; add that step (inline or "
@@ -149,7 +149,7 @@ std::optional<Problem> Graph::RemoveSquashNode(const Step& squash) {
     }
   }
   if (!last_replaced) {
-    return Problem{"InvalidSpec",
+    return Problem{Reason::kInvalidSpec,
                    "squashed step " + squash.id.ToString() +
                        " is partly applied in the ledger, but the steps it replaces are not in "
                        "the plan; add the replaced steps back until every database has applied "
@@ -210,8 +210,8 @@ std::optional<Problem> Graph::FindCycle() const {
           if (in_cycle) path.push_back(frame.first.ToString());
         }
         path.push_back(next.ToString());
-        return Problem{"DependencyCycle", "dependency cycle: " + Join(path, " -> ") +
-                                              "; remove one of these dependencies"};
+        return Problem{Reason::kDependencyCycle, "dependency cycle: " + Join(path, " -> ") +
+                                                     "; remove one of these dependencies"};
       }
       if (colour[next] == Colour::kWhite) push(next);
     }
@@ -246,7 +246,7 @@ std::optional<Problem> Graph::FindConflicts() const {
     conflicts.push_back(Join(names, ", ") + " in " + app);
   }
   if (conflicts.empty()) return std::nullopt;
-  return Problem{"InvalidSpec",
+  return Problem{Reason::kInvalidSpec,
                  "conflicting migrations: more than one latest step (" + Join(conflicts, "; ") +
                      "); add a merge step that depends on all of them (Django: makemigrations "
                      "--merge)"};
@@ -288,13 +288,13 @@ std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph, c
   if (matches.size() > 1) {
     std::vector<std::string> names;
     for (const StepId& id : matches) names.push_back(id.name);
-    return Problem{"InvalidSpec", field + ".migration: \"" + target.migration +
-                                      "\" matches several steps of " + target.app + " (" +
-                                      Join(names, ", ") + "); write the full name"};
+    return Problem{Reason::kInvalidSpec, field + ".migration: \"" + target.migration +
+                                             "\" matches several steps of " + target.app + " (" +
+                                             Join(names, ", ") + "); write the full name"};
   }
-  return Problem{"InvalidSpec", field + ".migration: app " + target.app + " has no step \"" +
-                                    target.migration +
-                                    "\"; use a step name of that app or \"zero\""};
+  return Problem{Reason::kInvalidSpec, field + ".migration: app " + target.app + " has no step \"" +
+                                           target.migration +
+                                           "\"; use a step name of that app or \"zero\""};
 }
 
 }  // namespace
@@ -330,14 +330,14 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
     const Target& target = targets[i];
     const std::string field = "spec.targets[" + std::to_string(i) + "]";
     if (!apps.count(target.app)) {
-      return Problem{"InvalidSpec", field + ".app: no step of this plan belongs to app \"" +
-                                        target.app + "\"; check the app label"};
+      return Problem{Reason::kInvalidSpec, field + ".app: no step of this plan belongs to app \"" +
+                                               target.app + "\"; check the app label"};
     }
     auto resolved = ResolveTarget(graph, target, i);
     if (auto* problem = std::get_if<Problem>(&resolved)) return *problem;
     if (!targeted.emplace(target.app, std::make_pair(std::get<0>(resolved), i)).second) {
-      return Problem{"InvalidSpec", field + ".app: app " + target.app +
-                                        " has two targets; keep one target per app"};
+      return Problem{Reason::kInvalidSpec, field + ".app: app " + target.app +
+                                               " has two targets; keep one target per app"};
     }
   }
   std::vector<StepId> roots;
@@ -373,7 +373,7 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
     for (const StepId& id : desired_order) {
       if (id.app != app || allowed.count(id)) continue;
       const StepId& root = needed_by.at(id);
-      return Problem{"TargetConflict",
+      return Problem{Reason::kTargetConflict,
                      "spec.targets[" + std::to_string(target.second) + "] wants app " + app +
                          " at " + (target.first ? target.first->name : std::string("zero")) +
                          ", but " + root.ToString() + " needs " + id.ToString() +
@@ -427,8 +427,8 @@ std::optional<Problem> Validate(const MigrationPlan& plan) {
     const bool known = std::any_of(plan.migrations.begin(), plan.migrations.end(),
                                    [&](const Step& s) { return s.id == id; });
     if (!known) {
-      return Problem{"InvalidSpec", "spec.fake[" + std::to_string(i) + "]: no step " +
-                                        id.ToString() + " in this plan; correct the name"};
+      return Problem{Reason::kInvalidSpec, "spec.fake[" + std::to_string(i) + "]: no step " +
+                                               id.ToString() + " in this plan; correct the name"};
     }
   }
   DiffOrProblem result = ComputeDiff(plan.migrations, plan.targets, {}, plan.fake);

@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "plan/model.h"
+#include "plan/reason.h"
 
 namespace tidemark::plan {
 
 // Why a plan cannot run. `reason` is a Stalled condition reason of SPEC section 1;
 // `message` names the step or field and says what to do.
 struct Problem {
-  std::string reason;
+  Reason reason;
   std::string message;
 };
 

@@ -12,10 +12,9 @@ constexpr size_t kMaxConditionMessage = 32768;
 // The status quotes a failing statement's start, not a whole migration.
 constexpr size_t kMaxFailureStatement = 200;
 
-Condition Make(const std::string& type, bool status, const std::string& reason,
-               const std::string& message) {
-  return Condition{
-      type, status ? "True" : "False", 0, "", reason, Truncate(message, kMaxConditionMessage)};
+Condition Make(const std::string& type, bool status, Reason reason, const std::string& message) {
+  return Condition{type, status ? "True" : "False", 0,
+                   "",   ReasonName(reason),        Truncate(message, kMaxConditionMessage)};
 }
 
 std::string DescribePending(const Outcome& outcome) {
@@ -83,12 +82,13 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
     status.conditions = {Make("Ready", false, p.reason, p.message),
                          Make("Reconciling", true, p.reason, p.message),
                          Make("Stalled", false, p.reason, "")};
-  } else if (outcome.idle_reason == "Suspended" || !outcome.pending.empty()) {
-    const std::string reason = outcome.idle_reason.value_or("Pending");
+  } else if (outcome.idle_reason == Reason::kSuspended || !outcome.pending.empty()) {
+    const Reason reason = outcome.idle_reason.value_or(Reason::kPending);
     const std::string message =
-        DescribePending(outcome) + (reason == "DryRun"      ? "; dryRun is set, nothing executed"
-                                    : reason == "Suspended" ? "; suspend is set, nothing touched"
-                                                            : "");
+        DescribePending(outcome) + (reason == Reason::kDryRun ? "; dryRun is set, nothing executed"
+                                    : reason == Reason::kSuspended
+                                        ? "; suspend is set, nothing touched"
+                                        : "");
     status.conditions = {Make("Ready", false, reason, message),
                          Make("Reconciling", false, reason, message),
                          Make("Stalled", false, reason, "")};
@@ -96,15 +96,15 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
     std::string message = "the database ledger matches the desired state (" +
                           std::to_string(outcome.applied) + " steps applied)";
     for (const std::string& note : outcome.notes) message += "; " + note;
-    status.conditions = {Make("Ready", true, "UpToDate", message),
-                         Make("Reconciling", false, "UpToDate", ""),
-                         Make("Stalled", false, "UpToDate", "")};
+    status.conditions = {Make("Ready", true, Reason::kUpToDate, message),
+                         Make("Reconciling", false, Reason::kUpToDate, ""),
+                         Make("Stalled", false, Reason::kUpToDate, "")};
   }
   if (outcome.drift.empty()) {
-    status.conditions.push_back(Make("Drifted", false, "NoDrift", ""));
+    status.conditions.push_back(Make("Drifted", false, Reason::kNoDrift, ""));
   } else {
-    const char* reason =
-        outcome.drift.checksum_mismatches.empty() ? "UnknownApplied" : "ChecksumMismatch";
+    const Reason reason = outcome.drift.checksum_mismatches.empty() ? Reason::kUnknownApplied
+                                                                    : Reason::kChecksumMismatch;
     status.conditions.push_back(Make("Drifted", true, reason, DescribeDrift(outcome.drift)));
   }
 

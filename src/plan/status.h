@@ -54,11 +54,11 @@ struct Drift {
 
 // What one reconcile ended with. At most one of `stalled` and `progressing` is set.
 struct Outcome {
-  std::optional<Problem> stalled;          // needs a person (Stalled reasons of SPEC 1)
-  std::optional<Problem> progressing;      // will retry by itself (WaitingForLock, ...)
-  std::optional<std::string> idle_reason;  // DryRun or Suspended: nothing executed on purpose
-  std::vector<PendingAction> pending;      // what remains, in order
-  int64_t total = 0;                       // steps in the graph
+  std::optional<Problem> stalled;      // needs a person (Stalled reasons of SPEC 1)
+  std::optional<Problem> progressing;  // will retry by itself (WaitingForLock, ...)
+  std::optional<Reason> idle_reason;   // DryRun or Suspended: nothing executed on purpose
+  std::vector<PendingAction> pending;  // what remains, in order
+  int64_t total = 0;                   // steps in the graph
   int64_t applied = 0;
   int64_t to_revert = 0;
   std::optional<StepRecord> last_applied;

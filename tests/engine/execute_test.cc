@@ -36,7 +36,7 @@ TEST_F(EngineExecuteTest, AFailingStatementStallsWithTheFailureAndKeepsEarlierSt
   db_.FailStatement("SELECT 1/0", StatementFailure::Error("22012", "division by zero"));
   const engine::Report report = Reconcile(ThreeSteps());
   ASSERT_TRUE(report.outcome.stalled);
-  EXPECT_EQ(report.outcome.stalled->reason, "MigrationFailed");
+  EXPECT_EQ(report.outcome.stalled->reason, plan::Reason::kMigrationFailed);
   EXPECT_THAT(report.outcome.stalled->message,
               HasSubstr("step shop.0002 failed at statement 2 `SELECT 1/0`: 22012 division by "
                         "zero. The step was rolled back and earlier steps stay applied"));
@@ -65,7 +65,7 @@ TEST_F(EngineExecuteTest, ALockTimeoutIsRetriedThenLeftForTheNextReconcile) {
   EXPECT_EQ(Runs(Shop("0002")), 3);
   EXPECT_FALSE(report.outcome.stalled);
   ASSERT_TRUE(report.outcome.progressing);
-  EXPECT_EQ(report.outcome.progressing->reason, "Applying");
+  EXPECT_EQ(report.outcome.progressing->reason, plan::Reason::kApplying);
   EXPECT_THAT(report.outcome.progressing->message,
               HasSubstr("step shop.0002 at statement 2 `SELECT pg_sleep(1)` could not take its "
                         "locks within lockTimeout 5000ms (3 attempts; rolled back each time)"));
@@ -92,7 +92,7 @@ TEST_F(EngineExecuteTest, ARevertThatMeetsLockTimeoutsIsLeftReverting) {
   plan.policy.revert = plan::RevertPolicy::kAllow;
   const engine::Report report = Reconcile(plan);
   ASSERT_TRUE(report.outcome.progressing);
-  EXPECT_EQ(report.outcome.progressing->reason, "Reverting");
+  EXPECT_EQ(report.outcome.progressing->reason, plan::Reason::kReverting);
   EXPECT_THAT(Pending(report.outcome), ElementsAre("revert shop.0002", "revert shop.0001"));
   EXPECT_EQ(report.outcome.to_revert, 2);
   EXPECT_EQ(Runs(Shop("0002")), 1 + engine::Options{}.lock_timeout_attempts);
@@ -104,7 +104,7 @@ TEST_F(EngineExecuteTest, ALostConnectionIsRetriedLater) {
   const engine::Report report = Reconcile(ThreeSteps("SELECT 'gone'"));
   EXPECT_FALSE(report.outcome.stalled);
   ASSERT_TRUE(report.outcome.progressing);
-  EXPECT_EQ(report.outcome.progressing->reason, "DatabaseUnavailable");
+  EXPECT_EQ(report.outcome.progressing->reason, plan::Reason::kDatabaseUnavailable);
   EXPECT_THAT(report.outcome.progressing->message,
               HasSubstr("lost the database connection while running shop.0002"));
   EXPECT_EQ(Runs(Shop("0002")), 1);  // not retried on a session that is gone
@@ -119,7 +119,7 @@ TEST_F(EngineExecuteTest, ABusyLockWaitsForTheNextReconcile) {
   options.lock_wait = std::chrono::milliseconds(20);
   const engine::Report report = Reconcile(ThreeSteps(), options);
   ASSERT_TRUE(report.outcome.progressing);
-  EXPECT_EQ(report.outcome.progressing->reason, "WaitingForLock");
+  EXPECT_EQ(report.outcome.progressing->reason, plan::Reason::kWaitingForLock);
   EXPECT_THAT(report.outcome.progressing->message,
               HasSubstr("another tidemark run is migrating this ledger, will retry"));
   EXPECT_EQ(db_.Calls().run, 0);
@@ -140,8 +140,10 @@ TEST_P(EngineConnectTest, SaysWhatWentWrong) {
   const ConnectCase& c = GetParam();
   const engine::Connector failing = [&]() -> Result<ledger::StorePtr> { return c.status; };
   const engine::Report report = Reconcile(ThreeSteps(), failing, {});
-  EXPECT_EQ(report.outcome.stalled ? report.outcome.stalled->reason : "", c.stalled);
-  EXPECT_EQ(report.outcome.progressing ? report.outcome.progressing->reason : "", c.progressing);
+  EXPECT_EQ(report.outcome.stalled ? plan::ReasonName(report.outcome.stalled->reason) : "",
+            c.stalled);
+  EXPECT_EQ(report.outcome.progressing ? plan::ReasonName(report.outcome.progressing->reason) : "",
+            c.progressing);
   const plan::Problem& problem =
       report.outcome.stalled ? *report.outcome.stalled : *report.outcome.progressing;
   EXPECT_THAT(problem.message, HasSubstr(c.status.message()));
@@ -236,7 +238,8 @@ TEST_P(EngineQuietModeTest, ExecutesNothing) {
 
   EXPECT_FALSE(report.outcome.stalled);
   EXPECT_FALSE(report.outcome.progressing);
-  EXPECT_EQ(report.outcome.idle_reason.value_or(""), GetParam().idle_reason);
+  EXPECT_EQ(report.outcome.idle_reason ? plan::ReasonName(*report.outcome.idle_reason) : "",
+            GetParam().idle_reason);
   EXPECT_THAT(report.done, IsEmpty());
   EXPECT_EQ(db_.Calls().Writes(), before.Writes());
   EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});

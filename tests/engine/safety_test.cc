@@ -19,7 +19,7 @@ class EngineSafetyTest : public EngineTest {
     const int runs_before = db_.Calls().run;
     const engine::Report report = Reconcile(plan, options);
     ASSERT_TRUE(report.outcome.stalled) << "expected " << reason;
-    EXPECT_EQ(report.outcome.stalled->reason, reason);
+    EXPECT_EQ(plan::ReasonName(report.outcome.stalled->reason), reason);
     EXPECT_THAT(report.outcome.stalled->message, HasSubstr(message));
     EXPECT_THAT(report.done, IsEmpty());
     EXPECT_EQ(db_.Calls().run, runs_before);
@@ -150,7 +150,7 @@ TEST_F(EngineSafetyTest, ADirtyStepInTheHistoryStopsThePlanUntilResolved) {
   db_.FailStatement("SELECT 1/0", StatementFailure::Error("22012", "division by zero"), 1);
   const engine::Report stopped = Reconcile(plan);
   ASSERT_TRUE(stopped.outcome.stalled);
-  EXPECT_EQ(stopped.outcome.stalled->reason, "DirtyNonAtomic");
+  EXPECT_EQ(stopped.outcome.stalled->reason, plan::Reason::kDirtyNonAtomic);
   EXPECT_THAT(stopped.outcome.stalled->message,
               HasSubstr("non-atomic step shop.0002 stopped at statement 2"));
 
@@ -170,7 +170,7 @@ TEST_F(EngineSafetyTest, AStepResolvedAsUnappliedRunsAgain) {
   step.atomic = false;
   plan::MigrationPlan plan = Chain({step});
   db_.FailStatement("SELECT 1/0", StatementFailure::Error("22012", "division by zero"), 1);
-  ASSERT_EQ(Reconcile(plan).outcome.stalled->reason, "DirtyNonAtomic");
+  ASSERT_EQ(Reconcile(plan).outcome.stalled->reason, plan::Reason::kDirtyNonAtomic);
 
   plan.resolve = {{Shop("0001"), plan::ResolvedState::kUnapplied}};
   ReconcileDone(plan);

@@ -96,7 +96,7 @@ TEST(GraphTest, TargetAcceptsAUniquePrefixLikeDjango) {
 TEST(GraphTest, TargetConflictNamesTheStepThatNeedsMore) {
   const auto steps = ShopSteps();
   auto result = ComputeDiff(steps, {{"shop", "0001_initial"}}, {}, {});
-  EXPECT_EQ(ProblemOf(result).reason, "TargetConflict");
+  EXPECT_EQ(ProblemOf(result).reason, plan::Reason::kTargetConflict);
   EXPECT_THAT(ProblemOf(result).message, HasSubstr("orders.0001_initial needs shop.0002_price"));
 }
 
@@ -113,14 +113,14 @@ TEST(GraphTest, UnknownTargetAppAndStep) {
 TEST(GraphTest, DependencyCycleIsNamed) {
   const std::vector<Step> steps = {MakeStep("a.0001", {"b.0001"}), MakeStep("b.0001", {"a.0001"})};
   const Problem problem = ProblemOf(ComputeDiff(steps, {}, {}, {}));
-  EXPECT_EQ(problem.reason, "DependencyCycle");
+  EXPECT_EQ(problem.reason, plan::Reason::kDependencyCycle);
   EXPECT_THAT(problem.message, HasSubstr("a.0001 -> b.0001 -> a.0001"));
 }
 
 TEST(GraphTest, UnknownDependencyIsNamed) {
   const std::vector<Step> steps = {MakeStep("a.0001", {"auth.0012_missing"})};
   const Problem problem = ProblemOf(ComputeDiff(steps, {}, {}, {}));
-  EXPECT_EQ(problem.reason, "UnknownDependency");
+  EXPECT_EQ(problem.reason, plan::Reason::kUnknownDependency);
   EXPECT_THAT(problem.message, HasSubstr("a.0001 depends on auth.0012_missing"));
 }
 
@@ -133,7 +133,7 @@ TEST(GraphTest, TwoLeavesInOneAppConflict) {
   const std::vector<Step> steps = {MakeStep("a.0001"), MakeStep("a.0002_x", {"a.0001"}),
                                    MakeStep("a.0002_y", {"a.0001"})};
   const Problem problem = ProblemOf(ComputeDiff(steps, {}, {}, {}));
-  EXPECT_EQ(problem.reason, "InvalidSpec");
+  EXPECT_EQ(problem.reason, plan::Reason::kInvalidSpec);
   EXPECT_THAT(problem.message, HasSubstr("0002_x, 0002_y in a"));
   EXPECT_THAT(problem.message, HasSubstr("--merge"));
 }

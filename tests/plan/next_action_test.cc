@@ -18,21 +18,21 @@ struct Row {
   tidemark::Action expected;
 };
 
-Outcome Stalled(std::string reason) {
+Outcome Stalled(Reason reason) {
   Outcome outcome;
-  outcome.stalled = Problem{std::move(reason), "needs a person"};
+  outcome.stalled = Problem{reason, "needs a person"};
   return outcome;
 }
 
-Outcome Progressing(std::string reason) {
+Outcome Progressing(Reason reason) {
   Outcome outcome;
-  outcome.progressing = Problem{std::move(reason), "will retry"};
+  outcome.progressing = Problem{reason, "will retry"};
   return outcome;
 }
 
-Outcome Idle(std::string reason, bool pending) {
+Outcome Idle(Reason reason, bool pending) {
   Outcome outcome;
-  outcome.idle_reason = std::move(reason);
+  outcome.idle_reason = reason;
   if (pending) outcome.pending.push_back({"apply", {"shop", "0002_total"}});
   return outcome;
 }
@@ -48,18 +48,19 @@ TEST(NextActionTest, EachOutcomeLeadsToItsAction) {
   const std::vector<Row> rows = {
       {"up to date: resync", Outcome{}, true, tidemark::Action::Done(milliseconds(600'000))},
       {"status not written: error, back-off", Outcome{}, false, tidemark::Action::Error()},
-      {"stalled: back-off, never given up", Stalled("MigrationFailed"), true,
+      {"stalled: back-off, never given up", Stalled(Reason::kMigrationFailed), true,
        tidemark::Action::Retry()},
-      {"stalled but unpublished: error", Stalled("InvalidSpec"), false, tidemark::Action::Error()},
-      {"database unavailable: back-off", Progressing("DatabaseUnavailable"), true,
+      {"stalled but unpublished: error", Stalled(Reason::kInvalidSpec), false,
+       tidemark::Action::Error()},
+      {"database unavailable: back-off", Progressing(Reason::kDatabaseUnavailable), true,
        tidemark::Action::Retry()},
-      {"lock timeout of a step: back-off", Progressing("Applying"), true,
+      {"lock timeout of a step: back-off", Progressing(Reason::kApplying), true,
        tidemark::Action::Retry()},
-      {"lock held elsewhere: look again in 5 s", Progressing("WaitingForLock"), true,
+      {"lock held elsewhere: look again in 5 s", Progressing(Reason::kWaitingForLock), true,
        tidemark::Action::RequeueAfter(milliseconds(5'000))},
-      {"suspended: wait for a change", Idle("Suspended", false), true,
+      {"suspended: wait for a change", Idle(Reason::kSuspended, false), true,
        tidemark::Action::AwaitChange()},
-      {"dry run with pending actions: resync", Idle("DryRun", true), true,
+      {"dry run with pending actions: resync", Idle(Reason::kDryRun, true), true,
        tidemark::Action::Done(milliseconds(600'000))},
       {"read-only with pending actions: back-off", Pending(), true, tidemark::Action::Retry()},
   };

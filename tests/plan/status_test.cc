@@ -28,7 +28,7 @@ TEST(StatusTest, UpToDateIsReady) {
 
 TEST(StatusTest, StalledIsNotReadyAndNotReconciling) {
   Outcome outcome;
-  outcome.stalled = Problem{"RevertDenied", "the plan would revert 2 applied steps"};
+  outcome.stalled = Problem{Reason::kRevertDenied, "the plan would revert 2 applied steps"};
   const PlanStatus status = ComputeStatus(outcome, 1, {}, "t");
   EXPECT_EQ(StatusOf(status, "Ready"), "False/RevertDenied");
   EXPECT_EQ(StatusOf(status, "Stalled"), "True/RevertDenied");
@@ -38,7 +38,7 @@ TEST(StatusTest, StalledIsNotReadyAndNotReconciling) {
 
 TEST(StatusTest, WaitingIsReconciling) {
   Outcome outcome;
-  outcome.progressing = Problem{"WaitingForLock", "another run holds the lock"};
+  outcome.progressing = Problem{Reason::kWaitingForLock, "another run holds the lock"};
   const PlanStatus status = ComputeStatus(outcome, 1, {}, "t");
   EXPECT_EQ(StatusOf(status, "Reconciling"), "True/WaitingForLock");
   EXPECT_EQ(StatusOf(status, "Stalled"), "False/WaitingForLock");
@@ -47,7 +47,7 @@ TEST(StatusTest, WaitingIsReconciling) {
 TEST(StatusTest, PendingListIsCappedButCounted) {
   Outcome outcome;
   for (int i = 0; i < 120; ++i) outcome.pending.push_back({"apply", {"a", std::to_string(i)}});
-  outcome.idle_reason = "DryRun";
+  outcome.idle_reason = Reason::kDryRun;
   const PlanStatus status = ComputeStatus(outcome, 1, {}, "t");
   EXPECT_EQ(status.pending.size(), kMaxPendingListed);
   EXPECT_EQ(status.pending_count, 120);
@@ -60,7 +60,7 @@ TEST(StatusTest, TransitionTimeMovesOnlyWhenStatusChanges) {
   const PlanStatus second = ComputeStatus(ready, 2, first.conditions, "2026-01-02T00:00:00Z");
   EXPECT_EQ(second.Find("Ready")->last_transition_time, "2026-01-01T00:00:00Z");
   Outcome stalled;
-  stalled.stalled = Problem{"MigrationFailed", "x"};
+  stalled.stalled = Problem{Reason::kMigrationFailed, "x"};
   const PlanStatus third = ComputeStatus(stalled, 2, second.conditions, "2026-01-03T00:00:00Z");
   EXPECT_EQ(third.Find("Ready")->last_transition_time, "2026-01-03T00:00:00Z");
 }

@@ -13,7 +13,7 @@ using plan::PlanStatus;
 TEST(StatusCodecTest, SummaryCountsEveryPendingStep) {
   Outcome outcome;
   for (int i = 0; i < 120; ++i) outcome.pending.push_back({"apply", {"a", std::to_string(i)}});
-  outcome.idle_reason = "DryRun";
+  outcome.idle_reason = plan::Reason::kDryRun;
   const nlohmann::ordered_json json = StatusToJson(ComputeStatus(outcome, 1, {}, "t"));
   EXPECT_EQ(json["summary"]["pending"], 120);
   EXPECT_EQ(json["pending"].size(), plan::kMaxPendingListed);
@@ -21,7 +21,7 @@ TEST(StatusCodecTest, SummaryCountsEveryPendingStep) {
 
 TEST(StatusCodecTest, ConditionsRoundTripKeepTransitionTimes) {
   Outcome stalled;
-  stalled.stalled = plan::Problem{"MigrationFailed", "x"};
+  stalled.stalled = plan::Problem{plan::Reason::kMigrationFailed, "x"};
   const PlanStatus stored = ComputeStatus(stalled, 2, {}, "2026-01-03T00:00:00Z");
   const auto restored = ConditionsFromJson(StatusToJson(stored));
   ASSERT_EQ(restored.size(), stored.conditions.size());

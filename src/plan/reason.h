@@ -1,0 +1,44 @@
+// The reasons a MigrationPlan's conditions give (SPEC section 1), as a type. Code decides on
+// a Reason; its CamelCase text is written only at the edges (the status, events, logs, the
+// command line) through ReasonName.
+#pragma once
+
+namespace tidemark::plan {
+
+enum class Reason {
+  // Ready
+  kUpToDate,
+  kPending,  // read-only: steps to run
+  // Reconciling: will go on by itself
+  kApplying,
+  kReverting,
+  kWaitingForLock,
+  kDatabaseUnavailable,
+  // Stalled: needs a person
+  kInvalidSpec,
+  kDependencyCycle,
+  kUnknownDependency,
+  kTargetConflict,
+  kRevertDenied,
+  kIrreversible,
+  kChecksumMismatch,
+  kUnknownApplied,
+  kLintBlocked,
+  kPythonStep,
+  kMigrationFailed,
+  kDirtyNonAtomic,
+  kSecretNotFound,
+  // Nothing executed on purpose
+  kDryRun,
+  kSuspended,
+  // Drifted
+  kNoDrift,
+};
+
+// "WaitingForLock": the text the status and events carry.
+const char* ReasonName(Reason reason);
+// True for the reasons that mean "fix your input": the plan, its files or its Secrets
+// (the command line's exit code 2); retrying alone cannot help.
+bool IsInvalidInput(Reason reason);
+
+}  // namespace tidemark::plan
