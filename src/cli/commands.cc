@@ -119,8 +119,9 @@ int RunApply(const CommonOptions& common, const ApplyOptions& apply) {
     }
   }
   for (const plan::LintFinding& finding : report.outcome.lint) {
-    std::cerr << "lint " << finding.severity << ": " << finding.migration.ToString() << ": "
-              << finding.message << " [" << finding.rule << "]\n";
+    std::cerr << "lint " << plan::SeverityName(finding.severity) << ": "
+              << finding.migration.ToString() << ": " << finding.message << " [" << finding.rule
+              << "]\n";
   }
   PrintProblem(report);
   return ExitCode(report, !apply.dry_run);
@@ -167,15 +168,15 @@ int RunLint(const CommonOptions& common) {
     std::vector<const plan::Step*> steps;
     for (const plan::Step& step : plan.migrations) steps.push_back(&step);
     for (const plan::LintFinding& finding : engine::LintSteps(steps)) {
-      if (finding.severity == "error") exit_code = kExitPending;
+      if (finding.severity == plan::Severity::kError) exit_code = kExitPending;
       if (Format(common) == OutputFormat::kText) {
-        std::cout << finding.migration.ToString() << ": " << finding.severity << ": "
-                  << finding.message << " [" << finding.rule << "]\n";
+        std::cout << finding.migration.ToString() << ": " << plan::SeverityName(finding.severity)
+                  << ": " << finding.message << " [" << finding.rule << "]\n";
       } else {
         findings_json.push_back({{"plan", plan.Key()},
                                  {"migration", finding.migration.ToString()},
                                  {"rule", finding.rule},
-                                 {"severity", finding.severity},
+                                 {"severity", plan::SeverityName(finding.severity)},
                                  {"message", finding.message}});
       }
     }

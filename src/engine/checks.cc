@@ -123,7 +123,7 @@ std::optional<Problem> Reconciler::CheckLint() {
   report_.outcome.lint = LintForward(applying, parsed_);
   if (plan_.policy.lint != plan::LintPolicy::kBlock) return std::nullopt;
   for (const plan::LintFinding& finding : report_.outcome.lint) {
-    if (finding.severity != "error") continue;
+    if (finding.severity != plan::Severity::kError) continue;
     return Problem{plan::Reason::kLintBlocked, "step " + finding.migration.ToString() + ": " +
                                                    finding.message + " (rule " + finding.rule +
                                                    "); change the SQL, or set policy.lint: Warn"};

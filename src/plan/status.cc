@@ -53,6 +53,10 @@ const Condition* PlanStatus::Find(const std::string& type) const {
   return nullptr;
 }
 
+const char* SeverityName(Severity severity) {
+  return severity == Severity::kError ? "error" : "warning";
+}
+
 PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now) {
   PlanStatus status;

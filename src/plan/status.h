@@ -38,10 +38,15 @@ struct StepFailure {
   int attempts = 1;
 };
 
+// How much a lint finding matters: an error blocks a plan with policy.lint Block; a
+// warning is reported only.
+enum class Severity { kWarning, kError };
+const char* SeverityName(Severity severity);  // "warning", "error"
+
 struct LintFinding {
   StepId migration;
-  std::string rule;      // e.g. "index-without-concurrently"
-  std::string severity;  // "warning" or "error"
+  std::string rule;  // e.g. "index-without-concurrently"
+  Severity severity = Severity::kWarning;
   std::string message;
   int statement_index = -1;
 };

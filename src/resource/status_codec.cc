@@ -53,7 +53,7 @@ nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
   for (const LintFinding& l : status.lint) {
     out["lint"].push_back({{"migration", l.migration.ToString()},
                            {"rule", l.rule},
-                           {"severity", l.severity},
+                           {"severity", plan::SeverityName(l.severity)},
                            {"message", l.message}});
   }
   nlohmann::ordered_json drift = {{"checksumMismatches", nlohmann::ordered_json::array()},

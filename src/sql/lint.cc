@@ -8,44 +8,45 @@ namespace {
 using nlohmann::json;
 
 const LintRule kIndexWithoutConcurrently{
-    "require-concurrent-index-creation", "error",
+    "require-concurrent-index-creation", plan::Severity::kError,
     "CREATE INDEX without CONCURRENTLY blocks writes to the table while the index builds"};
 const LintRule kConcurrentlyInTransaction{
-    "ban-concurrently-in-transaction", "error",
+    "ban-concurrently-in-transaction", plan::Severity::kError,
     "CONCURRENTLY cannot run inside a transaction: mark the step atomic: false"};
 const LintRule kNotNullWithoutDefault{
-    "adding-required-field", "error",
+    "adding-required-field", plan::Severity::kError,
     "adding a NOT NULL column without a DEFAULT fails on a table that has rows"};
 const LintRule kSetNotNull{
-    "setting-not-nullable-field", "error",
+    "setting-not-nullable-field", plan::Severity::kError,
     "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock; add a CHECK (col IS "
     "NOT NULL) NOT VALID constraint, VALIDATE it, then SET NOT NULL"};
 const LintRule kColumnTypeChange{
-    "changing-column-type", "error",
+    "changing-column-type", plan::Severity::kError,
     "changing a column's type usually rewrites the table under an ACCESS EXCLUSIVE lock"};
 const LintRule kConstraintWithoutNotValid{
-    "constraint-missing-not-valid", "error",
+    "constraint-missing-not-valid", plan::Severity::kError,
     "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the table under lock; "
     "add it NOT VALID, then VALIDATE CONSTRAINT in a later step"};
 const LintRule kUniqueConstraint{
-    "disallowed-unique-constraint", "error",
+    "disallowed-unique-constraint", plan::Severity::kError,
     "adding a UNIQUE constraint builds its index under lock; CREATE UNIQUE INDEX "
     "CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX"};
 const LintRule kVolatileDefault{
-    "adding-field-with-volatile-default", "error",
+    "adding-field-with-volatile-default", plan::Severity::kError,
     "a volatile DEFAULT (random(), gen_random_uuid(), clock_timestamp(), ...) rewrites the table"};
-const LintRule kDropColumn{"ban-drop-column", "warning",
+const LintRule kDropColumn{"ban-drop-column", plan::Severity::kWarning,
                            "dropping a column breaks code that still reads it"};
-const LintRule kDropTable{"ban-drop-table", "warning",
+const LintRule kDropTable{"ban-drop-table", plan::Severity::kWarning,
                           "dropping a table breaks code that still uses it"};
-const LintRule kRenameColumn{"renaming-column", "warning",
+const LintRule kRenameColumn{"renaming-column", plan::Severity::kWarning,
                              "renaming a column breaks code that uses the old name"};
-const LintRule kRenameTable{"renaming-table", "warning",
+const LintRule kRenameTable{"renaming-table", plan::Severity::kWarning,
                             "renaming a table breaks code that uses the old name"};
 const LintRule kDropIndexWithoutConcurrently{
-    "require-concurrent-index-deletion", "warning",
+    "require-concurrent-index-deletion", plan::Severity::kWarning,
     "DROP INDEX without CONCURRENTLY blocks reads and writes of the table"};
-const LintRule kDropDatabase{"ban-drop-database", "error", "a migration must not drop a database"};
+const LintRule kDropDatabase{"ban-drop-database", plan::Severity::kError,
+                             "a migration must not drop a database"};
 
 const std::set<std::string> kVolatileFunctions = {
     "random",    "gen_random_uuid",     "uuid_generate_v1", "uuid_generate_v4", "clock_timestamp",

@@ -16,7 +16,7 @@ namespace tidemark::sql {
 
 struct LintRule {
   const char* name;
-  const char* severity;  // "error": blocks with policy.lint Block; "warning": reported only
+  plan::Severity severity;
   const char* summary;
 };
 
