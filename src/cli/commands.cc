@@ -23,12 +23,42 @@
 namespace tidemark::cli {
 namespace {
 
-struct ApplyOptions {
+// Each command's own flags, as parsing fills them.
+struct SqlFlags {
+  std::string migration;
+  bool backwards = false;
+};
+
+struct ApplyFlags {
   std::vector<std::string> targets;
   bool fake = false;
   bool fake_initial = false;
   bool dry_run = false;
   bool allow_revert = false;
+};
+
+struct ResolveFlags {
+  std::string migration;
+  std::string state;
+};
+
+struct RunFlags {
+  bool watch = false;
+  std::string interval = "2s";
+  std::string metrics_address;
+};
+
+// What a command reads once the arguments are parsed: the common flags, its own, and how
+// this program was started. Each command declares and reads only its own part.
+struct Invocation {
+  CommonOptions common;
+  SqlFlags sql;
+  ApplyFlags apply;
+  ResolveFlags resolve;
+  RunFlags run;
+  std::function<int()> run_operator;  // set by server->declare_operator
+  char** argv = nullptr;
+  const ServerCommands* server = nullptr;  // null in the `tidemark` program
 };
 
 int RunStatus(const CommonOptions& common, bool as_plan) {
@@ -84,7 +114,7 @@ int RunCheck(const CommonOptions& common) {
   return worst;
 }
 
-int RunApply(const CommonOptions& common, const ApplyOptions& apply) {
+int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   auto chosen = OnePlan(*loaded);
@@ -127,7 +157,8 @@ int RunApply(const CommonOptions& common, const ApplyOptions& apply) {
   return ExitCode(report, !apply.dry_run);
 }
 
-int RunSql(const CommonOptions& common, const std::string& migration, bool backwards) {
+int RunSql(const CommonOptions& common, const SqlFlags& sql) {
+  const std::string& migration = sql.migration;
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   auto plan = OnePlan(*loaded);
@@ -136,10 +167,10 @@ int RunSql(const CommonOptions& common, const std::string& migration, bool backw
   if (!id) return Invalid(migration + ": write app.migration, e.g. shop.0001_initial");
   for (const plan::Step& step : plan->migrations) {
     if (step.id != *id) continue;
-    if (backwards && !step.backward) {
+    if (sql.backwards && !step.backward) {
       return Invalid("step " + migration + " is irreversible: it has no backward SQL");
     }
-    auto statements = engine::StepStatements(step, !backwards);
+    auto statements = engine::StepStatements(step, !sql.backwards);
     if (!statements.ok()) return Invalid(statements.status().message());
     if (Format(common) == OutputFormat::kJson) {
       std::cout << nlohmann::json({{"migration", migration},
@@ -185,8 +216,9 @@ int RunLint(const CommonOptions& common) {
   return exit_code;
 }
 
-int RunResolve(const CommonOptions& common, const std::string& migration,
-               const std::string& state) {
+int RunResolve(const CommonOptions& common, const ResolveFlags& resolve) {
+  const std::string& migration = resolve.migration;
+  const std::string& state = resolve.state;
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   auto plan = OnePlan(*loaded);
@@ -218,6 +250,129 @@ int HandToServerProgram(char** argv) {
                  std::strerror(errno) + "): install tidemark-operator beside tidemark");
 }
 
+// `run`: reconciles the files' plans once, or --watch; serving /metrics is
+// tidemark-operator's.
+int RunRun(Invocation& invocation) {
+  const RunFlags& run = invocation.run;
+  const bool serves_http = run.watch && !run.metrics_address.empty();
+  if (!serves_http) return RunReconcileAll(invocation.common, run.watch, run.interval, nullptr);
+  if (invocation.server == nullptr) return HandToServerProgram(invocation.argv);
+  auto served = invocation.server->serve_run_metrics(run.metrics_address);
+  if (!served.ok()) return Invalid("--metrics-addr: " + served.status().message());
+  const std::unique_ptr<RunMonitor> monitor = std::move(served).value();
+  return RunReconcileAll(invocation.common, run.watch, run.interval, monitor.get());
+}
+
+void DeclareNoOwnFlags(CLI::App&, Invocation&) {}
+
+void DeclareSql(CLI::App& command, Invocation& invocation) {
+  SqlFlags& sql = invocation.sql;
+  command.add_option("migration", sql.migration, "app.migration")->required();
+  command.add_flag("--backwards", sql.backwards, "the SQL that reverts the step");
+}
+
+void DeclareApply(CLI::App& command, Invocation& invocation) {
+  ApplyFlags& apply = invocation.apply;
+  command.add_option("--target", apply.targets,
+                     "app.migration or app.zero; replaces the plan's target for that app");
+  command.add_flag("--fake", apply.fake, "record the actions without running their SQL");
+  command.add_flag("--fake-initial", apply.fake_initial,
+                   "record initial steps whose tables all exist");
+  command.add_flag("--dry-run", apply.dry_run, "show the actions, execute nothing");
+  command.add_flag("--allow-revert", apply.allow_revert,
+                   "permit reverting applied steps (policy.revert: Allow)");
+}
+
+void DeclareResolve(CLI::App& command, Invocation& invocation) {
+  ResolveFlags& resolve = invocation.resolve;
+  command.add_option("migration", resolve.migration, "app.migration")->required();
+  command.add_option("--state", resolve.state, "applied or unapplied")->required();
+}
+
+void DeclareRun(CLI::App& command, Invocation& invocation) {
+  RunFlags& run = invocation.run;
+  command.add_flag("--watch", run.watch, "keep reconciling as the files change");
+  command.add_option("--interval", run.interval, "with --watch: how often to look for changes")
+      ->capture_default_str();
+  command.add_option("--metrics-addr", run.metrics_address,
+                     "with --watch: serve /metrics, /healthz and /readyz here (e.g. :9090)");
+}
+
+void DeclareOperator(CLI::App& command, Invocation& invocation) {
+  if (invocation.server != nullptr) {
+    invocation.run_operator = invocation.server->declare_operator(command);
+  } else {
+    // Its arguments, --help included, are tidemark-operator's to parse: taken as they are.
+    command.prefix_command()->set_help_flag();
+  }
+}
+
+int RunOperatorCommand(Invocation& invocation) {
+  if (invocation.server == nullptr) return HandToServerProgram(invocation.argv);
+  return invocation.run_operator();
+}
+
+void DeclareCommonFlags(CLI::App& command, CommonOptions& common) {
+  command
+      .add_option("-f,--file", common.files,
+                  "plan files or folders (YAML/JSON; many documents allowed)")
+      ->capture_default_str();
+  command.add_option("--database", common.database,
+                     "libpq DSN or URI; replaces the plan's database (env DATABASE_URL)");
+  command.add_option("--plan", common.plan_name, "the plan to use when the files hold several");
+  command.add_option("-o,--output", common.output, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}))
+      ->capture_default_str();
+  command
+      .add_option("--lock-wait", common.lock_wait,
+                  "how long to wait for another run's migration lock")
+      ->capture_default_str();
+  command.add_option("--log-level", common.log_level, "debug, info, warn or error")
+      ->capture_default_str();
+}
+
+// One subcommand of both programs. To add a command, add an entry to kCommands.
+struct Command {
+  const char* name;
+  const char* help;
+  bool common_flags;  // DeclareCommonFlags before its own: -f, --database, --plan, -o, ...
+  void (*declare)(CLI::App& command, Invocation& invocation);  // its own flags
+  int (*run)(Invocation& invocation);                          // after parsing; the exit code
+};
+
+// In the order of the help.
+constexpr Command kCommands[] = {
+    {"status", "list steps as applied [X] or not [ ] (showmigrations)", true, DeclareNoOwnFlags,
+     [](Invocation& in) { return RunStatus(in.common, /*as_plan=*/false); }},
+    {"plan", "list what apply would do (migrate --plan)", true, DeclareNoOwnFlags,
+     [](Invocation& in) { return RunStatus(in.common, /*as_plan=*/true); }},
+    {"sql", "print a step's SQL (sqlmigrate)", true, DeclareSql,
+     [](Invocation& in) { return RunSql(in.common, in.sql); }},
+    {"apply", "apply and revert steps to reach the targets (migrate)", true, DeclareApply,
+     [](Invocation& in) { return RunApply(in.common, in.apply); }},
+    {"check", "exit 1 when anything is pending (migrate --check)", true, DeclareNoOwnFlags,
+     [](Invocation& in) { return RunCheck(in.common); }},
+    {"lint", "report SQL that takes long locks or breaks running code", true, DeclareNoOwnFlags,
+     [](Invocation& in) { return RunLint(in.common); }},
+    {"resolve", "mark a dirty non-atomic step as resolved", true, DeclareResolve,
+     [](Invocation& in) { return RunResolve(in.common, in.resolve); }},
+    {"run", "reconcile every plan of the files, print their status", true, DeclareRun, RunRun},
+    {"operator", "run the Kubernetes controller for MigrationPlans", false, DeclareOperator,
+     RunOperatorCommand},
+};
+
+// The flags every command reads, checked once CLI11 has parsed them; sets up logging.
+int CheckCommonFlags(const CommonOptions& common) {
+  log::Level level = log::Level::kWarn;
+  if (!log::ParseLevel(common.log_level, &level))
+    return Invalid("--log-level: " + common.log_level);
+  log::Init(log::Format::kText, level);
+  std::chrono::milliseconds ignored;
+  if (!resource::ParseDuration(common.lock_wait, &ignored))
+    return Invalid("--lock-wait: " + common.lock_wait);
+  return kExitOk;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv, const ServerCommands* server) {
@@ -227,84 +382,16 @@ int Main(int argc, char** argv, const ServerCommands* server) {
                program};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(kVersion));
-  CommonOptions common;
-  if (const char* url = std::getenv("DATABASE_URL")) common.database = url;
-  auto add_common = [&common](CLI::App* command) {
-    command
-        ->add_option("-f,--file", common.files,
-                     "plan files or folders (YAML/JSON; many documents allowed)")
-        ->capture_default_str();
-    command->add_option("--database", common.database,
-                        "libpq DSN or URI; replaces the plan's database (env DATABASE_URL)");
-    command->add_option("--plan", common.plan_name, "the plan to use when the files hold several");
-    command->add_option("-o,--output", common.output, "text, json or yaml")
-        ->check(CLI::IsMember({"text", "json", "yaml"}))
-        ->capture_default_str();
-    command
-        ->add_option("--lock-wait", common.lock_wait,
-                     "how long to wait for another run's migration lock")
-        ->capture_default_str();
-    command->add_option("--log-level", common.log_level, "debug, info, warn or error")
-        ->capture_default_str();
-  };
-
-  auto* status =
-      app.add_subcommand("status", "list steps as applied [X] or not [ ] (showmigrations)");
-  add_common(status);
-  auto* plan_command = app.add_subcommand("plan", "list what apply would do (migrate --plan)");
-  add_common(plan_command);
-
-  std::string migration;
-  bool backwards = false;
-  auto* sql = app.add_subcommand("sql", "print a step's SQL (sqlmigrate)");
-  add_common(sql);
-  sql->add_option("migration", migration, "app.migration")->required();
-  sql->add_flag("--backwards", backwards, "the SQL that reverts the step");
-
-  ApplyOptions apply;
-  auto* apply_command =
-      app.add_subcommand("apply", "apply and revert steps to reach the targets (migrate)");
-  add_common(apply_command);
-  apply_command->add_option("--target", apply.targets,
-                            "app.migration or app.zero; replaces the plan's target for that app");
-  apply_command->add_flag("--fake", apply.fake, "record the actions without running their SQL");
-  apply_command->add_flag("--fake-initial", apply.fake_initial,
-                          "record initial steps whose tables all exist");
-  apply_command->add_flag("--dry-run", apply.dry_run, "show the actions, execute nothing");
-  apply_command->add_flag("--allow-revert", apply.allow_revert,
-                          "permit reverting applied steps (policy.revert: Allow)");
-
-  auto* check = app.add_subcommand("check", "exit 1 when anything is pending (migrate --check)");
-  add_common(check);
-  auto* lint =
-      app.add_subcommand("lint", "report SQL that takes long locks or breaks running code");
-  add_common(lint);
-
-  std::string state;
-  auto* resolve = app.add_subcommand("resolve", "mark a dirty non-atomic step as resolved");
-  add_common(resolve);
-  resolve->add_option("migration", migration, "app.migration")->required();
-  resolve->add_option("--state", state, "applied or unapplied")->required();
-
-  bool watch = false;
-  std::string interval = "2s";
-  auto* run = app.add_subcommand("run", "reconcile every plan of the files, print their status");
-  add_common(run);
-  run->add_flag("--watch", watch, "keep reconciling as the files change");
-  run->add_option("--interval", interval, "with --watch: how often to look for changes")
-      ->capture_default_str();
-  std::string run_metrics_address;
-  run->add_option("--metrics-addr", run_metrics_address,
-                  "with --watch: serve /metrics, /healthz and /readyz here (e.g. :9090)");
-
-  auto* operator_command =
-      app.add_subcommand("operator", "run the Kubernetes controller for MigrationPlans");
-  std::function<int()> run_operator;
-  if (server != nullptr) {
-    run_operator = server->declare_operator(*operator_command);
-  } else {
-    // Its arguments, --help included, are tidemark-operator's to parse: taken as they are.
-    operator_command->prefix_command()->set_help_flag();
+  Invocation invocation;
+  invocation.argv = argv;
+  invocation.server = server;
+  if (const char* url = std::getenv("DATABASE_URL")) invocation.common.database = url;
+  std::vector<const CLI::App*> subcommands;
+  for (const Command& command : kCommands) {
+    CLI::App* subcommand = app.add_subcommand(command.name, command.help);
+    if (command.common_flags) DeclareCommonFlags(*subcommand, invocation.common);
+    command.declare(*subcommand, invocation);
+    subcommands.push_back(subcommand);
   }
 
   try {
@@ -312,33 +399,10 @@ int Main(int argc, char** argv, const ServerCommands* server) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitInvalid;
   }
-  log::Level level = log::Level::kWarn;
-  if (!log::ParseLevel(common.log_level, &level))
-    return Invalid("--log-level: " + common.log_level);
-  log::Init(log::Format::kText, level);
-  std::chrono::milliseconds ignored;
-  if (!resource::ParseDuration(common.lock_wait, &ignored))
-    return Invalid("--lock-wait: " + common.lock_wait);
-
-  if (*status) return RunStatus(common, false);
-  if (*plan_command) return RunStatus(common, true);
-  if (*sql) return RunSql(common, migration, backwards);
-  if (*apply_command) return RunApply(common, apply);
-  if (*check) return RunCheck(common);
-  if (*lint) return RunLint(common);
-  if (*resolve) return RunResolve(common, migration, state);
-  const bool serves_http = *operator_command || (*run && watch && !run_metrics_address.empty());
-  if (serves_http && server == nullptr) return HandToServerProgram(argv);
-  if (*run) {
-    std::unique_ptr<RunMonitor> monitor;
-    if (serves_http) {
-      auto served = server->serve_run_metrics(run_metrics_address);
-      if (!served.ok()) return Invalid("--metrics-addr: " + served.status().message());
-      monitor = std::move(served).value();
-    }
-    return RunReconcileAll(common, watch, interval, monitor.get());
+  if (const int invalid = CheckCommonFlags(invocation.common); invalid != kExitOk) return invalid;
+  for (size_t i = 0; i < subcommands.size(); ++i) {
+    if (*subcommands[i]) return kCommands[i].run(invocation);
   }
-  if (*operator_command) return run_operator();
   return kExitInvalid;
 }
 

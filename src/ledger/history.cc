@@ -14,6 +14,15 @@ bool IsSuccess(const std::string& action) {
 
 }  // namespace
 
+const char* HistoryAction(const StepRun& run) {
+  if (run.fake) return run.direction == Direction::kForward ? "fake" : "fake-revert";
+  return run.direction == Direction::kForward ? "apply" : "revert";
+}
+
+const char* HistoryDirection(Direction direction) {
+  return direction == Direction::kForward ? "forward" : "backward";
+}
+
 History Summarize(std::vector<HistoryRow> rows) {
   std::sort(rows.begin(), rows.end(),
             [](const HistoryRow& a, const HistoryRow& b) { return a.id < b.id; });

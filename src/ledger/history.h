@@ -22,6 +22,12 @@ struct HistoryRow {
   std::string error;
 };
 
+// The history's words for a run that succeeded (HistoryRow::action): apply, revert, fake
+// or fake-revert, by the run's direction and whether it was faked.
+const char* HistoryAction(const StepRun& run);
+// HistoryRow::direction: forward or backward.
+const char* HistoryDirection(Direction direction);
+
 // Per step: the checksum of its last apply, whether a start was left unfinished, and the
 // failures since its last success (the latest one's error kept for a dirty step).
 History Summarize(std::vector<HistoryRow> rows);

@@ -101,7 +101,9 @@ class Store {
   // Runs a step and records it (ledger and history) in the same transaction when atomic.
   // On failure the history gets a failure row; the ledger is untouched.
   virtual StepResult Run(const StepRun& run) = 0;
-  // Which of `tables` (unqualified names, or schema.table) exist.
+  // Which of `tables` (unqualified names, or schema.table) exist as tables, as Django's
+  // --fake-initial sees them (introspection.table_names()): ordinary, partitioned and
+  // foreign tables; a partition, view, index or sequence of that name does not count.
   virtual Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) = 0;
   // Marks a dirty step resolved by a person: recorded as applied (forward) or not.
   virtual Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,

@@ -1,5 +1,7 @@
 #include "postgres/history_writer.h"
 
+#include "ledger/history.h"
+
 namespace tidemark::postgres {
 
 void AppendHistoryInsert(const std::string& table, const ledger::StepRun& run,
@@ -15,7 +17,7 @@ void AppendHistoryInsert(const std::string& table, const ledger::StepRun& run,
   add_param(run.id.app);
   add_param(run.id.name);
   add_param(entry.action);
-  add_param(run.direction == ledger::Direction::kForward ? "forward" : "backward");
+  add_param(ledger::HistoryDirection(run.direction));
   add_param(run.checksum);
   add_sql("now()");
   switch (entry.duration) {

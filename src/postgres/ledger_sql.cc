@@ -219,7 +219,10 @@ Result<std::set<std::string>> PgStore::ExistingTables(const std::vector<std::str
       Exec(conn_, Query{"SELECT CASE WHEN t.s = $3 THEN t.n ELSE t.s || '.' || t.n END"
                         " FROM unnest($1::text[], $2::text[]) AS t(s, n)"
                         " JOIN pg_namespace ns ON ns.nspname = t.s"
-                        " JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n",
+                        " JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n"
+                        // Django's introspection.table_names(): no views, indexes,
+                        // sequences or partitions.
+                        " AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition",
                         {ArrayLiteral(schemas), ArrayLiteral(names), options_.schema}}));
   std::set<std::string> existing;
   for (int r = 0; r < PQntuples(result.get()); ++r) existing.insert(PQgetvalue(result.get(), r, 0));

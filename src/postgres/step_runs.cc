@@ -2,11 +2,11 @@
 // a non-atomic one statement by statement behind a committed start marker.
 #include <libpq-fe.h>
 
+#include "ledger/history.h"
 #include "postgres/pg_store_impl.h"
 
 namespace tidemark::postgres {
 
-using ledger::Direction;
 using ledger::StepError;
 using ledger::StepResult;
 using ledger::StepRun;
@@ -14,11 +14,6 @@ using ledger::StepRun;
 namespace {
 
 constexpr char kResetTimeouts[] = "RESET lock_timeout; RESET statement_timeout";
-
-const char* ActionOf(const StepRun& run) {
-  if (run.fake) return run.direction == Direction::kForward ? "fake" : "fake-revert";
-  return run.direction == Direction::kForward ? "apply" : "revert";
-}
 
 double MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -91,8 +86,8 @@ PgStore::AtomicPipeline PgStore::AtomicCommands(const StepRun& run) const {
   }
   pipeline.record_index = pipeline.commands.size();
   // The duration is measured by the server: from BEGIN to the history row.
-  pipeline.commands.push_back(
-      RecordQuery(run, {.action = ActionOf(run), .duration = Duration::kSinceTransactionStart}));
+  pipeline.commands.push_back(RecordQuery(
+      run, {.action = ledger::HistoryAction(run), .duration = Duration::kSinceTransactionStart}));
   pipeline.commands.push_back({"COMMIT", {}});
   return pipeline;
 }
@@ -139,7 +134,7 @@ StepResult PgStore::RunNonAtomic(const StepRun& run) {
   std::optional<StepError> error = RunOneByOne(run, *marker_id);
   if (!error) {
     (void)Exec(conn_, kResetTimeouts);
-    const Status recorded = Record(run, {.action = ActionOf(run),
+    const Status recorded = Record(run, {.action = ledger::HistoryAction(run),
                                          .duration = Duration::kGiven,
                                          .duration_ms = MillisecondsSince(start)});
     if (!recorded.ok()) {

@@ -1,3 +1,5 @@
+// The field mapping of a MigrationPlan: each part of the object read into the model with
+// a Decoder (resource/decoder.h), which collects the problems; durations as Go writes them.
 #include "resource/decode.h"
 
 #include <algorithm>
@@ -5,177 +7,13 @@
 #include <regex>
 #include <set>
 
+#include "resource/decoder.h"
 #include "resource/documents.h"
 
 namespace tidemark::resource {
 namespace {
 
 using nlohmann::json;
-using plan::StepId;
-
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The field `key` of `object`, or nullptr when absent (or `object` is no object). A field
-// present with a null value counts as present.
-const json* Field(const json& object, const char* key) {
-  const auto found = object.find(key);
-  return found == object.end() ? nullptr : &*found;
-}
-
-// Collects every problem of one document with its field path.
-class Decoder {
- public:
-  explicit Decoder(std::string origin) : origin_(std::move(origin)) {}
-
-  void Fail(const std::string& path, const std::string& message) {
-    errors_.push_back(path + ": " + message);
-  }
-
-  Status Result() const {
-    if (errors_.empty()) return Status::Ok();
-    std::string text = origin_ + ": invalid MigrationPlan:";
-    for (const auto& e : errors_) text += "\n  " + e;
-    return Status::InvalidArgument(text);
-  }
-
-  // Reports fields of `node` that are not in `known`, with a suggestion when one is close.
-  void CheckFields(const json& node, const std::string& path,
-                   std::initializer_list<const char*> known) {
-    for (const auto& [key, value] : node.items()) {
-      if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) !=
-          known.end()) {
-        continue;
-      }
-      std::string best;
-      size_t best_distance = 3;
-      for (const char* k : known) {
-        // "password" -> "passwordFrom": a prefix counts as close.
-        const size_t d = std::string_view(k).starts_with(key) ? 1 : EditDistance(key, k);
-        if (d < best_distance) best_distance = d, best = k;
-      }
-      std::string known_list;
-      for (const char* k : known) known_list += std::string(known_list.empty() ? "" : ", ") + k;
-      Fail(Join(path, key), "unknown field" + (best.empty() ? "; known fields here: " + known_list
-                                                            : "; did you mean \"" + best + "\"?"));
-    }
-  }
-
-  bool ExpectMap(const json& node, const std::string& path) {
-    if (node.is_object()) return true;
-    Fail(path, "must be an object (key: value pairs)");
-    return false;
-  }
-
-  bool ExpectList(const json& node, const std::string& path) {
-    if (node.is_array()) return true;
-    Fail(path, "must be a list");
-    return false;
-  }
-
-  // The list at `key` of `object`; nullptr when absent or not a list (reported).
-  const json* ListAt(const json& object, const std::string& path, const char* key) {
-    const json* list = Field(object, key);
-    return list && ExpectList(*list, Join(path, key)) ? list : nullptr;
-  }
-
-  std::optional<std::string> String(const json& node, const std::string& path) {
-    auto text = ScalarText(node);
-    if (!text) Fail(path, "must be a string");
-    return text;
-  }
-
-  // The string at `key` of `object`; nullopt when absent or wrong (reported).
-  std::optional<std::string> StringAt(const json& object, const std::string& path,
-                                      const char* key) {
-    const json* value = Field(object, key);
-    return value ? String(*value, Join(path, key)) : std::nullopt;
-  }
-
-  // As StringAt, and an absent field is reported as "required: <what>".
-  std::optional<std::string> RequiredStringAt(const json& object, const std::string& path,
-                                              const char* key, const std::string& what) {
-    if (!Field(object, key)) {
-      Fail(Join(path, key), "required: " + what);
-      return std::nullopt;
-    }
-    return StringAt(object, path, key);
-  }
-
-  std::optional<bool> Bool(const json& node, const std::string& path) {
-    const std::string s = ScalarText(node).value_or("");
-    if (s == "true" || s == "True") return true;
-    if (s == "false" || s == "False") return false;
-    Fail(path, "must be true or false");
-    return std::nullopt;
-  }
-
-  // Sets *target from the boolean at `key` of `object` when present and right.
-  template <typename Target>
-  void BoolAt(const json& object, const std::string& path, const char* key, Target* target) {
-    const json* value = Field(object, key);
-    if (!value) return;
-    if (auto b = Bool(*value, Join(path, key))) *target = *b;
-  }
-
-  // The choice at `key` of `object` named by the field's text; *target stays when absent.
-  template <typename Enum>
-  void OneOfAt(const json& object, const std::string& path, const char* key,
-               const std::vector<std::pair<const char*, Enum>>& choices, Enum* target) {
-    const json* value = Field(object, key);
-    if (!value) return;
-    const std::string s = ScalarText(*value).value_or("");
-    std::string names;
-    for (const auto& [name, choice] : choices) {
-      if (s == name) {
-        *target = choice;
-        return;
-      }
-      names += std::string(names.empty() ? "" : ", ") + name;
-    }
-    Fail(Join(path, key), "must be one of " + names + (s.empty() ? "" : " (got \"" + s + "\")"));
-  }
-
-  std::optional<StepId> Id(const json& node, const std::string& path) {
-    auto text = String(node, path);
-    if (!text) return std::nullopt;
-    auto id = plan::ParseStepId(*text);
-    if (!id) Fail(path, "\"" + *text + "\" is not app.migration; write e.g. auth.0001_initial");
-    return id;
-  }
-
-  std::vector<StepId> Ids(const json& node, const std::string& path) {
-    std::vector<StepId> ids;
-    if (!ExpectList(node, path)) return ids;
-    for (size_t i = 0; i < node.size(); ++i) {
-      if (auto id = Id(node[i], Index(path, i))) ids.push_back(*id);
-    }
-    return ids;
-  }
-
-  static std::string Join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-  static std::string Index(const std::string& path, size_t i) {
-    return path + "[" + std::to_string(i) + "]";
-  }
-
- private:
-  std::string origin_;
-  std::vector<std::string> errors_;
-};
 
 bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 // App labels are Python identifiers; step names are module names (may start with a digit).

@@ -20,6 +20,20 @@ HistoryRow Row(int64_t id, const std::string& name, const std::string& action,
   return row;
 }
 
+// The words both stores write for a run that succeeded, read back by Summarize.
+TEST(HistoryTest, ARunIsNamedByItsDirectionAndWhetherItWasFaked) {
+  StepRun run;
+  EXPECT_STREQ(HistoryAction(run), "apply");
+  run.fake = true;
+  EXPECT_STREQ(HistoryAction(run), "fake");
+  run.direction = Direction::kBackward;
+  EXPECT_STREQ(HistoryAction(run), "fake-revert");
+  run.fake = false;
+  EXPECT_STREQ(HistoryAction(run), "revert");
+  EXPECT_STREQ(HistoryDirection(Direction::kForward), "forward");
+  EXPECT_STREQ(HistoryDirection(Direction::kBackward), "backward");
+}
+
 TEST(HistoryTest, TheLatestApplyGivesTheChecksum) {
   const History history =
       Summarize({Row(3, "0001", "apply"), Row(1, "0001", "apply"), Row(2, "0001", "revert")});

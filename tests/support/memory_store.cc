@@ -26,15 +26,6 @@ std::string HistoryTableOf(const MemoryLedger& ledger) {
   return ledger.schema + "." + ledger.tables.history_table;
 }
 
-// The history's vocabulary (ledger/history.h), as pg_store writes it.
-const char* ActionOf(const StepRun& run) {
-  if (run.fake) return run.direction == Direction::kForward ? "fake" : "fake-revert";
-  return run.direction == Direction::kForward ? "apply" : "revert";
-}
-const char* DirectionOf(Direction direction) {
-  return direction == Direction::kForward ? "forward" : "backward";
-}
-
 std::string Missing(const std::string& table) {
   return "relation \"" + table + "\" does not exist";
 }
@@ -184,7 +175,7 @@ void MemoryStore::AddHistory(const StepRun& run, const std::string& action,
   row.id = db_.next_history_id_++;
   row.step = run.id;
   row.action = action;
-  row.direction = DirectionOf(run.direction);
+  row.direction = ledger::HistoryDirection(run.direction);
   row.checksum = run.checksum;
   row.started_at = FormatRfc3339(SystemClock().WallNow());
   if (failure) {
@@ -274,7 +265,7 @@ StepResult MemoryStore::RunAtomic(const StepRun& run) {
     return result;
   }
   db_.tables_.insert(created.begin(), created.end());
-  Record(run, ActionOf(run));
+  Record(run, ledger::HistoryAction(run));
   result.ok = true;
   return result;
 }
@@ -310,7 +301,7 @@ StepResult MemoryStore::RunNonAtomic(const StepRun& run) {
                     Missing(LedgerTableOf(ledger_));
     return fail(error);
   }
-  Record(run, ActionOf(run));
+  Record(run, ledger::HistoryAction(run));
   result.ok = true;
   result.duration_ms = MillisecondsSince(start);
   return result;

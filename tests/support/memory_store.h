@@ -14,8 +14,9 @@
 // connection lost) or to create tables. Tables exist because the test added them, a
 // scripted statement created them, or EnsureTables made the ledger. Timeouts are not
 // enforced; durations are measured, and are near zero; history times are RFC 3339 where
-// PostgreSQL gives its timestamptz text. ExistingTables knows only tables, where the
-// PostgreSQL store finds any relation of that name. History rows are kept as
+// PostgreSQL gives its timestamptz text. A MemoryDatabase holds tables and nothing else:
+// the views, indexes and sequences that the PostgreSQL store's ExistingTables must not
+// count as tables are simply absent. History rows are kept as
 // ledger::HistoryRow and summarised with ledger::Summarize, as pg_store does.
 //
 // Every call a store makes is counted (Calls()), so tests can assert what the engine did:
