@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "base/log.h"
@@ -94,6 +97,56 @@ class PlanController {
   PlanReconciler reconciler_;
 };
 
+// Blocks until `stop` is requested.
+void WaitForStop(std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any stopped;
+  std::unique_lock lock(mutex);
+  stopped.wait(lock, stop, [] { return false; });
+}
+
+// Runs the controllers while this replica holds the Lease; returns the exit code once `stop`
+// is requested (0) or the leadership is lost (1: Kubernetes restarts the pod), after the
+// controllers drained and before the Lease is released.
+int RunWhileLeading(const ControllerOptions& options, const kube::Client& client,
+                    const std::string& lease_namespace, const std::string& identity,
+                    metrics::Metrics& metrics, PlanController& controllers,
+                    std::atomic<bool>& leading, std::stop_token stop) {
+  int exit_code = 0;
+  std::stop_source lost;  // leadership lost, or stop: drain and return
+  std::stop_callback forward(stop, [&] { lost.request_stop(); });
+  runtime::LeaderElectionOptions election;
+  election.lease_namespace = lease_namespace;
+  election.lease_name = options.lease_name;
+  election.identity = identity;
+  election.on_started_leading = [&] {
+    log::Info("became the leader", {{"identity", identity}});
+    metrics.SetLeader(true);
+    leading = true;
+    controllers.Start();
+  };
+  election.on_stopped_leading = [&] {
+    metrics.SetLeader(false);
+    if (!stop.stop_requested()) {
+      log::Warn("lost the leadership; stopping", {{"identity", identity}});
+      exit_code = 1;
+    }
+    lost.request_stop();
+  };
+  if (Status valid = election.Validate(); !valid.ok()) {
+    log::Error("bad leader election settings", {{"error", valid.message()}});
+    return 2;
+  }
+  runtime::LeaderElector elector(client, election);
+  std::stop_source release;  // its own source: the lease goes only after the drain
+  std::jthread election_thread([&] { elector.Run(release.get_token()); });
+  WaitForStop(lost.get_token());
+  controllers.Stop();  // drain before the lease is handed over
+  release.request_stop();
+  election_thread.join();
+  return exit_code;
+}
+
 }  // namespace
 
 int RunController(const ControllerOptions& options, std::stop_token stop) {
@@ -134,48 +187,14 @@ int RunController(const ControllerOptions& options, std::stop_token stop) {
                                    {"identity", identity},
                                    {"metrics", std::to_string((*probes)->port())}});
   int exit_code = 0;
-  if (!options.leader_elect) {
-    controllers.Start();
-    std::mutex mutex;
-    std::condition_variable_any stopped;
-    std::unique_lock lock(mutex);
-    stopped.wait(lock, stop, [] { return false; });
-  } else {
-    std::stop_source lost;  // leadership lost: stop, and let Kubernetes restart us
-    std::stop_callback forward(stop, [&] { lost.request_stop(); });
-    runtime::LeaderElectionOptions election;
-    election.lease_namespace =
+  if (options.leader_elect) {
+    const std::string lease_namespace =
         options.lease_namespace.empty() ? config->default_namespace : options.lease_namespace;
-    election.lease_name = options.lease_name;
-    election.identity = identity;
-    election.on_started_leading = [&] {
-      log::Info("became the leader", {{"identity", identity}});
-      metrics.SetLeader(true);
-      leading = true;
-      controllers.Start();
-    };
-    election.on_stopped_leading = [&] {
-      metrics.SetLeader(false);
-      if (!stop.stop_requested()) {
-        log::Warn("lost the leadership; stopping", {{"identity", identity}});
-        exit_code = 1;
-      }
-      lost.request_stop();
-    };
-    if (Status valid = election.Validate(); !valid.ok()) {
-      log::Error("bad leader election settings", {{"error", valid.message()}});
-      return 2;
-    }
-    runtime::LeaderElector elector(**client, election);
-    std::stop_source release;  // its own source: the lease goes only after the drain
-    std::jthread election_thread([&] { elector.Run(release.get_token()); });
-    std::mutex mutex;
-    std::condition_variable_any stopped;
-    std::unique_lock lock(mutex);
-    stopped.wait(lock, lost.get_token(), [] { return false; });
-    controllers.Stop();  // drain before the lease is handed over
-    release.request_stop();
-    election_thread.join();
+    exit_code = RunWhileLeading(options, **client, lease_namespace, identity, metrics, controllers,
+                                leading, stop);
+  } else {
+    controllers.Start();
+    WaitForStop(stop);
   }
   controllers.Stop();
   log::Info("controller stopped", {{"identity", identity}});
