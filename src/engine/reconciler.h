@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/log.h"
 #include "engine/reconcile.h"
 #include "sql/parse.h"
 
@@ -45,8 +46,13 @@ Result<std::vector<std::string>> StatementTexts(const plan::Step& step, bool for
 class LockRelease {
  public:
   explicit LockRelease(ledger::Store* store) : store_(store) {}
+  // A failed unlock is logged: the lock goes with the session, which a failing one loses.
   ~LockRelease() {
-    if (store_) (void)store_->Unlock();
+    if (store_ == nullptr) return;
+    if (Status unlocked = store_->Unlock(); !unlocked.ok()) {
+      log::Warn("ledger lock not released",
+                {{"ledger", store_->Describe()}, {"error", unlocked.message()}});
+    }
   }
   LockRelease(const LockRelease&) = delete;
   LockRelease& operator=(const LockRelease&) = delete;

@@ -2,6 +2,7 @@
 // a non-atomic one statement by statement behind a committed start marker.
 #include <libpq-fe.h>
 
+#include "base/log.h"
 #include "ledger/history.h"
 #include "postgres/pg_store_impl.h"
 
@@ -36,7 +37,12 @@ void PgStore::RecordFailure(const StepRun& run, const StepError& error, double d
                        .sql_state = error.sql_state,
                        .error = error.message},
                       &failure);
-  (void)Exec(conn_, failure);
+  // The step's own error is what the caller reports; a lost failure row only makes the
+  // next `attempts` count one short, so it is logged, not returned.
+  if (auto written = Exec(conn_, failure); !written.ok()) {
+    log::Warn("failure not recorded in the history",
+              {{"step", run.id.ToString()}, {"error", written.status().message()}});
+  }
 }
 
 StepResult PgStore::RunAtomic(const StepRun& run) {
