@@ -79,7 +79,8 @@ int RunStatus(const CommonOptions& common, bool as_plan) {
       std::cout << "  No planned migration operations.\n";
     }
     for (const plan::PendingAction& action : report.outcome.pending) {
-      std::cout << "  " << action.action << " " << action.migration.ToString() << "\n";
+      std::cout << "  " << plan::RecordedActionName(action.action) << " "
+                << action.migration.ToString() << "\n";
     }
   } else {
     std::cout << ShowSteps(report);
@@ -104,7 +105,8 @@ int RunCheck(const CommonOptions& common) {
     } else if (report.ledger_read) {
       std::cout << plan.Key() << ": " << report.outcome.pending.size() << " pending\n";
       for (const auto& action : report.outcome.pending) {
-        std::cout << "  " << action.action << " " << action.migration.ToString() << "\n";
+        std::cout << "  " << plan::RecordedActionName(action.action) << " "
+                  << action.migration.ToString() << "\n";
       }
     }
     PrintProblem(report);
@@ -145,7 +147,8 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   } else if (report.outcome.idle_reason == plan::Reason::kDryRun) {
     std::cout << "  Dry run: nothing executed. Planned:\n";
     for (const auto& action : report.outcome.pending) {
-      std::cout << "    " << action.action << " " << action.migration.ToString() << "\n";
+      std::cout << "    " << plan::RecordedActionName(action.action) << " "
+                << action.migration.ToString() << "\n";
     }
   }
   for (const plan::LintFinding& finding : report.outcome.lint) {

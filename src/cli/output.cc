@@ -86,7 +86,7 @@ nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine:
   out["done"] = nlohmann::ordered_json::array();
   for (const plan::StepRecord& record : report.done) {
     out["done"].push_back({{"migration", record.migration.ToString()},
-                           {"action", record.action},
+                           {"action", plan::RecordedActionName(record.action)},
                            {"durationMs", record.duration_ms}});
   }
   out["status"] = status;

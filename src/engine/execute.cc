@@ -32,9 +32,10 @@ void Reconciler::SetPending(size_t from) {
   out.pending.clear();
   out.to_revert = 0;
   for (size_t i = from; i < actions_.size(); ++i) {
-    std::string name = plan::ActionName(actions_[i].kind);
-    if (options_.fake_all) name = actions_[i].kind == ActionKind::kRevert ? "fake-revert" : "fake";
-    out.pending.push_back({name, actions_[i].step->id});
+    const ActionKind kind = actions_[i].kind;
+    out.pending.push_back({plan::Recorded(kind != ActionKind::kRevert,
+                                          kind == ActionKind::kFake || options_.fake_all),
+                           actions_[i].step->id});
     if (actions_[i].kind == ActionKind::kRevert) ++out.to_revert;
   }
 }
@@ -98,9 +99,8 @@ void Reconciler::RecordSuccess(const Action& action, const ledger::StepRun& run,
                                const ledger::StepResult& result) {
   const Step& step = *action.step;
   const bool forward = Forward(action);
-  const std::string name =
-      run.fake ? (forward ? "fake" : "fake-revert") : plan::ActionName(action.kind);
-  report_.done.push_back({step.id, name, now_(), static_cast<int64_t>(result.duration_ms + 0.5)});
+  report_.done.push_back({step.id, plan::Recorded(forward, run.fake), now_(),
+                          static_cast<int64_t>(result.duration_ms + 0.5)});
   report_.outcome.applied += forward ? 1 : -1;
   for (const StepId& id : run.records) {
     if (forward) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "plan/graph.h"
+
 namespace tidemark::ledger {
 namespace {
 
@@ -15,8 +17,7 @@ bool IsSuccess(const std::string& action) {
 }  // namespace
 
 const char* HistoryAction(const StepRun& run) {
-  if (run.fake) return run.direction == Direction::kForward ? "fake" : "fake-revert";
-  return run.direction == Direction::kForward ? "apply" : "revert";
+  return plan::RecordedActionName(plan::Recorded(run.direction == Direction::kForward, run.fake));
 }
 
 const char* HistoryDirection(Direction direction) {

@@ -226,7 +226,7 @@ void PlanReconciler::RecordEvents(const json& object, const engine::Report& repo
     int64_t total_ms = 0;
     std::string steps;
     for (const plan::StepRecord& record : report.done) {
-      reverted |= record.action == "revert";
+      reverted |= record.action == plan::RecordedAction::kRevert;
       total_ms += record.duration_ms;
       steps += (steps.empty() ? "" : ", ") + record.migration.ToString();
     }

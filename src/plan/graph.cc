@@ -299,6 +299,25 @@ std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph, c
 
 }  // namespace
 
+RecordedAction Recorded(bool forward, bool fake) {
+  if (fake) return forward ? RecordedAction::kFake : RecordedAction::kFakeRevert;
+  return forward ? RecordedAction::kApply : RecordedAction::kRevert;
+}
+
+const char* RecordedActionName(RecordedAction action) {
+  switch (action) {
+    case RecordedAction::kApply:
+      return "apply";
+    case RecordedAction::kRevert:
+      return "revert";
+    case RecordedAction::kFake:
+      return "fake";
+    case RecordedAction::kFakeRevert:
+      return "fake-revert";
+  }
+  return "apply";
+}
+
 const char* ActionName(ActionKind kind) {
   switch (kind) {
     case ActionKind::kApply:

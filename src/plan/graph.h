@@ -25,6 +25,12 @@ struct Problem {
 enum class ActionKind { kApply, kRevert, kFake };
 const char* ActionName(ActionKind kind);  // "apply", "revert", "fake"
 
+// An action as it is recorded (ledger history, status, CLI): applied or reverted, and
+// "fake" when only recorded, without running its SQL.
+enum class RecordedAction { kApply, kRevert, kFake, kFakeRevert };
+RecordedAction Recorded(bool forward, bool fake);
+const char* RecordedActionName(RecordedAction action);  // apply, revert, fake, fake-revert
+
 struct Action {
   ActionKind kind = ActionKind::kApply;
   const Step* step = nullptr;  // points into the steps given to ComputeDiff

@@ -21,7 +21,7 @@ std::string DescribePending(const Outcome& outcome) {
   const size_t count = outcome.pending.size();
   if (count == 0) return "nothing pending";
   std::string text = std::to_string(count) + (count == 1 ? " step" : " steps") +
-                     " pending, next: " + outcome.pending.front().action + " " +
+                     " pending, next: " + RecordedActionName(outcome.pending.front().action) + " " +
                      outcome.pending.front().migration.ToString();
   return text;
 }

@@ -17,13 +17,13 @@
 namespace tidemark::plan {
 
 struct PendingAction {
-  std::string action;  // apply | revert | fake
+  RecordedAction action = RecordedAction::kApply;
   StepId migration;
 };
 
 struct StepRecord {
   StepId migration;
-  std::string action;
+  RecordedAction action = RecordedAction::kApply;
   std::string at;  // RFC 3339
   int64_t duration_ms = 0;
 };

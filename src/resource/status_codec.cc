@@ -28,12 +28,13 @@ nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
                     {"toRevert", status.to_revert}};
   out["pending"] = nlohmann::ordered_json::array();
   for (const PendingAction& p : status.pending) {
-    out["pending"].push_back({{"action", p.action}, {"migration", p.migration.ToString()}});
+    out["pending"].push_back(
+        {{"action", plan::RecordedActionName(p.action)}, {"migration", p.migration.ToString()}});
   }
   if (status.last_applied) {
     const StepRecord& r = *status.last_applied;
     out["lastApplied"] = {{"migration", r.migration.ToString()},
-                          {"action", r.action},
+                          {"action", plan::RecordedActionName(r.action)},
                           {"at", r.at},
                           {"durationMs", r.duration_ms}};
   }

@@ -47,7 +47,8 @@ inline void Target(plan::MigrationPlan& plan, const std::string& migration) {
 inline std::vector<std::string> Pending(const plan::Outcome& outcome) {
   std::vector<std::string> pending;
   for (const plan::PendingAction& action : outcome.pending) {
-    pending.push_back(action.action + " " + action.migration.ToString());
+    pending.push_back(std::string(plan::RecordedActionName(action.action)) + " " +
+                      action.migration.ToString());
   }
   return pending;
 }
@@ -55,7 +56,8 @@ inline std::vector<std::string> Pending(const plan::Outcome& outcome) {
 inline std::vector<std::string> Done(const engine::Report& report) {
   std::vector<std::string> done;
   for (const plan::StepRecord& record : report.done) {
-    done.push_back(record.action + " " + record.migration.ToString());
+    done.push_back(std::string(plan::RecordedActionName(record.action)) + " " +
+                   record.migration.ToString());
   }
   return done;
 }

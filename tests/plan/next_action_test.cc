@@ -33,13 +33,13 @@ Outcome Progressing(Reason reason) {
 Outcome Idle(Reason reason, bool pending) {
   Outcome outcome;
   outcome.idle_reason = reason;
-  if (pending) outcome.pending.push_back({"apply", {"shop", "0002_total"}});
+  if (pending) outcome.pending.push_back({RecordedAction::kApply, {"shop", "0002_total"}});
   return outcome;
 }
 
 Outcome Pending() {
   Outcome outcome;
-  outcome.pending.push_back({"apply", {"shop", "0002_total"}});
+  outcome.pending.push_back({RecordedAction::kApply, {"shop", "0002_total"}});
   return outcome;
 }
 

@@ -46,7 +46,8 @@ TEST(StatusTest, WaitingIsReconciling) {
 
 TEST(StatusTest, PendingListIsCappedButCounted) {
   Outcome outcome;
-  for (int i = 0; i < 120; ++i) outcome.pending.push_back({"apply", {"a", std::to_string(i)}});
+  for (int i = 0; i < 120; ++i)
+    outcome.pending.push_back({RecordedAction::kApply, {"a", std::to_string(i)}});
   outcome.idle_reason = Reason::kDryRun;
   const PlanStatus status = ComputeStatus(outcome, 1, {}, "t");
   EXPECT_EQ(status.pending.size(), kMaxPendingListed);

@@ -12,7 +12,8 @@ using plan::PlanStatus;
 
 TEST(StatusCodecTest, SummaryCountsEveryPendingStep) {
   Outcome outcome;
-  for (int i = 0; i < 120; ++i) outcome.pending.push_back({"apply", {"a", std::to_string(i)}});
+  for (int i = 0; i < 120; ++i)
+    outcome.pending.push_back({plan::RecordedAction::kApply, {"a", std::to_string(i)}});
   outcome.idle_reason = plan::Reason::kDryRun;
   const nlohmann::ordered_json json = StatusToJson(ComputeStatus(outcome, 1, {}, "t"));
   EXPECT_EQ(json["summary"]["pending"], 120);
