@@ -120,8 +120,7 @@ class MetricsMonitor : public RunMonitor {
     observer.on_step_done = [this, print = observer.on_step_done](
                                 const plan::Action& action, const ledger::StepResult& result) {
       if (print) print(action, result);
-      metrics_.RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
-                          result.duration_ms / 1000.0);
+      metrics_.RecordStep(action.kind, result.ok, result.duration_ms / 1000.0);
     };
     observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
     return observer;

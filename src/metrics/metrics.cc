@@ -104,9 +104,9 @@ Metrics::Metrics(std::string version)
   for (ReconcileResult result : kReconcileResults) {
     reconcile_total_.Add({{"result", ReconcileResultName(result)}});
   }
-  for (std::string_view action : kStepActions) {
-    for (std::string_view result : kStepResults) {
-      steps_total_.Add({{"action", std::string(action)}, {"result", std::string(result)}});
+  for (plan::ActionKind action : kStepActions) {
+    for (const char* result : {"success", "failure"}) {
+      steps_total_.Add({{"action", plan::ActionName(action)}, {"result", result}});
     }
   }
   for (std::string_view resource : kWatchedResources) {
@@ -122,11 +122,10 @@ void Metrics::RecordReconcile(ReconcileResult result, double seconds) {
   reconcile_duration_seconds_->Observe(seconds);
 }
 
-void Metrics::RecordStep(std::string_view action, std::string_view result, double seconds) {
-  if (!CheckLabel(kStepActions, "action", action) || !CheckLabel(kStepResults, "result", result)) {
-    return;
-  }
-  steps_total_.Add({{"action", std::string(action)}, {"result", std::string(result)}}).Increment();
+void Metrics::RecordStep(plan::ActionKind action, bool succeeded, double seconds) {
+  steps_total_
+      .Add({{"action", plan::ActionName(action)}, {"result", succeeded ? "success" : "failure"}})
+      .Increment();
   step_duration_seconds_->Observe(seconds);
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/action.h"
+#include "plan/graph.h"
 
 namespace prometheus {
 class Registry;
@@ -37,8 +38,8 @@ namespace tidemark::metrics {
 // The closed label sets, in the order they are documented (docs/metrics.md).
 inline constexpr ReconcileResult kReconcileResults[] = {
     ReconcileResult::kSuccess, ReconcileResult::kError, ReconcileResult::kRequeue};
-inline constexpr std::string_view kStepActions[] = {"apply", "revert", "fake"};
-inline constexpr std::string_view kStepResults[] = {"success", "failure"};
+inline constexpr plan::ActionKind kStepActions[] = {
+    plan::ActionKind::kApply, plan::ActionKind::kRevert, plan::ActionKind::kFake};
 inline constexpr std::string_view kDriftKinds[] = {"checksum_mismatch", "unknown_applied"};
 inline constexpr std::string_view kWatchedResources[] = {"migrationplans", "configmaps", "secrets",
                                                          "leases"};
@@ -57,7 +58,7 @@ class Metrics {
   // One reconcile ended with `result` after `seconds`.
   void RecordReconcile(ReconcileResult result, double seconds);
   // One step ran: `action` apply|revert|fake, `result` success|failure.
-  void RecordStep(std::string_view action, std::string_view result, double seconds);
+  void RecordStep(plan::ActionKind action, bool succeeded, double seconds);
   // The plan's count of pending actions and whether its Ready condition is True.
   void SetPlanState(std::string_view ns, std::string_view plan, int64_t pending, bool ready);
   // Counts of applied steps whose SQL changed, and of ledger rows the plan does not know.

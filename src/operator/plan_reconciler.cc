@@ -175,8 +175,7 @@ engine::Observer PlanReconciler::ObserveRun(const Context& context, std::jthread
   };
   observer.on_step_done = [this, &context](const plan::Action& action,
                                            const ledger::StepResult& result) {
-    metrics_.RecordStep(plan::ActionName(action.kind), result.ok ? "success" : "failure",
-                        result.duration_ms / 1000.0);
+    metrics_.RecordStep(action.kind, result.ok, result.duration_ms / 1000.0);
     log::Write(
         result.ok ? log::Level::kInfo : log::Level::kWarn, result.ok ? "step done" : "step failed",
         context.With({{"step", action.step->id.ToString()},
