@@ -29,6 +29,10 @@ struct SqlFlags {
   bool backwards = false;
 };
 
+struct PlanFlags {
+  std::vector<std::string> targets;
+};
+
 struct ApplyFlags {
   std::vector<std::string> targets;
   bool fake = false;
@@ -53,6 +57,7 @@ struct RunFlags {
 struct Invocation {
   CommonOptions common;
   SqlFlags sql;
+  PlanFlags plan;
   ApplyFlags apply;
   ResolveFlags resolve;
   RunFlags run;
@@ -61,11 +66,41 @@ struct Invocation {
   const ServerCommands* server = nullptr;  // null in the `tidemark` program
 };
 
-int RunStatus(const CommonOptions& common, bool as_plan) {
+// One planned action as `plan`, `check` and a dry run list it: "revert app.name", and why a
+// revert cannot happen when the step has no way back.
+std::string DescribePlanned(const plan::MigrationPlan& plan, const plan::PendingAction& action) {
+  std::string text =
+      std::string(plan::RecordedActionName(action.action)) + " " + action.migration.ToString();
+  if (action.action != plan::RecordedAction::kRevert) return text;
+  for (const plan::Step& step : plan.migrations) {
+    if (step.id != action.migration || step.backward) continue;
+    text += " (irreversible";
+    if (!step.irreversible_reason.empty()) text += ": " + step.irreversible_reason;
+    text += ")";
+  }
+  return text;
+}
+
+// --target app.name|app.zero, as `manage.py migrate app name` reads it: it replaces the
+// plan's target for that app, and other apps' steps that need what it reverts are reverted
+// first. Returns what is wrong with a flag, if anything.
+std::optional<std::string> AddTargetFlags(const std::vector<std::string>& texts,
+                                          plan::MigrationPlan& plan) {
+  for (const std::string& text : texts) {
+    auto id = plan::ParseStepId(text);
+    if (!id) return "--target " + text + ": write app.migration or app.zero";
+    std::erase_if(plan.targets, [&](const plan::Target& t) { return t.app == id->app; });
+    plan.targets.push_back({id->app, id->name, /*with_dependents=*/true});
+  }
+  return std::nullopt;
+}
+
+int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags = {}) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   auto plan = OnePlan(*loaded);
   if (!plan.ok()) return Invalid(plan.status().message());
+  if (auto wrong = AddTargetFlags(flags.targets, *plan)) return Invalid(*wrong);
   engine::Options options = BaseOptions(common);
   options.execute = false;
   const engine::Report report =
@@ -79,8 +114,7 @@ int RunStatus(const CommonOptions& common, bool as_plan) {
       std::cout << "  No planned migration operations.\n";
     }
     for (const plan::PendingAction& action : report.outcome.pending) {
-      std::cout << "  " << plan::RecordedActionName(action.action) << " "
-                << action.migration.ToString() << "\n";
+      std::cout << "  " << DescribePlanned(*plan, action) << "\n";
     }
   } else {
     std::cout << ShowSteps(report);
@@ -105,8 +139,7 @@ int RunCheck(const CommonOptions& common) {
     } else if (report.ledger_read) {
       std::cout << plan.Key() << ": " << report.outcome.pending.size() << " pending\n";
       for (const auto& action : report.outcome.pending) {
-        std::cout << "  " << plan::RecordedActionName(action.action) << " "
-                  << action.migration.ToString() << "\n";
+        std::cout << "  " << DescribePlanned(plan, action) << "\n";
       }
     }
     PrintProblem(report);
@@ -122,14 +155,7 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   auto chosen = OnePlan(*loaded);
   if (!chosen.ok()) return Invalid(chosen.status().message());
   plan::MigrationPlan plan = *chosen;
-  for (const std::string& text : apply.targets) {
-    auto id = plan::ParseStepId(text);
-    if (!id) return Invalid("--target " + text + ": write app.migration or app.zero");
-    plan.targets.erase(std::remove_if(plan.targets.begin(), plan.targets.end(),
-                                      [&](const plan::Target& t) { return t.app == id->app; }),
-                       plan.targets.end());
-    plan.targets.push_back({id->app, id->name});
-  }
+  if (auto wrong = AddTargetFlags(apply.targets, plan)) return Invalid(*wrong);
   engine::Options options = BaseOptions(common);
   options.dry_run = apply.dry_run;
   options.fake_all = apply.fake;
@@ -147,8 +173,7 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   } else if (report.outcome.idle_reason == plan::Reason::kDryRun) {
     std::cout << "  Dry run: nothing executed. Planned:\n";
     for (const auto& action : report.outcome.pending) {
-      std::cout << "    " << plan::RecordedActionName(action.action) << " "
-                << action.migration.ToString() << "\n";
+      std::cout << "    " << DescribePlanned(plan, action) << "\n";
     }
   }
   for (const plan::LintFinding& finding : report.outcome.lint) {
@@ -274,10 +299,17 @@ void DeclareSql(CLI::App& command, Invocation& invocation) {
   command.add_flag("--backwards", sql.backwards, "the SQL that reverts the step");
 }
 
+constexpr const char* kTargetHelp =
+    "app.migration or app.zero, as migrate APP NAME: replaces the plan's target for that app, "
+    "and reverts other apps' steps that need the steps it reverts";
+
+void DeclarePlan(CLI::App& command, Invocation& invocation) {
+  command.add_option("--target", invocation.plan.targets, kTargetHelp);
+}
+
 void DeclareApply(CLI::App& command, Invocation& invocation) {
   ApplyFlags& apply = invocation.apply;
-  command.add_option("--target", apply.targets,
-                     "app.migration or app.zero; replaces the plan's target for that app");
+  command.add_option("--target", apply.targets, kTargetHelp);
   command.add_flag("--fake", apply.fake, "record the actions without running their SQL");
   command.add_flag("--fake-initial", apply.fake_initial,
                    "record initial steps whose tables all exist");
@@ -347,8 +379,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"status", "list steps as applied [X] or not [ ] (showmigrations)", true, DeclareNoOwnFlags,
      [](Invocation& in) { return RunStatus(in.common, /*as_plan=*/false); }},
-    {"plan", "list what apply would do (migrate --plan)", true, DeclareNoOwnFlags,
-     [](Invocation& in) { return RunStatus(in.common, /*as_plan=*/true); }},
+    {"plan", "list what apply would do (migrate --plan)", true, DeclarePlan,
+     [](Invocation& in) { return RunStatus(in.common, /*as_plan=*/true, in.plan); }},
     {"sql", "print a step's SQL (sqlmigrate)", true, DeclareSql,
      [](Invocation& in) { return RunSql(in.common, in.sql); }},
     {"apply", "apply and revert steps to reach the targets (migrate)", true, DeclareApply,

@@ -67,10 +67,12 @@ std::optional<Problem> Reconciler::CheckStatements() {
     if (action.kind == ActionKind::kFake) continue;
     const bool forward = action.kind == ActionKind::kApply;
     if (!forward && !action.step->backward) {
+      const std::string& why = action.step->irreversible_reason;
       return Problem{plan::Reason::kIrreversible,
-                     "step " + action.step->id.ToString() +
-                         " has no backward SQL, so it cannot be reverted; change the target so "
-                         "it stays applied, or give it backward SQL"};
+                     "step " + action.step->id.ToString() + " has no backward SQL" +
+                         (why.empty() ? "" : " (" + why + ")") +
+                         ", so it cannot be reverted; change the target so it stays applied, or "
+                         "give it backward SQL"};
     }
     auto statements = StatementTexts(*action.step, forward, parsed_.Get(*action.step, forward));
     if (!statements.ok()) return Problem{plan::Reason::kInvalidSpec, statements.status().message()};

@@ -297,6 +297,39 @@ std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph, c
                                            "\"; use a step name of that app or \"zero\""};
 }
 
+// The steps a target leaves out: its app's steps that the target does not need, and every
+// step of any app that needs one of them (what `manage.py migrate APP NAME` unapplies).
+std::set<StepId> LeftOutBy(const Graph& graph, const std::string& app,
+                           const std::optional<StepId>& target) {
+  std::set<StepId> kept;
+  if (target) graph.Walk(*target, /*forwards=*/true, kept);
+  std::set<StepId> left_out;
+  for (const auto& [id, node] : graph.nodes()) {
+    if (id.app == app && !kept.count(id)) graph.Walk(id, /*forwards=*/false, left_out);
+  }
+  return left_out;
+}
+
+// The targets that, added for the apps not targeted yet, leave out what `left_out` holds:
+// each app with a desired step in it stays at its last desired step outside it, or at zero.
+// Written as a plan's spec.targets entries.
+std::string TargetsToAdd(const std::vector<StepId>& desired_order, const std::set<StepId>& left_out,
+                         const std::set<std::string>& targeted_apps) {
+  std::map<std::string, std::optional<StepId>> stays_at;
+  for (const StepId& id : desired_order) {
+    if (!targeted_apps.count(id.app) && left_out.count(id)) stays_at.try_emplace(id.app);
+  }
+  for (const StepId& id : desired_order) {
+    auto found = stays_at.find(id.app);
+    if (found != stays_at.end() && !left_out.count(id)) found->second = id;
+  }
+  std::vector<std::string> targets;
+  for (const auto& [app, step] : stays_at) {
+    targets.push_back("{app: " + app + ", migration: " + (step ? step->name : "zero") + "}");
+  }
+  return Join(targets, ", ");
+}
+
 }  // namespace
 
 RecordedAction Recorded(bool forward, bool fake) {
@@ -344,7 +377,11 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
 
   // Roots of the desired state: each target, and the leaf of every untargeted app.
   const std::set<std::string> apps = graph.Apps();
-  std::map<std::string, std::pair<std::optional<StepId>, size_t>> targeted;  // app -> step, index
+  struct Targeted {
+    std::optional<StepId> step;  // nullopt: zero
+    size_t index;                // in `targets`
+  };
+  std::map<std::string, Targeted> targeted;  // by app
   for (size_t i = 0; i < targets.size(); ++i) {
     const Target& target = targets[i];
     const std::string field = "spec.targets[" + std::to_string(i) + "]";
@@ -354,7 +391,7 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
     }
     auto resolved = ResolveTarget(graph, target, i);
     if (auto* problem = std::get_if<Problem>(&resolved)) return *problem;
-    if (!targeted.emplace(target.app, std::make_pair(std::get<0>(resolved), i)).second) {
+    if (!targeted.emplace(target.app, Targeted{std::get<0>(resolved), i}).second) {
       return Problem{Reason::kInvalidSpec, field + ".app: app " + target.app +
                                                " has two targets; keep one target per app"};
     }
@@ -364,11 +401,22 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
     auto found = targeted.find(app);
     if (found == targeted.end()) {
       for (const StepId& leaf : graph.Leaves(app)) roots.push_back(leaf);
-    } else if (found->second.first) {
-      roots.push_back(*found->second.first);
+    } else if (found->second.step) {
+      roots.push_back(*found->second.step);
     }
   }
   std::sort(roots.begin(), roots.end());
+
+  // What the targets read as `migrate APP NAME` leave out, in their app and in others.
+  std::set<StepId> left_out;
+  std::map<StepId, size_t> left_out_by;  // step -> the index of the target that left it out
+  for (const auto& [app, target] : targeted) {
+    if (!targets[target.index].with_dependents) continue;
+    for (const StepId& id : LeftOutBy(graph, app, target.step)) {
+      left_out.insert(id);
+      left_out_by.emplace(id, target.index);
+    }
+  }
 
   // The desired set, in Django's forwards-plan order.
   std::vector<StepId> desired_order;
@@ -378,28 +426,44 @@ DiffOrProblem ComputeDiff(const std::vector<Step>& steps, const std::vector<Targ
     // A node listed by an earlier root has its ancestors listed too, so sharing the set
     // of listed nodes between walks gives Django's order without walking them again.
     for (const StepId& id : graph.Walk(root, /*forwards=*/true, desired)) {
+      if (left_out.count(id)) continue;
       desired_order.push_back(id);
       needed_by.emplace(id, root);
     }
   }
+  for (const StepId& id : left_out) desired.erase(id);
+
+  // A target that needs a step another target leaves out with its dependents.
+  for (const auto& [app, target] : targeted) {
+    if (!target.step || !left_out.count(*target.step)) continue;
+    const size_t other = left_out_by.at(*target.step);
+    return Problem{Reason::kTargetConflict,
+                   "spec.targets[" + std::to_string(target.index) + "] wants app " + app + " at " +
+                       target.step->name + ", which needs a step that the target " +
+                       targets[other].app + "." + targets[other].migration +
+                       " reverts with its dependents; move one of the two targets"};
+  }
 
   // A target is contradicted when another root needs a later step of the targeted app.
+  std::set<std::string> targeted_apps;
+  for (const auto& [app, target] : targeted) targeted_apps.insert(app);
   for (const auto& [app, target] : targeted) {
     std::set<StepId> allowed;
-    if (target.first) {
-      for (const StepId& id : graph.Walk(*target.first, true)) allowed.insert(id);
-    }
+    if (target.step) graph.Walk(*target.step, /*forwards=*/true, allowed);
     for (const StepId& id : desired_order) {
       if (id.app != app || allowed.count(id)) continue;
       const StepId& root = needed_by.at(id);
-      return Problem{Reason::kTargetConflict,
-                     "spec.targets[" + std::to_string(target.second) + "] wants app " + app +
-                         " at " + (target.first ? target.first->name : std::string("zero")) +
-                         ", but " + root.ToString() + " needs " + id.ToString() +
-                         "; add a target for app " + root.app +
-                         " that does not need it, or "
-                         "move the target of " +
-                         app};
+      const std::string at = target.step ? target.step->name : std::string("zero");
+      std::string remedy = "add a target for app " + root.app + " that does not need it";
+      if (!targeted_apps.count(root.app)) {
+        remedy = "add " +
+                 TargetsToAdd(desired_order, LeftOutBy(graph, app, target.step), targeted_apps) +
+                 " to spec.targets (what `manage.py migrate " + app + " " + at + "` reverts)";
+      }
+      return Problem{Reason::kTargetConflict, "spec.targets[" + std::to_string(target.index) +
+                                                  "] wants app " + app + " at " + at + ", but " +
+                                                  root.ToString() + " needs " + id.ToString() +
+                                                  "; " + remedy + ", or move the target of " + app};
     }
   }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,10 +53,18 @@ struct DatabaseSpec {
   std::string schema = "public";  // search_path for the steps and the ledger
 };
 
+// The type of the ledger's id column when tidemark creates the table: Django's
+// DEFAULT_AUTO_FIELD (AutoField, BigAutoField, SmallAutoField) as its recorder makes it.
+enum class LedgerIdType { kInteger, kBigint, kSmallint };
+
 struct LedgerSpec {
   std::string table = "django_migrations";
   std::string history_table = "tidemark_history";
+  LedgerIdType id_type = LedgerIdType::kInteger;  // an existing table is used as it is
 };
+
+// irreversibleReason is a note for people, quoted in messages: one short paragraph at most.
+inline constexpr size_t kMaxIrreversibleReason = 1024;
 
 struct Step {
   StepId id;
@@ -63,6 +72,7 @@ struct Step {
   bool atomic = true;                   // false: statements one by one, outside a transaction
   std::string forward;                  // SQL; may be empty (a RunPython-only step)
   std::optional<std::string> backward;  // nullopt: irreversible; "": reversible with no SQL
+  std::string irreversible_reason;      // why there is no backward SQL, when known
   std::vector<StepId> replaces;         // a squashed step names what it replaces
   bool python = false;                  // had code (RunPython) that SQL cannot carry
   std::optional<bool> initial;          // Django's Migration.initial; unset: no in-app parent
@@ -72,6 +82,10 @@ struct Step {
 struct Target {
   std::string app;
   std::string migration;  // a step name (or a unique prefix of one), or "zero"
+  // As `manage.py migrate APP NAME` reads it (the command line's --target): the steps of
+  // other apps that need a step this target leaves out are left out too. Otherwise (a
+  // plan's spec.targets) such a need is a TargetConflict.
+  bool with_dependents = false;
 };
 
 enum class RevertPolicy { kDeny, kAllow };

@@ -64,13 +64,31 @@ Result<bool> PgStore::Exists(const std::string& table, bool& known) {
   return known;
 }
 
+namespace {
+
+// The id column as Django's PostgreSQL backend creates it for the recorder's auto field.
+const char* SerialType(plan::LedgerIdType type) {
+  switch (type) {
+    case plan::LedgerIdType::kBigint:
+      return "bigserial";
+    case plan::LedgerIdType::kSmallint:
+      return "smallserial";
+    case plan::LedgerIdType::kInteger:
+      break;
+  }
+  return "serial";
+}
+
+}  // namespace
+
 Status PgStore::EnsureTables() {
   // Usually both exist (Init or Lock looked): cheaper than DDL, even IF NOT EXISTS.
   if (ledger_exists_ && history_exists_) return Status::Ok();
   // Django's own DDL for its recorder table (django/db/migrations/recorder.py).
   TM_RETURN_IF_ERROR(
-      Exec(conn_, "CREATE TABLE IF NOT EXISTS " + LedgerTable() +
-                      " (\"id\" serial NOT NULL PRIMARY KEY, "
+      Exec(conn_, "CREATE TABLE IF NOT EXISTS " + LedgerTable() + " (\"id\" " +
+                      SerialType(options_.ledger.id_type) +
+                      " NOT NULL PRIMARY KEY, "
                       "\"app\" varchar(255) NOT NULL, \"name\" varchar(255) NOT NULL, "
                       "\"applied\" timestamp with time zone NOT NULL)")
           .status());

@@ -101,7 +101,12 @@ void DecodeDatabase(Decoder& d, const json& node, const std::string& path, plan:
 
 void DecodeLedger(Decoder& d, const json& node, const std::string& path, plan::LedgerSpec* ledger) {
   if (!d.ExpectMap(node, path)) return;
-  d.CheckFields(node, path, {"table", "historyTable"});
+  d.CheckFields(node, path, {"table", "historyTable", "idType"});
+  d.OneOfAt<plan::LedgerIdType>(node, path, "idType",
+                                {{"integer", plan::LedgerIdType::kInteger},
+                                 {"bigint", plan::LedgerIdType::kBigint},
+                                 {"smallint", plan::LedgerIdType::kSmallint}},
+                                &ledger->id_type);
   const std::pair<const char*, std::string*> fields[] = {{"table", &ledger->table},
                                                          {"historyTable", &ledger->history_table}};
   for (const auto& [name, target] : fields) {
@@ -122,7 +127,7 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
                 {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces",
-                 "python", "initial"});
+                 "python", "initial", "irreversibleReason"});
   if (auto s = d.RequiredStringAt(node, path, "app", "the Django app label, e.g. shop")) {
     step->id.app = *s;
     if (!IsAppLabel(*s)) {
@@ -150,6 +155,17 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
   const json* backward = Field(node, "backward");
   if (backward && !backward->is_null()) {
     if (auto s = d.String(*backward, path + ".backward")) step->backward = *s;
+  }
+  if (auto s = d.StringAt(node, path, "irreversibleReason")) {
+    if (step->backward) {
+      d.Fail(path + ".irreversibleReason",
+             "a step with backward SQL is reversible; remove irreversibleReason or backward");
+    } else if (s->size() > plan::kMaxIrreversibleReason) {
+      d.Fail(path + ".irreversibleReason",
+             "at most " + std::to_string(plan::kMaxIrreversibleReason) + " bytes; shorten it");
+    } else {
+      step->irreversible_reason = *s;
+    }
   }
 }
 

@@ -114,11 +114,34 @@ TEST_F(ApplyTest, ZeroRevertsAnApp) {
   EXPECT_EQ(LedgerRows().size(), 4u);
 }
 
-TEST_F(ApplyTest, TargetConflictIsInvalidInput) {
-  ProcessResult conflict = Example({"apply", "--target", "accounts.zero"});
+TEST_F(ApplyTest, CommandLineTargetRevertsDependentsAsMigrateDoes) {
+  ASSERT_EQ(Example({"apply"}).exit_code, 0);
+  // orders needs accounts: `manage.py migrate accounts zero` unapplies orders first.
+  ProcessResult plan = Example({"plan", "--target", "accounts.zero"});
+  ASSERT_EQ(plan.exit_code, 0) << Describe(plan);
+  EXPECT_THAT(plan.out, HasSubstr("Planned operations:\n  revert orders.0003_order_total\n"));
+  ProcessResult zero = Example({"apply", "--target", "accounts.zero", "--allow-revert"});
+  ASSERT_EQ(zero.exit_code, 0) << Describe(zero);
+  EXPECT_THAT(zero.out, HasSubstr("[1/5] Reverting orders.0003_order_total... OK"));
+  EXPECT_THAT(LedgerRows(),
+              ElementsAre("catalog.0001_initial", "catalog.0002_product_search_index"));
+  EXPECT_FALSE(TableExists("orders_order"));
+  EXPECT_FALSE(TableExists("accounts_customer"));
+}
+
+TEST_F(ApplyTest, TargetConflictInThePlanNamesTheTargetsToAdd) {
+  WriteSteps(
+      "    - {app: a, name: \"0001\", forward: \"SELECT 1\"}\n"
+      "    - {app: a, name: \"0002\", dependencies: [a.0001], forward: \"SELECT 2\"}\n"
+      "    - {app: b, name: \"0001\", dependencies: [a.0002], forward: \"SELECT 3\"}\n",
+      "  targets: [{app: a, migration: \"0001\"}]\n");
+  ProcessResult conflict = Tidemark({"apply"});
   EXPECT_EQ(conflict.exit_code, 2) << Describe(conflict);
-  EXPECT_THAT(conflict.err, HasSubstr("TargetConflict"));
-  EXPECT_THAT(conflict.err, HasSubstr("orders.0003_order_total needs accounts.0001_initial"));
+  EXPECT_THAT(conflict.err,
+              HasSubstr("TargetConflict: spec.targets[0] wants app a at 0001, but b.0001 needs "
+                        "a.0002; add {app: b, migration: zero} to spec.targets (what `manage.py "
+                        "migrate a 0001` reverts), or move the target of a"));
+  EXPECT_THAT(LedgerRows(), IsEmpty());
 }
 
 TEST_F(ApplyTest, FakeRecordsWithoutRunning) {
@@ -201,6 +224,27 @@ TEST_F(ApplyTest, ExistingIdentityLedgerIsUsedAsItIs) {
                   "'django_migrations' AND column_name = 'id'"),
             "bigint");
   EXPECT_EQ(LedgerRows().size(), 7u);
+}
+
+TEST_F(ApplyTest, LedgerIsCreatedWithTheIdTypeOfThePlan) {
+  WriteSteps("    - {app: a, name: \"0001\", forward: \"SELECT 1\"}\n",
+             "  ledger: {idType: bigint}\n");
+  ProcessResult apply = Tidemark({"apply"});
+  ASSERT_EQ(apply.exit_code, 0) << Describe(apply);
+  const std::string id_column =
+      "SELECT data_type || ' ' || coalesce(column_default, '') FROM information_schema.columns "
+      "WHERE table_name = 'django_migrations' AND column_name = 'id'";
+  // bigserial, as Django creates it with DEFAULT_AUTO_FIELD = BigAutoField.
+  EXPECT_EQ(Value(id_column), "bigint nextval('django_migrations_id_seq'::regclass)");
+  // An existing table is used as it is, whatever the plan says.
+  Query("DROP TABLE django_migrations");
+  Query(
+      "CREATE TABLE django_migrations (id serial PRIMARY KEY, app varchar(255) NOT NULL, name "
+      "varchar(255) NOT NULL, applied timestamptz NOT NULL)");
+  ProcessResult again = Tidemark({"apply"});
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  EXPECT_EQ(Value(id_column), "integer nextval('django_migrations_id_seq'::regclass)");
+  EXPECT_THAT(LedgerRows(), ElementsAre("a.0001"));
 }
 
 TEST_F(ApplyTest, SquashedStepRecordsWhatItReplaces) {

@@ -175,6 +175,27 @@ TEST_F(FailureTest, MissingSchemaSaysHowToFixIt) {
   EXPECT_THAT(result.err, HasSubstr("CREATE SCHEMA"));
 }
 
+TEST_F(FailureTest, PlanAndApplySayWhyAStepIsIrreversible) {
+  const std::string steps =
+      "    - {app: a, name: \"0001\", forward: \"CREATE TABLE t (id int)\", backward: \"DROP "
+      "TABLE t\"}\n"
+      "    - {app: a, name: \"0002\", dependencies: [a.0001], forward: \"SELECT 1\",\n"
+      "       irreversibleReason: \"unapplying it failed: operator does not exist\"}\n";
+  WriteSteps(steps);
+  ASSERT_EQ(Tidemark({"apply"}).exit_code, 0);
+  WriteSteps(steps, "  targets: [{app: a, migration: zero}]\n");
+  ProcessResult plan = Tidemark({"plan"});
+  EXPECT_THAT(plan.out, HasSubstr("revert a.0002 (irreversible: unapplying it failed: operator "
+                                  "does not exist)\n  revert a.0001\n"))
+      << Describe(plan);
+  ProcessResult result = Tidemark({"apply", "--target", "a.zero", "--allow-revert"});
+  EXPECT_EQ(result.exit_code, 1) << Describe(result);
+  EXPECT_THAT(result.err, HasSubstr("Irreversible: step a.0002 has no backward SQL (unapplying "
+                                    "it failed: operator does not exist), so it cannot be "
+                                    "reverted"));
+  EXPECT_TRUE(TableExists("t"));
+}
+
 TEST_F(FailureTest, IrreversibleStepCannotBeReverted) {
   WriteSteps("    - {app: a, name: \"0001\", forward: \"CREATE TABLE t (id int)\"}\n");
   ASSERT_EQ(Tidemark({"apply"}).exit_code, 0);

@@ -53,6 +53,10 @@ TEST_F(EngineSafetyTest, AStepWithoutBackwardSqlIsIrreversible) {
   Target(plan, "zero");
   plan.policy.revert = plan::RevertPolicy::kAllow;
   ExpectRefused(plan, "Irreversible", "step shop.0001 has no backward SQL");
+  plan.migrations[0].irreversible_reason = "its reverse SQL fails on PostgreSQL";
+  ExpectRefused(plan, "Irreversible",
+                "step shop.0001 has no backward SQL (its reverse SQL fails on PostgreSQL), so it "
+                "cannot be reverted");
 }
 
 struct ChecksumCase {

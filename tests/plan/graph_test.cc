@@ -100,6 +100,87 @@ TEST(GraphTest, TargetConflictNamesTheStepThatNeedsMore) {
   EXPECT_THAT(ProblemOf(result).message, HasSubstr("orders.0001_initial needs shop.0002_price"));
 }
 
+TEST(GraphTest, TargetConflictNamesTheTargetsToAddForDjangosMeaning) {
+  const auto steps = ShopSteps();
+  auto result = ComputeDiff(steps, {{"shop", "0001_initial"}}, {}, {});
+  EXPECT_THAT(ProblemOf(result).message,
+              HasSubstr("; add {app: orders, migration: zero} to spec.targets (what `manage.py "
+                        "migrate shop 0001_initial` reverts), or move the target of shop"));
+  // A dependent app that another target already holds is named, not rewritten.
+  result = ComputeDiff(steps, {{"shop", "0001_initial"}, {"orders", "0001_initial"}}, {}, {});
+  EXPECT_EQ(ProblemOf(result).reason, plan::Reason::kTargetConflict);
+  EXPECT_THAT(ProblemOf(result).message, HasSubstr("add a target for app orders that does not "
+                                                   "need it, or move the target of shop"));
+}
+
+// The command line's --target reads as `manage.py migrate APP NAME`: steps of other apps
+// that need a step it reverts are reverted too, before it, and not applied.
+struct WithDependentsCase {
+  std::string name;
+  std::vector<std::string> ledger;
+  std::vector<Target> targets;
+  std::vector<std::string> actions;  // or, when empty, the start of the conflict's message
+  std::string conflict;
+};
+void PrintTo(const WithDependentsCase& c, std::ostream* out) { *out << c.name; }
+
+class GraphWithDependentsTest : public ::testing::TestWithParam<WithDependentsCase> {};
+
+TEST_P(GraphWithDependentsTest, Diff) {
+  const WithDependentsCase& c = GetParam();
+  const auto steps = ShopSteps();
+  auto result = ComputeDiff(steps, c.targets, Ledger(c.ledger), {});
+  if (!c.conflict.empty()) {
+    EXPECT_EQ(ProblemOf(result).reason, plan::Reason::kTargetConflict);
+    EXPECT_THAT(ProblemOf(result).message, HasSubstr(c.conflict));
+    return;
+  }
+  EXPECT_THAT(Actions(result), ::testing::ElementsAreArray(c.actions));
+}
+
+const std::vector<std::string> kAllApplied = {"auth.0001_initial", "auth.0002_email",
+                                              "shop.0001_initial", "shop.0002_price",
+                                              "shop.0003_stock",   "orders.0001_initial"};
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, GraphWithDependentsTest,
+    ::testing::Values(
+        WithDependentsCase{
+            "DependentsOfTheRevertedStepsGoFirst",
+            kAllApplied,
+            {{"shop", "0001_initial", true}},
+            {"revert orders.0001_initial", "revert shop.0003_stock", "revert shop.0002_price"},
+            ""},
+        WithDependentsCase{"AStepNotNeedingThemStays",
+                           kAllApplied,
+                           {{"shop", "0002_price", true}},
+                           {"revert shop.0003_stock"},
+                           ""},
+        WithDependentsCase{
+            "ZeroRevertsEveryDependentAcrossApps",
+            kAllApplied,
+            {{"auth", "zero", true}},
+            {"revert shop.0003_stock", "revert orders.0001_initial", "revert shop.0002_price",
+             "revert shop.0001_initial", "revert auth.0002_email", "revert auth.0001_initial"},
+            ""},
+        WithDependentsCase{"UnappliedDependentsAreNotApplied",
+                           {"auth.0001_initial", "auth.0002_email", "shop.0001_initial"},
+                           {{"shop", "0001_initial", true}},
+                           {},
+                           ""},
+        WithDependentsCase{"TheRestOfAnAppNotDependingStillApplies",
+                           {"auth.0001_initial", "shop.0001_initial", "shop.0002_price"},
+                           {{"shop", "0002_price", true}},
+                           {"apply auth.0002_email", "apply orders.0001_initial"},
+                           ""},
+        WithDependentsCase{"ATargetOfThePlanThatNeedsARevertedStepConflicts",
+                           kAllApplied,
+                           {{"orders", "0001_initial"}, {"shop", "0001_initial", true}},
+                           {},
+                           "spec.targets[0] wants app orders at 0001_initial, which needs a "
+                           "step that the target shop.0001_initial reverts with its dependents"}),
+    [](const ::testing::TestParamInfo<WithDependentsCase>& param) { return param.param.name; });
+
 TEST(GraphTest, UnknownTargetAppAndStep) {
   const auto steps = ShopSteps();
   EXPECT_THAT(ProblemOf(ComputeDiff(steps, {{"billing", "zero"}}, {}, {})).message,

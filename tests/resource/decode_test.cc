@@ -40,7 +40,7 @@ TEST(DecodeTest, FullSpecRoundTrip) {
     passwordFrom: {secretKeyRef: {name: shop-db, key: password}}
     sslMode: verify-full
     schema: sales
-  ledger: {table: django_migrations, historyTable: audit}
+  ledger: {table: django_migrations, historyTable: audit, idType: bigint}
   migrations:
     - app: shop
       name: 0001_initial
@@ -70,6 +70,7 @@ TEST(DecodeTest, FullSpecRoundTrip) {
   EXPECT_EQ(plan->database.password.from->secret_name, "shop-db");
   EXPECT_EQ(plan->database.schema, "sales");
   EXPECT_EQ(plan->ledger.history_table, "audit");
+  EXPECT_EQ(plan->ledger.id_type, plan::LedgerIdType::kBigint);
   ASSERT_EQ(plan->migrations.size(), 2u);
   const plan::Step& first = plan->migrations[0];
   EXPECT_EQ(first.id.ToString(), "shop.0001_initial");
@@ -99,6 +100,7 @@ TEST(DecodeTest, DefaultsFollowTheSpec) {
   ASSERT_TRUE(plan.ok()) << plan.status().message();
   EXPECT_EQ(plan->ledger.table, "django_migrations");
   EXPECT_EQ(plan->ledger.history_table, "tidemark_history");
+  EXPECT_EQ(plan->ledger.id_type, plan::LedgerIdType::kInteger);
   EXPECT_EQ(plan->database.schema, "public");
   EXPECT_EQ(plan->policy.revert, plan::RevertPolicy::kDeny);
   EXPECT_EQ(plan->policy.lock_timeout.count(), 5'000);
@@ -131,6 +133,21 @@ TEST(DecodeTest, MissingAndBadStepNames) {
   EXPECT_THAT(error, HasSubstr("spec.migrations[2].name: \"x.y\" is not a migration name"));
 }
 
+TEST(DecodeTest, IrreversibleReasonBelongsToAStepWithoutBackward) {
+  auto plan = Decode(WithSpec(
+      "  migrations:\n    - {app: a, name: \"0001\", forward: x, irreversibleReason: 'reverse "
+      "SQL fails'}\n"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->migrations[0].irreversible_reason, "reverse SQL fails");
+  EXPECT_THAT(ErrorOf(WithSpec("  migrations: [{app: a, name: b, backward: '', "
+                               "irreversibleReason: x}]\n")),
+              HasSubstr("spec.migrations[0].irreversibleReason: a step with backward SQL is "
+                        "reversible"));
+  EXPECT_THAT(ErrorOf(WithSpec("  migrations: [{app: a, name: b, irreversibleReason: " +
+                               std::string(1025, 'x') + "}]\n")),
+              HasSubstr("spec.migrations[0].irreversibleReason: at most 1024 bytes"));
+}
+
 TEST(DecodeTest, WrongTypes) {
   const std::string error = ErrorOf(
       WithSpec("  migrations: {app: a}\n  dryRun: maybe\n  targets: [{app: a, migration: [1]}]\n"));
@@ -149,6 +166,9 @@ TEST(DecodeTest, EnumsAndDurations) {
       ErrorOf(WithSpec("  policy: {revert: Maybe, lockTimeout: 5 seconds}\n"));
   EXPECT_THAT(error, HasSubstr("spec.policy.revert: must be one of Deny, Allow (got \"Maybe\")"));
   EXPECT_THAT(error, HasSubstr("spec.policy.lockTimeout: \"5 seconds\" is not a duration"));
+  EXPECT_THAT(ErrorOf(WithSpec("  ledger: {idType: BigAutoField}\n")),
+              HasSubstr("spec.ledger.idType: must be one of integer, bigint, smallint (got "
+                        "\"BigAutoField\")"));
 }
 
 TEST(DecodeTest, ValueSourceNeedsExactlyOneKind) {
