@@ -16,8 +16,27 @@ import unittest
 import support
 
 SERVER = None
-PYTHON_STEPS = ["auth.0011_update_proxy_permissions", "contenttypes.0002_remove_content_type_name",
-                "library.0003_book_slug", "notes.0003_archive", "notes.0005_rename_label_tag"]
+PYTHON_STEPS = ["auth.0011_update_proxy_permissions", "catalog.0002_renames",
+                "contenttypes.0002_remove_content_type_name",
+                "library.0003_book_slug", "notes.0003_archive", "notes.0005_rename_label_tag",
+                "ratings.0002_rating_comment"]
+
+# Gives every constraint and index of the catalog app another name (the same on every
+# database), as an older Django version or a person might have named them.
+FOREIGN_NAMES = r"""
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT c.conname, t.relname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+           WHERE t.relname LIKE 'catalog\_%' LOOP
+    EXECUTE format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I', r.relname, r.conname, 'old_' || md5(r.conname));
+  END LOOP;
+  FOR r IN SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+           WHERE t.relname LIKE 'catalog\_%' AND i.relname NOT LIKE 'old\_%' LOOP
+    EXECUTE format('ALTER INDEX %I RENAME TO %I', r.relname, 'old_' || md5(r.relname));
+  END LOOP;
+END $$;
+"""
 
 
 def setUpModule():
@@ -45,7 +64,7 @@ class RoundTripTest(unittest.TestCase):
         cls.configmap_dir = os.path.join(cls.dir, "configmaps")
         os.mkdir(cls.configmap_dir)
         documents, _ = support.export(project_dsn, "--name", "project", "--python-steps", "RecordOnly",
-                                      "--configmaps", "--configmap-bytes", "8000")
+                                      "--configmaps", "--configmap-bytes", "12000")
         for index, document in enumerate(documents):
             support.write_yaml(os.path.join(cls.configmap_dir, "%02d.yaml" % index), [document])
         cls.default_plan = os.path.join(cls.dir, "plan-block.yaml")
@@ -64,6 +83,17 @@ class RoundTripTest(unittest.TestCase):
         self.assertEqual(result.returncode, expect, "tidemark apply %s:\n%s\n%s" % (
             " ".join(args), result.stdout, result.stderr))
         return result
+
+    def migrate_both(self, dbname, reference, target=None):
+        """Moves DBNAME with tidemark and REFERENCE with Django to TARGET ("app.name"; None:
+        everything) and checks that they agree."""
+        if target is None:
+            self.apply(SERVER.dsn(dbname))
+            support.manage(SERVER.dsn(reference), "migrate")
+        else:
+            self.apply(SERVER.dsn(dbname), "--target", target, plan=self.revert_plan)
+            support.manage(SERVER.dsn(reference), "migrate", *target.split("."))
+        self.assertSameDatabase(dbname, reference)
 
     def assertSameDatabase(self, dbname, reference):
         ours, theirs = SERVER.schema(dbname), SERVER.schema(reference)
@@ -96,6 +126,10 @@ class RoundTripTest(unittest.TestCase):
         ledger = SERVER.ledger("tidemark_full")
         for name in ("0001_squashed_0003_alter_shelf_label", "0001_initial", "0002_shelf_label", "0003_alter_shelf_label"):
             self.assertIn(("shelf", name), ledger)
+        # The ledger table as Django makes it with DEFAULT_AUTO_FIELD = BigAutoField.
+        self.assertEqual(SERVER.query("tidemark_full", "SELECT data_type FROM information_schema.columns "
+                                                       "WHERE table_name = 'django_migrations' AND column_name = 'id'"),
+                         [("bigint",)])
         # Nothing left to do; a database Django built is up to date for tidemark too.
         self.apply(dsn)
         self.assertEqual(SERVER.ledger("tidemark_full"), ledger)
@@ -122,6 +156,69 @@ class RoundTripTest(unittest.TestCase):
         support.manage(django, "migrate")
         self.assertSameDatabase("tidemark_revert", "django_revert")
         self.assertFullyMigrated("tidemark_revert")
+
+    def test_names_are_found_after_a_revert_and_reapply(self):
+        # Reverting catalog.0003 recreates its constraints and indexes under names made from
+        # the renamed table and columns; applying it again must drop those, as Django does.
+        SERVER.create_database("names_tidemark")
+        SERVER.create_database("names_django")
+        self.migrate_both("names_tidemark", "names_django")
+        for target in ("catalog.0002_renames", "catalog.0001_initial"):
+            with self.subTest(target=target):
+                self.migrate_both("names_tidemark", "names_django", target)
+                self.migrate_both("names_tidemark", "names_django")
+                self.assertFullyMigrated("names_tidemark")
+
+    def test_target_reverts_other_apps_dependents_as_migrate_does(self):
+        # ratings.0003 needs catalog.0002: `migrate catalog 0001_initial` reverts it first.
+        dsn = SERVER.create_database("target_tidemark")
+        django = SERVER.create_database("target_django")
+        self.migrate_both("target_tidemark", "target_django")
+        planned = support.tidemark("plan", "-f", self.plan, "--database", dsn, "--target", "catalog.0001_initial")
+        self.assertIn("Planned operations:\n  revert ratings.0003_rating_product\n  revert catalog.0003_constraints\n"
+                      "  revert catalog.0002_renames\n", planned.stdout)
+        self.assertNotIn("apply", planned.stdout)
+        result = self.apply(dsn, "--target", "catalog.0001_initial", "--allow-revert")
+        self.assertRegex(result.stdout, r"\[1/3\] Reverting ratings.0003_rating_product\.\.\. OK .*\n"
+                                        r"  \[2/3\] Reverting catalog.0003_constraints\.\.\. OK .*\n"
+                                        r"  \[3/3\] Reverting catalog.0002_renames\.\.\. OK")
+        support.manage(django, "migrate", "catalog", "0001_initial")
+        self.assertSameDatabase("target_tidemark", "target_django")
+        self.assertIn(("ratings", "0002_rating_comment"), SERVER.ledger("target_tidemark"))
+        # In a plan's spec.targets the same need is a conflict that names the targets to add.
+        with open(self.revert_plan) as plan_file:
+            documents = list(support.yaml.safe_load_all(plan_file))
+        documents[0]["spec"]["targets"] = [{"app": "catalog", "migration": "0001_initial"}]
+        spec_plan = os.path.join(self.dir, "plan-catalog-0001.yaml")
+        support.write_yaml(spec_plan, documents)
+        conflict = self.apply(dsn, plan=spec_plan, expect=2)
+        self.assertIn("TargetConflict: spec.targets[0] wants app catalog at 0001_initial, but "
+                      "ratings.0003_rating_product needs catalog.0002_renames; add {app: ratings, migration: "
+                      "0002_rating_comment} to spec.targets (what `manage.py migrate catalog 0001_initial` reverts)",
+                      conflict.stderr)
+        documents[0]["spec"]["targets"].append({"app": "ratings", "migration": "0002_rating_comment"})
+        support.write_yaml(spec_plan, documents)
+        self.apply(dsn, plan=spec_plan)
+        self.assertSameDatabase("target_tidemark", "target_django")
+        self.migrate_both("target_tidemark", "target_django")  # forwards again
+        self.assertFullyMigrated("target_tidemark")
+
+    def test_names_are_found_on_a_database_with_other_names(self):
+        for dbname in ("foreign_tidemark", "foreign_django"):
+            support.manage(SERVER.create_database(dbname), "migrate", "catalog", "0002_renames")
+            SERVER.query(dbname, FOREIGN_NAMES)
+        self.assertEqual(SERVER.query("foreign_tidemark", "SELECT count(*) FROM pg_class WHERE relname LIKE "
+                                                          "'catalog\\_%' AND relkind = 'i' AND relname NOT LIKE 'old\\_%'"),
+                         [(0,)])
+        self.migrate_both("foreign_tidemark", "foreign_django")
+        self.assertFullyMigrated("foreign_tidemark")
+        # The constraints catalog.0003 drops are gone, whatever they were called.
+        self.assertEqual(SERVER.query("foreign_tidemark", "SELECT conname FROM pg_constraint WHERE conrelid = "
+                                                          "'catalog_product'::regclass AND contype IN ('u', 'c')"), [])
+        # Backwards to an earlier step, and forwards again.
+        self.migrate_both("foreign_tidemark", "foreign_django", "catalog.0002_renames")
+        self.migrate_both("foreign_tidemark", "foreign_django")
+        self.assertFullyMigrated("foreign_tidemark")
 
     def test_revert_is_denied_by_default(self):
         dsn = SERVER.create_database("tidemark_deny")

@@ -30,6 +30,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
 from django.utils import timezone as django_timezone
 
+from .lookups import NameLookup, lookup_from_call
+
 Key = Tuple[str, str]
 
 # First words of statements that change nothing: reads, transaction control, settings.
@@ -50,6 +52,8 @@ class Step:
     replaces: List[str]
     forward: List[str] = dataclasses.field(default_factory=list)
     backward: Optional[List[str]] = None  # None: irreversible
+    irreversible_reason: Optional[str] = None  # why backward is None
+    unapply_failed: bool = False  # Django tried to unapply it on the scratch database and failed
     python_reasons: List[str] = dataclasses.field(default_factory=list)
     initial: Optional[bool] = None  # Django's Migration.initial, when the migration says
 
@@ -92,7 +96,11 @@ class _Recorder:
     def __init__(self):
         self.current: Optional[Tuple[Key, str]] = None
         self.editor_depth = 0
-        self.sql: Dict[Tuple[Key, str], List[str]] = {}
+        # Each entry is a statement as sent, or a NameLookup whose statements found their
+        # object's name in the catalogue (written as one DO block).
+        self.sql: Dict[Tuple[Key, str], List[object]] = {}
+        # The last look-up; Django runs the statements that use its names right after it.
+        self.open_lookup: Optional[NameLookup] = None
         self.writes_outside: Dict[Tuple[Key, str], List[str]] = {}
 
     def progress(self, action, migration=None, fake=False):
@@ -102,6 +110,7 @@ class _Recorder:
             self.sql.setdefault(self.current, [])
         elif action in ("apply_success", "unapply_success"):
             self.current = None
+        self.open_lookup = None
 
     def __call__(self, execute, sql, params, many, context):
         result = execute(sql, params, many, context)
@@ -109,31 +118,64 @@ class _Recorder:
             # The text PostgreSQL received, parameters interpolated (psycopg2's cursor.query).
             sent = context["connection"].ops.last_executed_query(context["cursor"].cursor, sql, params) or str(sql)
             if self.editor_depth:
-                self.sql[self.current].append(sent)
+                self._record(sent)
             elif _is_write(sent) and "django_migrations" not in sent:
                 self.writes_outside.setdefault(self.current, []).append(sent)
         return result
 
+    def _record(self, sent: str):
+        statements = self.sql[self.current]
+        lookup = self.open_lookup
+        if lookup is not None and lookup.take(sent):
+            if not statements or statements[-1] is not lookup:
+                statements.append(lookup)
+            return
+        self.open_lookup = None
+        statements.append(sent)
+
+    def looked_up(self, lookup: NameLookup):
+        self.open_lookup = lookup if self.current is not None else None
+
 
 @contextlib.contextmanager
 def _patched_editor(connection, recorder: _Recorder):
-    """Marks the statements a schema editor executes, whatever the operation class."""
+    """Marks the statements a schema editor executes, whatever the operation class, and
+    the catalogue look-ups of names that its statements then use."""
     editor_class = connection.SchemaEditorClass
-    original = editor_class.execute
+    original_execute = editor_class.execute
+    original_names = editor_class._constraint_names
+    original_composed = editor_class._delete_composed_index
+    exactly_one = []  # set while _delete_composed_index runs: Django wants one name
 
     def execute(editor, sql, params=()):
         recorder.editor_depth += 1
         try:
-            return original(editor, sql, params)
+            return original_execute(editor, sql, params)
         finally:
             recorder.editor_depth -= 1
 
+    def constraint_names(editor, model, column_names=None, **kwargs):
+        found = original_names(editor, model, column_names, **kwargs)
+        recorder.looked_up(lookup_from_call(model._meta.db_table, column_names, kwargs, bool(exactly_one), found))
+        return found
+
+    def delete_composed_index(editor, *args, **kwargs):
+        exactly_one.append(True)
+        try:
+            return original_composed(editor, *args, **kwargs)
+        finally:
+            exactly_one.pop()
+
     editor_class.execute = execute
+    editor_class._constraint_names = constraint_names
+    editor_class._delete_composed_index = delete_composed_index
     try:
         with connection.execute_wrapper(recorder):
             yield
     finally:
-        editor_class.execute = original
+        editor_class.execute = original_execute
+        editor_class._constraint_names = original_names
+        editor_class._delete_composed_index = original_composed
 
 
 @contextlib.contextmanager
@@ -189,14 +231,60 @@ def frozen_clock(instant: datetime.datetime):
         django_timezone.datetime = real
 
 
-def _irreversible(migration) -> bool:
-    return any(not operation.reversible for operation in migration.operations)
+# A reason is one line of at most this many characters (database errors run to several).
+_REASON_CHARS = 300
 
 
-def _run(connection, loader: Optional[MigrationLoader]) -> Tuple[_Recorder, List[Key], set]:
+def _one_line(text: str) -> str:
+    line = " ".join(text.strip().splitlines()[:1]) or "no message"
+    return line if len(line) <= _REASON_CHARS else line[:_REASON_CHARS - 3] + "..."
+
+
+@dataclasses.dataclass
+class _Irreversible:
+    reason: str
+    failed: bool  # unapplying was tried and failed (rather than refused up front)
+
+
+def _irreversible_operation(migration) -> Optional[str]:
+    """Why Django would refuse to unapply MIGRATION before running anything, if it would."""
+    for operation in migration.operations:
+        if not operation.reversible:
+            return _one_line("operation %s is not reversible (%s)" % (type(operation).__name__, operation.describe()))
+    return None
+
+
+def _unapply(executor, state, migration, recorder: "_Recorder",
+             irreversible: Dict[Key, _Irreversible]) -> Optional[_Irreversible]:
+    """Unapplies MIGRATION on the scratch database; returns why it could not, if it could not.
+
+    A failed unapply leaves the migration applied (an atomic one rolls back) and its partial
+    SQL is dropped, so the capture goes on with the other migrations: one broken way back
+    costs the others nothing."""
+    key = (migration.app_label, migration.name)
+    try:
+        executor.unapply_migration(state, migration)
+        return None
+    except (IrreversibleError, NotImplementedError) as error:
+        outcome = _Irreversible(_one_line("Django cannot unapply it: %s" % (error or type(error).__name__)), False)
+    except Exception as error:  # noqa: BLE001: SQL and Python errors alike, as migrate shows them
+        reason = "unapplying it failed on the scratch database: %s: %s" % (type(error).__name__, error)
+        # Its own app's later migrations that stayed applied may be why.
+        kept = [_label(k) for k in sorted(irreversible) if k[0] == key[0]]
+        if kept:
+            reason = "%s (still applied there: %s)" % (_one_line(reason), ", ".join(kept))
+        outcome = _Irreversible(_one_line(reason), True)
+    recorder.current = None
+    recorder.sql.pop((key, "backward"), None)
+    recorder.writes_outside.pop((key, "backward"), None)
+    return outcome
+
+
+def _run(connection, loader: Optional[MigrationLoader]) -> Tuple[_Recorder, List[Key], Dict[Key, _Irreversible]]:
     """Migrates the (empty) scratch database forwards, then back to zero, recording.
 
-    Returns the recorder, the forward order and the keys that could not be unapplied."""
+    Returns the recorder, the forward order and, for each migration that could not be
+    unapplied, why."""
     recorder = _Recorder()
     executor = MigrationExecutor(connection, progress_callback=recorder.progress)
     if loader is not None:
@@ -207,7 +295,7 @@ def _run(connection, loader: Optional[MigrationLoader]) -> Tuple[_Recorder, List
             "%s: %s" % (app, ", ".join(sorted(names))) for app, names in sorted(conflicts.items())))
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
     order = [migration for migration, _ in plan]
-    irreversible = set()
+    irreversible: Dict[Key, _Irreversible] = {}
     with _patched_editor(connection, recorder):
         try:
             executor.migrate(executor.loader.graph.leaf_nodes(), plan=plan)
@@ -223,19 +311,11 @@ def _run(connection, loader: Optional[MigrationLoader]) -> Tuple[_Recorder, List
             state = migration.mutate_state(state, preserve=True)
         for migration in reversed(order):
             key = (migration.app_label, migration.name)
-            if _irreversible(migration):
-                irreversible.add(key)
-                continue
-            try:
-                executor.unapply_migration(states[migration], migration)
-            except (IrreversibleError, NotImplementedError):
-                recorder.current = None
-                irreversible.add(key)
-            except Exception as error:
-                blockers = ", ".join(_label(k) for k in sorted(irreversible)) or "none"
-                raise ExportError(
-                    "unapplying %s on the scratch database failed (%s); irreversible steps left in "
-                    "place: %s" % (_label(key), error, blockers)) from error
+            refused = _irreversible_operation(migration)
+            outcome = (_Irreversible(refused, False) if refused
+                       else _unapply(executor, states[migration], migration, recorder, irreversible))
+            if outcome is not None:
+                irreversible[key] = outcome
     return recorder, [(m.app_label, m.name) for m in order], irreversible
 
 
@@ -294,9 +374,12 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
             atomic=bool(migration.atomic),
             initial=migration.initial,
             replaces=[_label(tuple(r)) for r in migration.replaces],
-            forward=recorder.sql[(key, "forward")],
-            backward=None if key in irreversible else recorder.sql.get((key, "backward"), []),
+            forward=[str(s) for s in recorder.sql[(key, "forward")]],
+            backward=None if key in irreversible else [str(s) for s in recorder.sql.get((key, "backward"), [])],
         )
+        if key in irreversible:
+            step.irreversible_reason = irreversible[key].reason
+            step.unapply_failed = irreversible[key].failed
         step.python_reasons = _code_reasons(migration.operations, contenttypes_installed)
         for direction in ("forward", "backward"):
             for statement in recorder.writes_outside.get((key, direction), []):
@@ -304,6 +387,23 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
                                            % (direction, statement.strip().splitlines()[0][:120]))
         steps.append(step)
     return steps
+
+
+# The ledger's id column as Django's recorder creates it (its model's automatic primary key,
+# of DEFAULT_AUTO_FIELD's type), in the plan's words (spec.ledger.idType).
+_LEDGER_ID_TYPES = {"AutoField": "integer", "BigAutoField": "bigint", "SmallAutoField": "smallint"}
+
+
+def ledger_id_type() -> str:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    field = MigrationRecorder.Migration._meta.pk
+    id_type = _LEDGER_ID_TYPES.get(field.get_internal_type())
+    if id_type is None:
+        raise ExportError("django_migrations.id would be a %s (DEFAULT_AUTO_FIELD); tidemark creates "
+                          "the ledger with an AutoField, BigAutoField or SmallAutoField id"
+                          % field.get_internal_type())
+    return id_type
 
 
 def default_scratch_name(alias: str) -> str:

@@ -21,6 +21,7 @@ class PlanOptions:
     namespace: str = "default"
     database: Optional[Dict] = None  # spec.database, e.g. {"dsnFrom": {"secretKeyRef": {...}}}
     python_steps: Optional[str] = None  # policy.pythonSteps when given
+    ledger_id_type: Optional[str] = None  # spec.ledger.idType: what Django's recorder would create
     configmaps: bool = False
     configmap_bytes: int = DEFAULT_CONFIGMAP_BYTES
 
@@ -52,6 +53,8 @@ def step_document(step: Step) -> Dict:
     }
     if step.backward is not None:
         document["backward"] = script(step.backward)
+    elif step.irreversible_reason:
+        document["irreversibleReason"] = step.irreversible_reason
     if step.replaces:
         document["replaces"] = step.replaces
     if step.python_reasons:
@@ -108,6 +111,8 @@ def documents(steps: List[Step], options: PlanOptions) -> List[Dict]:
     spec: Dict = {}
     if options.database:
         spec["database"] = options.database
+    if options.ledger_id_type:
+        spec["ledger"] = {"idType": options.ledger_id_type}
     step_documents = [step_document(s) for s in steps]
     configmaps = []
     if options.configmaps:

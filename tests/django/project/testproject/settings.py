@@ -1,4 +1,4 @@
-"""Settings of the test project: Django's contrib apps and three small apps of our own.
+"""Settings of the test project: Django's contrib apps and small apps of our own.
 
 The database comes from DATABASE_URL, a libpq connection string (key=value or URI).
 """
@@ -13,8 +13,9 @@ DEBUG = False
 USE_TZ = True
 ROOT_URLCONF = "testproject.urls"
 SITE_ID = 1
-# Django 3.2 gives django_migrations.id this type too; tidemark creates the ledger as serial.
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+# What startproject writes since Django 3.2. Django gives django_migrations.id this type
+# too (bigserial); the exporter writes it as spec.ledger.idType: bigint.
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 DATABASES = {
     "default": {
@@ -40,6 +41,9 @@ INSTALLED_APPS = [
     "library",
     "shelf",
     "notes",
+    "badges",
+    "ratings",
+    "catalog",
     "tidemark_django",
 ]
 

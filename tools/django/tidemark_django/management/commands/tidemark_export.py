@@ -8,7 +8,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from tidemark_django.capture import DEFAULT_CLOCK, ExportError, capture, default_scratch_name
+from tidemark_django.capture import DEFAULT_CLOCK, ExportError, capture, default_scratch_name, ledger_id_type
 from tidemark_django.plan import DEFAULT_CONFIGMAP_BYTES, PlanOptions, render
 
 
@@ -102,6 +102,7 @@ class Command(BaseCommand):
         scratch = options["scratch_database"] or default_scratch_name(alias)
         try:
             steps = capture(alias, scratch, keep_scratch=options["keep_scratch"], clock=options["clock"])
+            id_type = ledger_id_type()
         except ExportError as error:
             raise CommandError(str(error))
         if labels:
@@ -112,6 +113,7 @@ class Command(BaseCommand):
         plan_options = PlanOptions(
             name=options["name"], namespace=options["namespace"],
             database=self._database_reference(options), python_steps=options["python_steps"],
+            ledger_id_type=id_type,
             configmaps=options["configmaps"], configmap_bytes=options["configmap_bytes"])
         try:
             text = render(steps, plan_options)
@@ -125,7 +127,11 @@ class Command(BaseCommand):
         for step in steps:
             for reason in step.python_reasons:
                 self.stderr.write("python: %s.%s: %s" % (step.app, step.name, reason))
+        for step in steps:
+            if step.backward is None and step.unapply_failed:
+                self.stderr.write("irreversible: %s.%s: %s" % (step.app, step.name, step.irreversible_reason))
         irreversible = [s for s in steps if s.backward is None]
-        self.stderr.write("tidemark_export: %d steps (%d irreversible, %d python) %s" % (
-            len(steps), len(irreversible), sum(1 for s in steps if s.python_reasons),
+        self.stderr.write("tidemark_export: %d steps (%d irreversible, %d whose unapply failed, %d python) %s" % (
+            len(steps), len(irreversible), sum(1 for s in irreversible if s.unapply_failed),
+            sum(1 for s in steps if s.python_reasons),
             "" if options["output"] == "-" else "written to %s" % options["output"]))
