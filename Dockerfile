@@ -1,4 +1,6 @@
-# tidemark's container image: `docker build -t tidemark .`
+# tidemark's container image: `docker build -t tidemark .` (on an engine without a bridge,
+# such as `dockerd --bridge=none`, add `--network=host`; `tools/image build` starts such an
+# engine, makes the Debian base images without a registry and builds this file).
 # Stage 1 builds with Debian's -dev packages; stage 2 carries the two programs (`tidemark`,
 # and `tidemark-operator`, to which `tidemark operator` hands over) and only the shared
 # libraries they need (tests/shipping/dockerfile_test.py checks the list against `ldd`).
@@ -14,6 +16,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
+COPY cmake/ cmake/
 COPY src/ src/
 # The build type CI tests (RelWithDebInfo: -O2), stripped.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEMARK_TESTS=OFF -DTIDEMARK_BENCH=OFF \

@@ -7,8 +7,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -205,10 +208,58 @@ httplib::Request MakeRequest(const HttpRequest& request, const httplib::Headers&
   return out;
 }
 
-Status TransportError(const HttpRequest& request, std::chrono::milliseconds timeout,
+std::string Address(const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// Why connecting to host:port fails, in the system's words ("Connection refused", "No route
+// to host", a name that does not resolve): httplib reports every such failure as
+// "Connection". Asked by one more attempt, made only after a failure.
+std::string ConnectFailure(const std::string& host, int port, std::chrono::milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int resolved = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+  if (resolved != 0) return std::string("cannot resolve the name: ") + gai_strerror(resolved);
+  int error = 0;
+  for (const addrinfo* candidate = found; candidate; candidate = candidate->ai_next) {
+    const int fd =
+        socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC, candidate->ai_protocol);
+    if (fd < 0) {
+      error = errno;
+      continue;
+    }
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    const timeval limit{static_cast<time_t>(seconds.count()),
+                        static_cast<suseconds_t>((timeout - seconds).count() * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // bounds connect()
+    error = connect(fd, candidate->ai_addr, candidate->ai_addrlen) == 0 ? 0 : errno;
+    close(fd);
+    if (error == 0) break;
+  }
+  freeaddrinfo(found);
+  if (error == 0) return "the connection failed (it succeeds now)";
+  if (error == EINPROGRESS || error == EAGAIN) return "timed out";
+  return std::strerror(error);
+}
+
+Status TransportError(const HttpRequest& request, const std::string& host, int port,
+                      const TransportOptions& options, std::chrono::milliseconds timeout,
                       httplib::Error error, std::chrono::steady_clock::duration elapsed) {
-  const std::string what = Describe(request) + ": " + httplib::to_string(error);
-  if (error == httplib::Error::ConnectionTimeout || elapsed >= timeout) {
+  const std::string where = Describe(request) + ": ";
+  const std::string address = Address(host, port);
+  if (error == httplib::Error::ConnectionTimeout) {
+    return Status::DeadlineExceeded(where + "cannot connect to " + address + ": timed out (" +
+                                    std::to_string(options.connect_timeout.count()) + " ms)");
+  }
+  if (error == httplib::Error::Connection) {
+    const std::string why = ConnectFailure(host, port, options.connect_timeout);
+    const std::string what = where + "cannot connect to " + address + ": " + why;
+    return why == "timed out" ? Status::DeadlineExceeded(what) : Status::Unavailable(what);
+  }
+  const std::string what = where + httplib::to_string(error) + " (" + address + ")";
+  if (elapsed >= timeout) {
     return Status::DeadlineExceeded(what + " (no answer within " + std::to_string(timeout.count()) +
                                     " ms)");
   }
@@ -265,7 +316,7 @@ Result<HttpResponse> Transport::SendOnce(const HttpRequest& request) const {
   // A connection the server closed while idle is noticed and made anew by the client.
   httplib::Result result = connection.client->send(MakeRequest(request, connection.headers));
   if (!result) {
-    return TransportError(request, timeout, result.error(),
+    return TransportError(request, host_, port_, options_, timeout, result.error(),
                           std::chrono::steady_clock::now() - started);
   }
   {
@@ -312,7 +363,7 @@ Result<HttpResponse> Transport::Stream(const HttpRequest& request,
   httplib::Result result = client.send(http);
   if (stop.stop_requested()) return Status::Cancelled(Describe(request) + ": stopped");
   if (!result && result.error() != httplib::Error::Canceled) {
-    return TransportError(request, timeout, result.error(),
+    return TransportError(request, host_, port_, options_, timeout, result.error(),
                           std::chrono::steady_clock::now() - started);
   }
   // No retry here (the watcher retries with back-off), but with fresh credentials.

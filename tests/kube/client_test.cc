@@ -289,6 +289,15 @@ TEST(ClientTest, NoServerIsUnavailableAndASilentOneIsDeadlineExceeded) {
   auto refused = (*Client::Create(config))->Get(kPlans, "p", "x");
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
   EXPECT_THAT(refused.status().message(), HasSubstr("GET /apis/tidemark.dev"));
+  // What failed and where, not httplib's bare "Connection".
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr(": cannot connect to 127.0.0.1:1: Connection refused"));
+
+  config.server = "http://tidemark-no-such-host.invalid:6443";
+  auto unknown = (*Client::Create(config))->Get(kPlans, "p", "x");
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(unknown.status().message(),
+              HasSubstr("cannot connect to tidemark-no-such-host.invalid:6443: cannot resolve"));
 
   TinyServer silent;
   silent.server().Get(".*", [&silent](const httplib::Request&, httplib::Response& res) {

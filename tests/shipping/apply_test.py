@@ -3,7 +3,6 @@
 (`kubectl apply`) and by `kubectl apply --dry-run=client --validate=false`."""
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ BINARY_DIR = os.environ.get("TIDEMARK_BINARY_DIR", os.path.join(SOURCE_DIR, "bui
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tools"))
 import chart_render  # noqa: E402
 
+from api_server import ApiServer  # noqa: E402
+
 KUBECTL = os.environ.get("KUBECTL", "/usr/lib/google-cloud-sdk/bin/kubectl.1.32")
 MONITORING_CRDS = os.path.join(SOURCE_DIR, "tests", "shipping", "testdata",
                                "prometheus-operator-crds.yaml")
@@ -26,17 +27,11 @@ class ApplyTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="tidemark-apply-")
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
-        self.server = subprocess.Popen(
-            [os.path.join(BINARY_DIR, "bin", "tidemark-test-apiserver"), "--crd",
-             os.path.join(SOURCE_DIR, "crds", "migrationplans.tidemark.dev.yaml"),
-             "--kubeconfig-out", self.kubeconfig],
-            stdout=subprocess.PIPE, text=True, start_new_session=True)
-        line = self.server.stdout.readline()
-        self.assertIn("listening on", line)
+        self.server = ApiServer(SOURCE_DIR, BINARY_DIR, self.kubeconfig)
+        self.assertIn("listening on", self.server.first_line)
 
     def tearDown(self):
-        os.killpg(self.server.pid, signal.SIGTERM)
-        self.server.wait(timeout=30)
+        self.server.stop()
         subprocess.run(["rm", "-rf", self.dir], check=False)
 
     def kubectl(self, *args, stdin=None):

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The Dockerfile's runtime stage installs exactly the Debian packages that provide the shared
-libraries the tidemark programs link (no engine can build images here, so the list is checked
-against the programs built on this Debian machine), and the image is shaped as docs say:
-multi-stage, non-root, a fixed entry point.
+libraries the tidemark programs link (checked against the programs built on this Debian
+machine; image_test.py also runs `ldd` inside the built image), and the image is shaped as
+docs say: multi-stage, non-root, a fixed entry point.
 
 Usage: dockerfile_test.py [--binary PATH ...] [--exact]
   --binary  a program to check, repeatable (default: $TIDEMARK_BINARY_DIR/bin/tidemark and
