@@ -52,6 +52,7 @@ class Step:
     backward: Optional[List[str]] = None  # None: irreversible
     python_reasons: List[str] = dataclasses.field(default_factory=list)
     initial: Optional[bool] = None  # Django's Migration.initial, when the migration says
+    phase: str = "PreDeploy"  # or PostDeploy: runs once the app's rollout is done
 
     @property
     def key(self) -> Key:
@@ -293,6 +294,7 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
             dependencies=sorted(_label(parent.key) for parent in graph.node_map[key].parents),
             atomic=bool(migration.atomic),
             initial=migration.initial,
+            phase=_phase(migration),
             replaces=[_label(tuple(r)) for r in migration.replaces],
             forward=recorder.sql[(key, "forward")],
             backward=None if key in irreversible else recorder.sql.get((key, "backward"), []),
@@ -304,6 +306,18 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
                                            % (direction, statement.strip().splitlines()[0][:120]))
         steps.append(step)
     return steps
+
+
+def _phase(migration) -> str:
+    """The step's phase: `tidemark_phase` when the migration sets it, else PostDeploy for the
+    `is_post_deployment = True` convention some projects already follow."""
+    declared = getattr(migration, "tidemark_phase", None)
+    if declared is None:
+        return "PostDeploy" if getattr(migration, "is_post_deployment", False) is True else "PreDeploy"
+    if declared not in ("PreDeploy", "PostDeploy"):
+        raise ExportError("%s.%s: tidemark_phase = %r; write \"PreDeploy\" or \"PostDeploy\""
+                          % (migration.app_label, migration.name, declared))
+    return declared
 
 
 def default_scratch_name(alias: str) -> str:
