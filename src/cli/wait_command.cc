@@ -42,14 +42,18 @@ struct Awaited {
 };
 
 // The awaited steps not applied yet. Unavailable when the session is lost; any other
-// error is for a person (no SELECT on the ledger, a step the plan lacks).
-Result<std::vector<std::string>> Missing(const Awaited& awaited,
-                                         postgres::LedgerListener& listener) {
+// error is for a person (no SELECT on the ledger, a step the plan lacks). Without a plan
+// the ledger is read through `store`, made once per session: it remembers that the
+// tables exist, so that a look is one query.
+Result<std::vector<std::string>> Missing(const Awaited& awaited, postgres::LedgerListener& listener,
+                                         ledger::StorePtr& store) {
   std::vector<std::string> missing;
   if (!awaited.plan) {
     std::set<std::string> apps;
     for (const plan::StepId& id : awaited.steps) apps.insert(id.app);
-    TM_ASSIGN_OR_RETURN(ledger::StorePtr store, listener.Store());
+    if (!store) {
+      TM_ASSIGN_OR_RETURN(store, listener.Store());
+    }
     TM_ASSIGN_OR_RETURN(ledger::Recorded recorded, store->Read({apps.begin(), apps.end()}));
     for (const plan::StepId& id : awaited.steps) {
       if (!recorded.applied.count(id)) missing.push_back(id.ToString());
@@ -143,6 +147,11 @@ int RunWait(const CommonOptions& common, const WaitFlags& flags) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   uint32_t failures = 0;
   std::unique_ptr<postgres::LedgerListener> listener;
+  ledger::StorePtr store;  // on the listener's session: reset before it
+  auto disconnect = [&] {
+    store.reset();
+    listener.reset();
+  };
   std::vector<std::string> missing;
   std::string problem;  // the last connection problem, said at the timeout
   bool announced = false;
@@ -156,7 +165,7 @@ int RunWait(const CommonOptions& common, const WaitFlags& flags) {
       }
     }
     if (listener) {
-      auto found = Missing(awaited, *listener);
+      auto found = Missing(awaited, *listener, store);
       if (found.ok()) {
         failures = 0;
         problem.clear();
@@ -171,7 +180,7 @@ int RunWait(const CommonOptions& common, const WaitFlags& flags) {
         }
       } else if (found.status().code() == StatusCode::kUnavailable) {
         problem = found.status().message();
-        listener.reset();
+        disconnect();
       } else {
         return Invalid(found.status().message());
       }
@@ -192,7 +201,7 @@ int RunWait(const CommonOptions& common, const WaitFlags& flags) {
       auto notified = listener->Await(std::min<std::chrono::milliseconds>(remaining, kRecheck));
       if (!notified.ok()) {
         problem = notified.status().message();
-        listener.reset();  // reconnect at once, then back off if that fails
+        disconnect();  // reconnect at once, then back off if that fails
       }
       continue;
     }
