@@ -1,7 +1,10 @@
 -- Argo CD health check for tidemark.dev/MigrationPlan (see docs/gitops/README.md).
 -- Reads the kstatus conditions the controller publishes:
---   Healthy      Ready=True, observed at the current generation
---   Progressing  not yet observed, Reconciling=True, or not Ready for another reason
+--   Healthy      Ready=True, observed at the current generation (also while post-deploy
+--                steps wait for the app's rollout: reason WaitingForRollout, so that the
+--                app's sync wave can roll it out)
+--   Progressing  not yet observed (a new plan has the CRD's default status,
+--                observedGeneration -1), Reconciling=True, or not Ready for another reason
 --   Degraded     Stalled=True: a person has to act (the reason says why)
 --   Suspended    spec.suspend: the controller touches nothing
 local hs = {}

@@ -14,6 +14,7 @@
 #include "cli/common.h"
 #include "cli/output.h"
 #include "cli/version.h"
+#include "cli/wait_command.h"
 #include "engine/reconcile.h"
 #include "postgres/pg_store.h"
 #include "resource/decode.h"
@@ -29,11 +30,23 @@ struct SqlFlags {
   bool backwards = false;
 };
 
+// --phase of apply and check: pre, post or all.
+struct PhaseFlag {
+  std::string phase = "all";
+
+  std::optional<plan::Phase> Selected() const {
+    if (phase == "pre") return plan::Phase::kPreDeploy;
+    if (phase == "post") return plan::Phase::kPostDeploy;
+    return std::nullopt;
+  }
+};
+
 struct PlanFlags {
   std::vector<std::string> targets;
 };
 
 struct ApplyFlags {
+  PhaseFlag phase;
   std::vector<std::string> targets;
   bool fake = false;
   bool fake_initial = false;
@@ -59,27 +72,14 @@ struct Invocation {
   SqlFlags sql;
   PlanFlags plan;
   ApplyFlags apply;
+  PhaseFlag check_phase;
   ResolveFlags resolve;
   RunFlags run;
+  WaitFlags wait;
   std::function<int()> run_operator;  // set by server->declare_operator
   char** argv = nullptr;
   const ServerCommands* server = nullptr;  // null in the `tidemark` program
 };
-
-// One planned action as `plan`, `check` and a dry run list it: "revert app.name", and why a
-// revert cannot happen when the step has no way back.
-std::string DescribePlanned(const plan::MigrationPlan& plan, const plan::PendingAction& action) {
-  std::string text =
-      std::string(plan::RecordedActionName(action.action)) + " " + action.migration.ToString();
-  if (action.action != plan::RecordedAction::kRevert) return text;
-  for (const plan::Step& step : plan.migrations) {
-    if (step.id != action.migration || step.backward) continue;
-    text += " (irreversible";
-    if (!step.irreversible_reason.empty()) text += ": " + step.irreversible_reason;
-    text += ")";
-  }
-  return text;
-}
 
 // --target app.name|app.zero, as `manage.py migrate app name` reads it: it replaces the
 // plan's target for that app, and other apps' steps that need what it reverts are reverted
@@ -113,9 +113,7 @@ int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags 
     if (report.outcome.pending.empty() && report.ledger_read) {
       std::cout << "  No planned migration operations.\n";
     }
-    for (const plan::PendingAction& action : report.outcome.pending) {
-      std::cout << "  " << DescribePlanned(*plan, action) << "\n";
-    }
+    std::cout << ShowActions(report.outcome.pending, report, "  ");
   } else {
     std::cout << ShowSteps(report);
   }
@@ -124,23 +122,31 @@ int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags 
   return ExitCode(report, false) == kExitInvalid ? kExitInvalid : kExitOk;
 }
 
-int RunCheck(const CommonOptions& common) {
+// Held actions wait for the other phase; said so that --phase pre never hides them.
+void PrintHeld(const engine::Report& report, const std::string& indent) {
+  const std::vector<plan::PendingAction>& held = report.outcome.held;
+  if (held.empty()) return;
+  std::cout << indent << held.size() << " held for the other --phase:\n"
+            << ShowActions(held, report, indent + "  ");
+}
+
+int RunCheck(const CommonOptions& common, const PhaseFlag& phase) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
   int worst = kExitOk;
   for (const plan::MigrationPlan& plan : loaded->plans) {
     engine::Options options = BaseOptions(common);
     options.execute = false;
+    options.phase = phase.Selected();
     const engine::Report report =
         engine::Reconcile(plan, MakeConnector(plan, loaded->files), options);
     const OutputFormat format = Format(common);
     if (format != OutputFormat::kText) {
       PrintDocument(ReportJson(plan, report, StatusOf(plan, report)), format);
     } else if (report.ledger_read) {
-      std::cout << plan.Key() << ": " << report.outcome.pending.size() << " pending\n";
-      for (const auto& action : report.outcome.pending) {
-        std::cout << "  " << DescribePlanned(plan, action) << "\n";
-      }
+      std::cout << plan.Key() << ": " << report.outcome.pending.size() << " pending\n"
+                << ShowActions(report.outcome.pending, report, "  ");
+      PrintHeld(report, "  ");
     }
     PrintProblem(report);
     const int code = ExitCode(report, /*pending_is_failure=*/true);
@@ -161,6 +167,7 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   options.fake_all = apply.fake;
   options.fake_initial = apply.fake_initial;
   options.allow_revert = apply.allow_revert;
+  options.phase = apply.phase.Selected();
   const OutputFormat format = Format(common);
   std::ostream& progress = format == OutputFormat::kText ? std::cout : std::cerr;
   progress << "Running migrations for plan " << plan.Key() << ":\n" << std::flush;
@@ -171,11 +178,10 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   } else if (report.ledger_read && report.done.empty() && report.outcome.pending.empty()) {
     std::cout << "  No migrations to apply.\n";
   } else if (report.outcome.idle_reason == plan::Reason::kDryRun) {
-    std::cout << "  Dry run: nothing executed. Planned:\n";
-    for (const auto& action : report.outcome.pending) {
-      std::cout << "    " << DescribePlanned(plan, action) << "\n";
-    }
+    std::cout << "  Dry run: nothing executed. Planned:\n"
+              << ShowActions(report.outcome.pending, report, "    ");
   }
+  if (format == OutputFormat::kText) PrintHeld(report, "  ");
   for (const plan::LintFinding& finding : report.outcome.lint) {
     std::cerr << "lint " << plan::SeverityName(finding.severity) << ": "
               << finding.migration.ToString() << ": " << finding.message << " [" << finding.rule
@@ -307,8 +313,22 @@ void DeclarePlan(CLI::App& command, Invocation& invocation) {
   command.add_option("--target", invocation.plan.targets, kTargetHelp);
 }
 
+void DeclarePhase(CLI::App& command, PhaseFlag& flag, const char* help) {
+  command.add_option("--phase", flag.phase, help)
+      ->check(CLI::IsMember({"pre", "post", "all"}))
+      ->capture_default_str();
+}
+
+void DeclareCheck(CLI::App& command, Invocation& invocation) {
+  DeclarePhase(command, invocation.check_phase,
+               "pre or post: only that phase's steps count (pre: what the new pods need)");
+}
+
 void DeclareApply(CLI::App& command, Invocation& invocation) {
   ApplyFlags& apply = invocation.apply;
+  DeclarePhase(command, apply.phase,
+               "pre: only pre-deploy steps (before the deploy); post: the post-deploy steps "
+               "(after it); all: both");
   command.add_option("--target", apply.targets, kTargetHelp);
   command.add_flag("--fake", apply.fake, "record the actions without running their SQL");
   command.add_flag("--fake-initial", apply.fake_initial,
@@ -331,6 +351,26 @@ void DeclareRun(CLI::App& command, Invocation& invocation) {
       ->capture_default_str();
   command.add_option("--metrics-addr", run.metrics_address,
                      "with --watch: serve /metrics, /healthz and /readyz here (e.g. :9090)");
+}
+
+void DeclareWait(CLI::App& command, Invocation& invocation) {
+  WaitFlags& wait = invocation.wait;
+  command.add_option("--for", wait.steps, "app.migration to wait for (any number)");
+  command.add_option("-f,--file", wait.files,
+                     "plan files or folders: wait for the plan's pre-deploy steps (or the --for "
+                     "steps, by its squash rules)");
+  command.add_option("--database", invocation.common.database,
+                     "libpq DSN or URI (env DATABASE_URL); replaces the plan's database");
+  command.add_option("--plan", invocation.common.plan_name,
+                     "the plan to use when the files hold several");
+  command.add_option("--timeout", wait.timeout, "give up after this long (exit 1)")
+      ->capture_default_str();
+  command.add_option("--schema", wait.schema, "without -f: the ledger's schema")
+      ->capture_default_str();
+  command.add_option("--ledger-table", wait.ledger_table, "without -f: the ledger table")
+      ->capture_default_str();
+  command.add_option("--log-level", invocation.common.log_level, "debug, info, warn or error")
+      ->capture_default_str();
 }
 
 void DeclareOperator(CLI::App& command, Invocation& invocation) {
@@ -385,13 +425,15 @@ constexpr Command kCommands[] = {
      [](Invocation& in) { return RunSql(in.common, in.sql); }},
     {"apply", "apply and revert steps to reach the targets (migrate)", true, DeclareApply,
      [](Invocation& in) { return RunApply(in.common, in.apply); }},
-    {"check", "exit 1 when anything is pending (migrate --check)", true, DeclareNoOwnFlags,
-     [](Invocation& in) { return RunCheck(in.common); }},
+    {"check", "exit 1 when anything is pending (migrate --check)", true, DeclareCheck,
+     [](Invocation& in) { return RunCheck(in.common, in.check_phase); }},
     {"lint", "report SQL that takes long locks or breaks running code", true, DeclareNoOwnFlags,
      [](Invocation& in) { return RunLint(in.common); }},
     {"resolve", "mark a dirty non-atomic step as resolved", true, DeclareResolve,
      [](Invocation& in) { return RunResolve(in.common, in.resolve); }},
     {"run", "reconcile every plan of the files, print their status", true, DeclareRun, RunRun},
+    {"wait", "exit 0 once steps are applied: an init container's gate (LISTEN/NOTIFY)", false,
+     DeclareWait, [](Invocation& in) { return RunWait(in.common, in.wait); }},
     {"operator", "run the Kubernetes controller for MigrationPlans", false, DeclareOperator,
      RunOperatorCommand},
 };

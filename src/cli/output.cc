@@ -50,6 +50,15 @@ void Emit(YAML::Emitter& out, const nlohmann::ordered_json& value) {
   }
 }
 
+const char* kPostDeployMark = " (post-deploy)";
+
+const plan::Step* FindStep(const engine::Report& report, const plan::StepId& id) {
+  for (const engine::StepView& view : report.steps) {
+    if (view.step->id == id) return view.step;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::string ToYaml(const nlohmann::ordered_json& value) {
@@ -70,6 +79,24 @@ std::string ShowSteps(const engine::Report& report) {
     if (!view.step->replaces.empty()) {
       text += " (" + std::to_string(view.step->replaces.size()) + " squashed migrations)";
     }
+    if (view.step->phase == plan::Phase::kPostDeploy) text += kPostDeployMark;
+    text += "\n";
+  }
+  return text;
+}
+
+std::string ShowActions(const std::vector<plan::PendingAction>& actions,
+                        const engine::Report& report, const std::string& indent) {
+  std::string text;
+  for (const plan::PendingAction& action : actions) {
+    text += indent + plan::RecordedActionName(action.action) + " " + action.migration.ToString();
+    const plan::Step* step = FindStep(report, action.migration);
+    if (step && step->phase == plan::Phase::kPostDeploy) text += kPostDeployMark;
+    if (step && action.action == plan::RecordedAction::kRevert && !step->backward) {
+      text += " (irreversible";
+      if (!step->irreversible_reason.empty()) text += ": " + step->irreversible_reason;
+      text += ")";
+    }
     text += "\n";
   }
   return text;
@@ -81,7 +108,9 @@ nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine:
   out["plan"] = plan.Key();
   out["steps"] = nlohmann::ordered_json::array();
   for (const engine::StepView& view : report.steps) {
-    out["steps"].push_back({{"migration", view.step->id.ToString()}, {"applied", view.applied}});
+    out["steps"].push_back({{"migration", view.step->id.ToString()},
+                            {"applied", view.applied},
+                            {"phase", plan::PhaseName(view.step->phase)}});
   }
   out["done"] = nlohmann::ordered_json::array();
   for (const plan::StepRecord& record : report.done) {

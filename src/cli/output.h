@@ -18,6 +18,11 @@ std::string ToYaml(const nlohmann::ordered_json& value);
 // `tidemark status` as Django's showmigrations prints it: app, then [X]/[ ] per step.
 std::string ShowSteps(const engine::Report& report);
 
+// One line per action, "<indent>apply shop.0003_drop_old (post-deploy)": a post-deploy
+// step says so, a pre-deploy one (the default) does not.
+std::string ShowActions(const std::vector<plan::PendingAction>& actions,
+                        const engine::Report& report, const std::string& indent);
+
 // The report's steps, pending actions and status as one JSON document.
 nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,
                                   const nlohmann::ordered_json& status);

@@ -32,12 +32,15 @@ void Reconciler::SetPending(size_t from) {
   out.pending.clear();
   out.to_revert = 0;
   for (size_t i = from; i < actions_.size(); ++i) {
-    const ActionKind kind = actions_[i].kind;
-    out.pending.push_back({plan::Recorded(kind != ActionKind::kRevert,
-                                          kind == ActionKind::kFake || options_.fake_all),
-                           actions_[i].step->id});
+    out.pending.push_back(PendingOf(actions_[i]));
     if (actions_[i].kind == ActionKind::kRevert) ++out.to_revert;
   }
+}
+
+plan::PendingAction Reconciler::PendingOf(const Action& action) const {
+  return {plan::Recorded(action.kind != ActionKind::kRevert,
+                         action.kind == ActionKind::kFake || options_.fake_all),
+          action.step->id};
 }
 
 // Django's check_replacements: a squash whose replaced steps are all applied is recorded

@@ -190,7 +190,39 @@ bool Reconciler::ComputeActions() {
     }
   }
   ConvertFakeInitial();
-  return true;
+  return SelectPhase();
+}
+
+// Keeps the actions of the selected phase and holds the others. One phase alone must not
+// run ahead of the other: post-deploy steps wait until no pre-deploy action is left, and
+// pre-deploy steps are not reverted while post-deploy steps (their dependents, perhaps)
+// still wait for theirs.
+bool Reconciler::SelectPhase() {
+  if (!options_.phase) return true;
+  plan::Outcome& out = report_.outcome;
+  const plan::Phase selected = *options_.phase;
+  std::vector<Action> kept;
+  std::optional<Action> first;  // the first held action that must come first
+  for (const Action& action : actions_) {
+    if (action.step->phase == selected) {
+      kept.push_back(action);
+      continue;
+    }
+    out.held.push_back(PendingOf(action));
+    const bool must_come_first =
+        selected == plan::Phase::kPostDeploy || action.kind == ActionKind::kRevert;
+    if (must_come_first && !first) first = action;
+  }
+  actions_ = std::move(kept);
+  if (!first) return true;
+  const bool post = selected == plan::Phase::kPostDeploy;
+  out.stalled = Problem{plan::Reason::kPhaseOrder,
+                        std::string("--phase ") + (post ? "post" : "pre") + ": " +
+                            plan::RecordedActionName(PendingOf(*first).action) + " " +
+                            (post ? "pre" : "post") + "-deploy step " + first->step->id.ToString() +
+                            " first: run `tidemark apply --phase " + (post ? "pre" : "post") +
+                            "` before, or --phase all"};
+  return false;
 }
 
 void Reconciler::ConvertFakeInitial() {

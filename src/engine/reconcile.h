@@ -30,6 +30,9 @@ struct Options {
   bool fake_all = false;      // record every action without running it (Django --fake)
   bool fake_initial = false;  // or plan.fake_initial
   bool allow_revert = false;  // or plan.policy.revert == Allow
+  // The one phase to run (`--phase pre|post`); nullopt runs both. Actions of the other
+  // phase are held (Outcome::held), not executed.
+  std::optional<plan::Phase> phase;
   std::chrono::milliseconds lock_wait{10'000};  // bound on waiting for the advisory lock
   int lock_timeout_attempts = 3;                // tries of a step whose statements hit lock_timeout
   const Clock* clock = &SystemClock();          // waits between tries; not owned

@@ -95,6 +95,7 @@ class Reconciler {
   void SetDatabaseProblem(const Status& status, const std::string& stall_context);
   void ApplyResolutions();
   void ConvertFakeInitial();
+  bool SelectPhase();
 
   // checks.cc: the safety rules, in the order they are checked.
   std::optional<plan::Problem> CheckBeforeRunning();
@@ -116,6 +117,7 @@ class Reconciler {
                      size_t index);
   void RecordCompletedSquashes();
   void SetPending(size_t from);
+  plan::PendingAction PendingOf(const plan::Action& action) const;
 
   const plan::MigrationPlan& plan_;
   std::map<plan::StepId, const plan::Step*> steps_by_id_;

@@ -19,6 +19,19 @@ std::string Join(const std::vector<std::string>& parts, const char* separator) {
   return out;
 }
 
+// A pre-deploy step runs before the new pods start, so it cannot need a step that waits
+// for their rollout.
+std::optional<Problem> CheckPhases(const Step& step, const Step& dependency) {
+  if (step.phase != Phase::kPreDeploy || dependency.phase != Phase::kPostDeploy) {
+    return std::nullopt;
+  }
+  return Problem{Reason::kInvalidSpec,
+                 step.origin + ".dependencies: pre-deploy step " + step.id.ToString() +
+                     " depends on post-deploy step " + dependency.id.ToString() +
+                     ", which runs only after the app's rollout; make " + step.id.ToString() +
+                     " PostDeploy too, or " + dependency.id.ToString() + " PreDeploy"};
+}
+
 class Graph {
  public:
   // Returns a Problem, or nullopt once the graph is built and squash rules are applied.
@@ -89,10 +102,12 @@ std::optional<Problem> Graph::Build(const std::vector<Step>& steps,
                                                      step.id.ToString() +
                                                      " depends on itself; remove that dependency"};
       }
-      if (defined_.count(dependency)) {
+      if (auto defined = defined_.find(dependency); defined != defined_.end()) {
+        if (auto problem = CheckPhases(step, *defined->second)) return problem;
         Link(dependency, step.id);
       } else if (auto squash = replaced_by_.find(dependency); squash != replaced_by_.end()) {
         // Django points a dependency on a replaced step at its squash.
+        if (auto problem = CheckPhases(step, *defined_.at(squash->second))) return problem;
         if (squash->second != step.id) Link(squash->second, step.id);
       } else {
         return Problem{Reason::kUnknownDependency,

@@ -10,6 +10,10 @@ std::optional<StepId> ParseStepId(std::string_view text) {
   return StepId{std::string(text.substr(0, dot)), std::string(text.substr(dot + 1))};
 }
 
+const char* PhaseName(Phase phase) {
+  return phase == Phase::kPostDeploy ? "PostDeploy" : "PreDeploy";
+}
+
 std::vector<std::string> SecretNames(const DatabaseSpec& database) {
   std::vector<std::string> names;
   for (const Value* value : {&database.dsn, &database.host, &database.port, &database.dbname,

@@ -66,6 +66,11 @@ struct LedgerSpec {
 // irreversibleReason is a note for people, quoted in messages: one short paragraph at most.
 inline constexpr size_t kMaxIrreversibleReason = 1024;
 
+// When a step runs relative to the app's rollout: before the new pods start (expand), or
+// once no old pod is left (contract: drops and renames the old code still reads).
+enum class Phase { kPreDeploy, kPostDeploy };
+const char* PhaseName(Phase phase);  // "PreDeploy", "PostDeploy"
+
 struct Step {
   StepId id;
   std::vector<StepId> dependencies;
@@ -76,7 +81,8 @@ struct Step {
   std::vector<StepId> replaces;         // a squashed step names what it replaces
   bool python = false;                  // had code (RunPython) that SQL cannot carry
   std::optional<bool> initial;          // Django's Migration.initial; unset: no in-app parent
-  std::string origin;                   // where it was defined, for messages
+  Phase phase = Phase::kPreDeploy;
+  std::string origin;  // where it was defined, for messages
 };
 
 struct Target {

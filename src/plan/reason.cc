@@ -8,6 +8,8 @@ const char* ReasonName(Reason reason) {
       return "UpToDate";
     case Reason::kPending:
       return "Pending";
+    case Reason::kWaitingForRollout:
+      return "WaitingForRollout";
     case Reason::kApplying:
       return "Applying";
     case Reason::kReverting:
@@ -42,6 +44,8 @@ const char* ReasonName(Reason reason) {
       return "DirtyNonAtomic";
     case Reason::kSecretNotFound:
       return "SecretNotFound";
+    case Reason::kPhaseOrder:
+      return "PhaseOrder";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:

@@ -8,7 +8,8 @@ namespace tidemark::plan {
 enum class Reason {
   // Ready
   kUpToDate,
-  kPending,  // read-only: steps to run
+  kPending,            // read-only: steps to run
+  kWaitingForRollout,  // pre-deploy steps applied; post-deploy ones wait for the rollout
   // Reconciling: will go on by itself
   kApplying,
   kReverting,
@@ -28,6 +29,7 @@ enum class Reason {
   kMigrationFailed,
   kDirtyNonAtomic,
   kSecretNotFound,
+  kPhaseOrder,  // one phase asked for while the other must run first
   // Nothing executed on purpose
   kDryRun,
   kSuspended,

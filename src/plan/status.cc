@@ -26,6 +26,15 @@ std::string DescribePending(const Outcome& outcome) {
   return text;
 }
 
+std::string DescribeHeld(const Outcome& outcome) {
+  const size_t count = outcome.held.size();
+  std::string text =
+      std::to_string(count) + " post-deploy " + (count == 1 ? "step waits" : "steps wait") +
+      " for the app's rollout, next: " + RecordedActionName(outcome.held.front().action) + " " +
+      outcome.held.front().migration.ToString();
+  return text;
+}
+
 std::string DescribeDrift(const Drift& drift) {
   std::string text;
   auto list = [](const std::vector<StepId>& ids) {
@@ -96,6 +105,16 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
     status.conditions = {Make("Ready", false, reason, message),
                          Make("Reconciling", false, reason, message),
                          Make("Stalled", false, reason, "")};
+  } else if (!outcome.held.empty()) {
+    // Ready for kstatus, so that the app (the next sync wave, a dependsOn) can roll out:
+    // the post-deploy steps wait for exactly that.
+    const std::string held = DescribeHeld(outcome);
+    status.conditions = {Make("Ready", true, Reason::kWaitingForRollout,
+                              "the pre-deploy steps are applied (" +
+                                  std::to_string(outcome.applied) + " steps applied); " + held),
+                         Make("Reconciling", false, Reason::kWaitingForRollout, ""),
+                         Make("Stalled", false, Reason::kWaitingForRollout, ""),
+                         Make("PostDeployPending", true, Reason::kWaitingForRollout, held)};
   } else {
     std::string message = "the database ledger matches the desired state (" +
                           std::to_string(outcome.applied) + " steps applied)";

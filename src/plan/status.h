@@ -63,6 +63,7 @@ struct Outcome {
   std::optional<Problem> progressing;  // will retry by itself (WaitingForLock, ...)
   std::optional<Reason> idle_reason;   // DryRun or Suspended: nothing executed on purpose
   std::vector<PendingAction> pending;  // what remains, in order
+  std::vector<PendingAction> held;     // post-deploy actions waiting (--phase pre, rollout)
   int64_t total = 0;                   // steps in the graph
   int64_t applied = 0;
   int64_t to_revert = 0;

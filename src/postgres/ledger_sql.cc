@@ -20,6 +20,12 @@ std::string LockKeySql() {
          "$1::text || ':' || $2::text, 'UTF8')), 'hex'), 16))::bit(64)::bigint";
 }
 
+std::string LedgerChannel(const std::string& lock_key) { return "tidemark_" + lock_key; }
+
+Query PgStore::NotifyQuery() const {
+  return Query{"SELECT pg_notify($1, '')", {LedgerChannel(lock_key_)}};
+}
+
 Status PgStore::Init(const LedgerFacts* known) {
   if (known != nullptr && known->schema == options_.schema &&
       known->ledger_table == options_.ledger.table &&
@@ -220,6 +226,7 @@ Query PgStore::RecordQuery(const StepRun& run, const HistoryEntry& entry) const 
 Status PgStore::Record(const StepRun& run, const HistoryEntry& entry) {
   Status recorded = Exec(conn_, "BEGIN").status();
   if (recorded.ok()) recorded = Exec(conn_, RecordQuery(run, entry)).status();
+  if (recorded.ok()) recorded = Exec(conn_, NotifyQuery()).status();
   if (recorded.ok()) recorded = Exec(conn_, "COMMIT").status();
   if (!recorded.ok()) (void)Exec(conn_, "ROLLBACK");
   return recorded;

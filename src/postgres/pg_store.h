@@ -8,6 +8,10 @@
 //          || 'public' || ':' || 'django_migrations', 'UTF8')), 'hex'), 16))::bit(64)::bigint;
 // Unrelated schemas and ledgers get different keys, so they never block each other.
 //
+// Every ledger change tidemark commits (a step applied, reverted, faked or resolved) also
+// sends NOTIFY on the channel "tidemark_<lock key>" (LedgerChannel) in the same
+// transaction, so a listener hears of it exactly when the rows are visible.
+//
 // This is the public face of src/postgres; the store itself is in pg_store_impl.h (its
 // ledger SQL in ledger_sql.cc, its step runs in step_runs.cc), libpq helpers in session.h,
 // Connect and the pool in session_pool.cc.
@@ -15,6 +19,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -95,5 +100,39 @@ class SessionPool {
 
 // The SQL expression computing the lock key for a schema and ledger table.
 std::string LockKeySql();
+
+// The NOTIFY channel of the ledger whose advisory lock key is `lock_key`.
+std::string LedgerChannel(const std::string& lock_key);
+
+// A session that LISTENs on one ledger's channel, for `tidemark wait`: it reads the ledger
+// (SELECT on the ledger tables is all it needs) and sleeps in poll() until a notification
+// or the timeout. Not thread-safe; one user.
+class LedgerListener {
+ public:
+  // Connects, learns the ledger's lock key and LISTENs. Unavailable (never the password)
+  // when the database cannot be reached.
+  static Result<std::unique_ptr<LedgerListener>> Open(const ConnectionParams& params,
+                                                      const ConnectOptions& options);
+  ~LedgerListener();
+  LedgerListener(const LedgerListener&) = delete;
+  LedgerListener& operator=(const LedgerListener&) = delete;
+
+  // A store on this session for read-only use (no lock, no writes); it borrows the
+  // session and must not outlive the listener.
+  Result<ledger::StorePtr> Store();
+  // Up to `timeout` for a notification: true once one came (every queued one consumed),
+  // false at the timeout; Unavailable when the session is lost.
+  Result<bool> Await(std::chrono::milliseconds timeout);
+  const std::string& channel() const { return channel_; }
+
+ private:
+  LedgerListener(pg_conn* conn, ConnectOptions options) : conn_(conn), options_(options) {}
+  bool TakeNotifications();
+
+  pg_conn* conn_;
+  ConnectOptions options_;
+  LedgerFacts facts_;
+  std::string channel_;
+};
 
 }  // namespace tidemark::postgres

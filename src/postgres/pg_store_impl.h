@@ -19,6 +19,9 @@
 
 namespace tidemark::postgres {
 
+// A new session, or Unavailable with the server's message (never the password).
+Result<PGconn*> OpenSession(const ConnectionParams& params, const ConnectOptions& options);
+
 // What becomes of a session when its store is done: closed, or back to a pool with what the
 // store learnt about its ledger when that can be trusted.
 using ReleaseSession = std::function<void(PGconn*, const LedgerFacts*)>;
@@ -80,6 +83,8 @@ class PgStore : public ledger::Store {
   // ledger_sql.cc: the ledger rows of `run` (inserted forward, deleted backward) and its
   // history row, as one statement; and that statement in a transaction of its own.
   Query RecordQuery(const ledger::StepRun& run, const HistoryEntry& entry) const;
+  // NOTIFY on the ledger's channel (LedgerChannel), sent in the transaction that changes it.
+  Query NotifyQuery() const;
   Status Record(const ledger::StepRun& run, const HistoryEntry& entry);
 
   // step_runs.cc.

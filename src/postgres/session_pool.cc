@@ -8,9 +8,7 @@
 #include "postgres/session.h"
 
 namespace tidemark::postgres {
-namespace {
 
-// A new session, or Unavailable with the server's message (never the password).
 Result<PGconn*> OpenSession(const ConnectionParams& params, const ConnectOptions& options) {
   std::vector<const char*> keys, values;
   bool has_application_name = false, has_timeout = false;
@@ -45,6 +43,8 @@ Result<PGconn*> OpenSession(const ConnectionParams& params, const ConnectOptions
       conn, [](void*, const char*) {}, nullptr);
   return conn;
 }
+
+namespace {
 
 // The pool's key: every connection parameter (the password included, kept in memory only).
 std::string SessionKey(const ConnectionParams& params) {

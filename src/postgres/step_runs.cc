@@ -94,6 +94,7 @@ PgStore::AtomicPipeline PgStore::AtomicCommands(const StepRun& run) const {
   // The duration is measured by the server: from BEGIN to the history row.
   pipeline.commands.push_back(RecordQuery(
       run, {.action = ledger::HistoryAction(run), .duration = Duration::kSinceTransactionStart}));
+  pipeline.commands.push_back(NotifyQuery());
   pipeline.commands.push_back({"COMMIT", {}});
   return pipeline;
 }

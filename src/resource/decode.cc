@@ -127,7 +127,7 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
                 {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces",
-                 "python", "initial", "irreversibleReason"});
+                 "python", "initial", "irreversibleReason", "phase"});
   if (auto s = d.RequiredStringAt(node, path, "app", "the Django app label, e.g. shop")) {
     step->id.app = *s;
     if (!IsAppLabel(*s)) {
@@ -147,6 +147,10 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
   d.BoolAt(node, path, "atomic", &step->atomic);
   d.BoolAt(node, path, "python", &step->python);
   d.BoolAt(node, path, "initial", &step->initial);
+  d.OneOfAt<plan::Phase>(
+      node, path, "phase",
+      {{"PreDeploy", plan::Phase::kPreDeploy}, {"PostDeploy", plan::Phase::kPostDeploy}},
+      &step->phase);
   // A null SQL field counts as absent: a null backward leaves the step irreversible.
   const json* forward = Field(node, "forward");
   if (forward && !forward->is_null()) {

@@ -36,6 +36,16 @@ class CliTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Steps for WriteSteps: expand (add the new column, pre-deploy), then contract (drop the
+// old one, post-deploy) once no old pod reads it.
+inline constexpr char kExpandContractSteps[] =
+    "    - {app: shop, name: 0001_initial, forward: \"CREATE TABLE shop_item (id int, label "
+    "text)\", backward: \"DROP TABLE shop_item\"}\n"
+    "    - {app: shop, name: 0002_item_title, dependencies: [shop.0001_initial],\n"
+    "       forward: \"ALTER TABLE shop_item ADD COLUMN title text\"}\n"
+    "    - {app: shop, name: 0003_drop_label, dependencies: [shop.0002_item_title],\n"
+    "       phase: PostDeploy, forward: \"ALTER TABLE shop_item DROP COLUMN label\"}\n";
+
 // The output of a process, for failure messages.
 std::string Describe(const ProcessResult& result);
 

@@ -51,7 +51,7 @@ class ExportTest(unittest.TestCase):
         order = list(self.steps)
         for label, step in self.steps.items():
             self.assertEqual(set(step), {"app", "name", "dependencies", "atomic", "forward", "backward",
-                                         "replaces", "python", "initial", "irreversibleReason"} & set(step), label)
+                                         "replaces", "python", "initial", "irreversibleReason", "phase"} & set(step), label)
             for dependency in step["dependencies"]:
                 self.assertIn(dependency, self.steps, label)
                 if label not in self.replaced and dependency not in self.replaced:
@@ -59,6 +59,14 @@ class ExportTest(unittest.TestCase):
         # Django's Migration.initial travels with the step (for --fake-initial).
         self.assertIs(self.steps["library.0001_initial"]["initial"], True)
         self.assertNotIn("initial", self.steps["auth.0001_initial"])  # contrib leaves it unset
+
+    def test_post_deployment_migrations_are_post_deploy_steps(self):
+        # tidemark_phase = "PostDeploy" and is_post_deployment = True; every other step is
+        # pre-deploy, the default, which the document leaves out.
+        self.assertEqual(self.steps["library.0004_book_pages"]["phase"], "PostDeploy")
+        self.assertEqual(self.steps["notes.0005_rename_label_tag"]["phase"], "PostDeploy")
+        marked = {label for label, step in self.steps.items() if "phase" in step}
+        self.assertEqual(marked, {"library.0004_book_pages", "notes.0005_rename_label_tag"})
 
     def test_dependencies_are_resolved(self):
         # swappable_dependency(AUTH_USER_MODEL) and __first__ become step names.

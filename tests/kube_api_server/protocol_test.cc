@@ -127,8 +127,11 @@ TEST_F(KubeApiServerTest, CreateSetsMetadataDropsStatusAndAppliesDefaults) {
   EXPECT_FALSE(created["metadata"].value("uid", "").empty());
   EXPECT_FALSE(created["metadata"].value("creationTimestamp", "").empty());
   EXPECT_EQ(Rv(created), std::to_string(server_->resource_version()));
-  EXPECT_FALSE(created.contains("status"));
+  // The status written is dropped; the CRD's default status takes its place, which kstatus
+  // reads as in progress until the controller's first reconcile.
+  EXPECT_EQ(created["status"], json({{"observedGeneration", -1}}));
   EXPECT_EQ(created["spec"]["migrations"][0]["atomic"], true);
+  EXPECT_EQ(created["spec"]["migrations"][0]["phase"], "PreDeploy");
   EXPECT_EQ(created["spec"]["policy"]["revert"], "Deny");
   EXPECT_EQ(created["spec"]["policy"]["lint"], "Warn");
   EXPECT_EQ(api_->Get(kPlans + "/shop").body, created);

@@ -273,6 +273,58 @@ TEST(GraphTest, DisplayOrderFollowsEachAppsGraph) {
                                  "shop.0001_initial", "shop.0002_price", "shop.0003_stock"));
 }
 
+// Which phase may depend on which: only a pre-deploy step needing a post-deploy one (also
+// through the squash that replaces it) is refused, naming both.
+TEST(GraphTest, PreDeployStepCannotDependOnPostDeployStep) {
+  struct Case {
+    Phase dependency;
+    Phase dependent;
+    bool through_squash;
+    bool valid;
+  };
+  const Case cases[] = {
+      {Phase::kPreDeploy, Phase::kPreDeploy, false, true},
+      {Phase::kPreDeploy, Phase::kPostDeploy, false, true},
+      {Phase::kPostDeploy, Phase::kPostDeploy, false, true},
+      {Phase::kPostDeploy, Phase::kPreDeploy, false, false},
+      {Phase::kPostDeploy, Phase::kPreDeploy, true, false},
+      {Phase::kPreDeploy, Phase::kPreDeploy, true, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(PhaseName(c.dependency)) + " <- " + PhaseName(c.dependent) +
+                 (c.through_squash ? " (squash)" : ""));
+    // The squash stands alone once the steps it replaces are gone from the plan.
+    std::vector<Step> steps;
+    if (c.through_squash) {
+      steps = {
+          MakeStep("shop.0001_squashed_0002", {}, {"shop.0001_initial", "shop.0002_drop_old"})};
+    } else {
+      steps = {MakeStep("shop.0001_initial"),
+               MakeStep("shop.0002_drop_old", {"shop.0001_initial"})};
+    }
+    steps.back().phase = c.dependency;
+    steps.push_back(MakeStep("orders.0001_initial", {"shop.0002_drop_old"}));
+    steps.back().phase = c.dependent;
+    const DiffOrProblem result = ComputeDiff(steps, {}, {}, {});
+    if (c.valid) {
+      EXPECT_TRUE(std::holds_alternative<Diff>(result)) << ProblemOf(result).message;
+      continue;
+    }
+    ASSERT_TRUE(std::holds_alternative<Problem>(result));
+    const Problem problem = ProblemOf(result);
+    EXPECT_EQ(problem.reason, Reason::kInvalidSpec);
+    const std::string dependency =
+        c.through_squash ? "shop.0001_squashed_0002" : "shop.0002_drop_old";
+    EXPECT_EQ(problem.message,
+              "spec.migrations[orders.0001_initial].dependencies: pre-deploy step "
+              "orders.0001_initial depends on post-deploy step " +
+                  dependency +
+                  ", which runs only after the app's rollout; make orders.0001_initial "
+                  "PostDeploy too, or " +
+                  dependency + " PreDeploy");
+  }
+}
+
 TEST(ValidateTest, FakeMustNameAStep) {
   MigrationPlan plan;
   plan.migrations = {MakeStep("a.0001")};

@@ -78,5 +78,73 @@ TEST(StatusTest, DriftIsAConditionAndTheFailingStatementIsCut) {
   EXPECT_EQ(drifted->reason, "ChecksumMismatch");
 }
 
+TEST(StatusTest, HeldPostDeployStepsLeaveThePlanReady) {
+  Outcome outcome;
+  outcome.total = 3;
+  outcome.applied = 2;
+  outcome.held = {{RecordedAction::kApply, {"shop", "0003_drop_label"}}};
+  const PlanStatus status = ComputeStatus(outcome, 2, {}, "t");
+  EXPECT_EQ(StatusOf(status, "Ready"), "True/WaitingForRollout");
+  EXPECT_EQ(StatusOf(status, "Reconciling"), "False/WaitingForRollout");
+  EXPECT_EQ(StatusOf(status, "Stalled"), "False/WaitingForRollout");
+  EXPECT_EQ(StatusOf(status, "PostDeployPending"), "True/WaitingForRollout");
+  EXPECT_EQ(status.Find("PostDeployPending")->message,
+            "1 post-deploy step waits for the app's rollout, next: apply shop.0003_drop_label");
+  EXPECT_EQ(status.Find("Ready")->message,
+            "the pre-deploy steps are applied (2 steps applied); 1 post-deploy step waits for "
+            "the app's rollout, next: apply shop.0003_drop_label");
+  EXPECT_EQ(status.pending_count, 0);
+  // Once they are applied the condition goes away with the rest of the old list.
+  EXPECT_EQ(StatusOf(ComputeStatus(Outcome{}, 2, status.conditions, "t"), "PostDeployPending"),
+            "missing");
+}
+
+// kstatus (sigs.k8s.io/cli-utils kstatus, as Flux's dependsOn and health checks read a
+// custom resource): InProgress while status.observedGeneration differs from the generation
+// or Reconciling is True, Failed when Stalled is True, else Current.
+std::string Kstatus(int64_t generation, const PlanStatus& status) {
+  auto is_true = [&](const char* type) {
+    const Condition* c = status.Find(type);
+    return c != nullptr && c->status == "True";
+  };
+  if (status.observed_generation != generation) return "InProgress";
+  if (is_true("Reconciling")) return "InProgress";
+  if (is_true("Stalled")) return "Failed";
+  return "Current";
+}
+
+TEST(StatusTest, KstatusInEveryPhaseOfAPlan) {
+  struct Case {
+    const char* phase;
+    Outcome outcome;
+    const char* expected;
+  };
+  Outcome applying;
+  applying.progressing = Problem{Reason::kApplying, "applying shop.0002"};
+  Outcome held;
+  held.held = {{RecordedAction::kApply, {"shop", "0003_drop_label"}}};
+  Outcome failed;
+  failed.stalled = Problem{Reason::kMigrationFailed, "shop.0002 failed"};
+  Outcome locked;
+  locked.progressing = Problem{Reason::kWaitingForLock, "another run holds the lock"};
+  const Case cases[] = {
+      {"steps running", applying, "InProgress"},
+      {"waiting for the lock", locked, "InProgress"},
+      {"post-deploy steps wait for the rollout", held, "Current"},
+      {"a step failed", failed, "Failed"},
+      {"up to date", Outcome{}, "Current"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(Kstatus(3, ComputeStatus(c.outcome, 3, {}, "t")), c.expected) << c.phase;
+  }
+  // Before the first reconcile the API server gives a new plan the CRD's default status,
+  // {observedGeneration: -1}: in progress, so that nothing released by it starts early.
+  PlanStatus created;
+  created.observed_generation = -1;
+  EXPECT_EQ(Kstatus(1, created), "InProgress");
+  // A spec change not yet observed is in progress too, whatever the old conditions say.
+  EXPECT_EQ(Kstatus(4, ComputeStatus(Outcome{}, 3, {}, "t")), "InProgress");
+}
+
 }  // namespace
 }  // namespace tidemark::plan

@@ -52,6 +52,7 @@ TEST(DecodeTest, FullSpecRoundTrip) {
       initial: true
     - app: shop
       name: 0002_squashed
+      phase: PostDeploy
       replaces: [shop.0001_initial]
       forward: SELECT 1
   migrationsFrom: [{configMapRef: {name: shop-migrations-0}}]
@@ -79,6 +80,8 @@ TEST(DecodeTest, FullSpecRoundTrip) {
   EXPECT_TRUE(first.python);
   EXPECT_EQ(first.initial, std::optional<bool>(true));
   EXPECT_FALSE(plan->migrations[1].initial.has_value());
+  EXPECT_EQ(first.phase, plan::Phase::kPreDeploy);  // the default
+  EXPECT_EQ(plan->migrations[1].phase, plan::Phase::kPostDeploy);
   ASSERT_TRUE(first.backward.has_value());
   EXPECT_EQ(*first.backward, "");
   EXPECT_FALSE(plan->migrations[1].backward.has_value());  // absent: irreversible
@@ -154,6 +157,12 @@ TEST(DecodeTest, WrongTypes) {
   EXPECT_THAT(error, HasSubstr("spec.migrations: must be a list"));
   EXPECT_THAT(error, HasSubstr("spec.dryRun: must be true or false"));
   EXPECT_THAT(error, HasSubstr("spec.targets[0].migration: must be a string"));
+}
+
+TEST(DecodeTest, PhaseIsPreDeployOrPostDeploy) {
+  EXPECT_THAT(ErrorOf(WithSpec("  migrations: [{app: a, name: b, phase: Post}]\n")),
+              HasSubstr("spec.migrations[0].phase: must be one of PreDeploy, PostDeploy (got "
+                        "\"Post\")"));
 }
 
 TEST(DecodeTest, BadDependencyName) {

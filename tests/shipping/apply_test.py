@@ -63,6 +63,26 @@ class ApplyTest(unittest.TestCase):
         # Applying again changes nothing and still succeeds.
         self.assertIn("unchanged", self.assertApplied("-k", os.path.join(SOURCE_DIR, "manifests")))
 
+    def test_wait_init_container_snippet(self):
+        snippet = os.path.join(SOURCE_DIR, "docs", "gitops", "wait-init-container.yaml")
+        self.assertIn("deployment.apps/shop-web created", self.assertApplied("-f", snippet))
+        init = self.kubectl("get", "deployment", "shop-web", "-o",
+                            "jsonpath={.spec.template.spec.initContainers[0].args}")
+        self.assertEqual(init.returncode, 0, init.stderr)
+        args = yaml.safe_load(init.stdout)
+        self.assertEqual(args[0], "wait")
+        # The real program takes the snippet's flags: against a database that is not there
+        # it waits out the (shortened) timeout, exit 1, rather than refusing them (exit 2).
+        timeout = args.index("--timeout")
+        run = subprocess.run(
+            [os.path.join(BINARY_DIR, "bin", "tidemark")] + args[:timeout] + args[timeout + 2:]
+            + ["--timeout", "1s"],
+            env=dict(os.environ, DATABASE_URL="host=/nonexistent dbname=shop user=app"),
+            capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        self.assertIn("timed out after 1s; the ledger could not be read: cannot connect",
+                      run.stderr)
+
     def test_client_dry_run_of_manifests_and_chart(self):
         built = subprocess.run([KUBECTL, "kustomize", os.path.join(SOURCE_DIR, "manifests")],
                                capture_output=True, text=True, check=True).stdout

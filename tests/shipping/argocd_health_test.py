@@ -94,6 +94,26 @@ class ArgoCdHealthTest(unittest.TestCase):
                                             ("Ready", "False", "RevertDenied", "", 1)]))
         self.assertEqual(status, "Progressing")
 
+    def test_new_plan_with_the_crds_default_status_is_progressing(self):
+        # Before its first reconcile the API server gives the plan {observedGeneration: -1}:
+        # the next sync wave (the app) waits for it.
+        obj = plan(generation=1, observed=None)
+        obj["status"] = {"observedGeneration": -1}
+        self.assertEqual(health(obj),
+                         ("Progressing", "Waiting for the controller to observe generation 1"))
+
+    def test_post_deploy_steps_waiting_for_the_rollout_are_healthy(self):
+        # Healthy, so that Argo CD syncs the app's wave and the rollout can happen at all.
+        held = "1 post-deploy step waits for the app's rollout, next: apply shop.0005_drop_label"
+        self.assertEqual(health(plan(conditions=[
+            ("Ready", "True", "WaitingForRollout",
+             "the pre-deploy steps are applied (4 steps applied); " + held, 2),
+            ("Reconciling", "False", "WaitingForRollout", "", 2),
+            ("Stalled", "False", "WaitingForRollout", "", 2),
+            ("PostDeployPending", "True", "WaitingForRollout", held, 2)])),
+            ("Healthy", "WaitingForRollout: the pre-deploy steps are applied (4 steps applied); "
+                        + held))
+
     def test_suspended(self):
         self.assertEqual(health(plan(suspend=True))[0], "Suspended")
 

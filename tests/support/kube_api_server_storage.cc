@@ -43,6 +43,9 @@ void KubeApiServer::Impl::SyncCrdLocked(const json& crd, bool removed) {
 
 json KubeApiServer::Impl::FromStorage(const ResourceType& type, json object) const {
   if (type.group == "events.k8s.io") object = RenameFields(std::move(object), true);
+  // The real server defaults custom resources read from etcd too: an object stored before
+  // its CRD gained a default shows it.
+  if (type.custom) type.schema.ApplyDefaults(object);
   object["apiVersion"] = type.api_version();
   object["kind"] = type.kind;
   return object;

@@ -56,6 +56,7 @@ class Step:
     unapply_failed: bool = False  # Django tried to unapply it on the scratch database and failed
     python_reasons: List[str] = dataclasses.field(default_factory=list)
     initial: Optional[bool] = None  # Django's Migration.initial, when the migration says
+    phase: str = "PreDeploy"  # or PostDeploy: runs once the app's rollout is done
 
     @property
     def key(self) -> Key:
@@ -373,6 +374,7 @@ def _capture(alias: str, scratch_name: str, keep_scratch: bool) -> List[Step]:
             dependencies=sorted(_label(parent.key) for parent in graph.node_map[key].parents),
             atomic=bool(migration.atomic),
             initial=migration.initial,
+            phase=_phase(migration),
             replaces=[_label(tuple(r)) for r in migration.replaces],
             forward=[str(s) for s in recorder.sql[(key, "forward")]],
             backward=None if key in irreversible else [str(s) for s in recorder.sql.get((key, "backward"), [])],
@@ -404,6 +406,18 @@ def ledger_id_type() -> str:
                           "the ledger with an AutoField, BigAutoField or SmallAutoField id"
                           % field.get_internal_type())
     return id_type
+
+
+def _phase(migration) -> str:
+    """The step's phase: `tidemark_phase` when the migration sets it, else PostDeploy for the
+    `is_post_deployment = True` convention some projects already follow."""
+    declared = getattr(migration, "tidemark_phase", None)
+    if declared is None:
+        return "PostDeploy" if getattr(migration, "is_post_deployment", False) is True else "PreDeploy"
+    if declared not in ("PreDeploy", "PostDeploy"):
+        raise ExportError("%s.%s: tidemark_phase = %r; write \"PreDeploy\" or \"PostDeploy\""
+                          % (migration.app_label, migration.name, declared))
+    return declared
 
 
 def default_scratch_name(alias: str) -> str:

@@ -61,6 +61,8 @@ def step_document(step: Step) -> Dict:
         document["python"] = True
     if step.initial is not None:
         document["initial"] = bool(step.initial)
+    if step.phase != "PreDeploy":
+        document["phase"] = step.phase
     return document
 
 

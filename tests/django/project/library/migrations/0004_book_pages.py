@@ -2,6 +2,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # tidemark's own marker: this step waits for the app's rollout.
+    tidemark_phase = "PostDeploy"
     dependencies = [("library", "0003_book_slug")]
 
     operations = [
