@@ -42,6 +42,8 @@ const char* ReasonName(Reason reason) {
       return "DirtyNonAtomic";
     case Reason::kSecretNotFound:
       return "SecretNotFound";
+    case Reason::kInternalError:
+      return "InternalError";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:

@@ -28,6 +28,7 @@ enum class Reason {
   kMigrationFailed,
   kDirtyNonAtomic,
   kSecretNotFound,
+  kInternalError,  // an unexpected exception (a bug): retried with back-off
   // Nothing executed on purpose
   kDryRun,
   kSuspended,
