@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/text.h"
 
 namespace tidemark::log {
 namespace {
@@ -50,6 +51,10 @@ const char* LevelName(Level level) {
   return "info";
 }
 
+// A log line stays bounded whatever a message quotes (a statement, a server's answer).
+constexpr size_t kMaxLogMessage = 8192;
+constexpr size_t kMaxLogField = 2048;
+
 }  // namespace
 
 void Init(Format format, Level level) {
@@ -88,13 +93,14 @@ void Write(Level level, std::string_view message, const Fields& fields) {
     nlohmann::ordered_json entry;
     entry["time"] = FormatRfc3339Micro(SystemClock().WallNow());
     entry["level"] = LevelName(level);
-    entry["msg"] = message;
-    for (const auto& [key, value] : fields) entry[key] = value;
-    line = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    entry["msg"] = Printable(message, kMaxLogMessage);
+    for (const auto& [key, value] : fields) entry[key] = Printable(value, kMaxLogField);
+    line = DumpJson(entry);
   } else {
     line = FormatRfc3339Micro(SystemClock().WallNow()) + " " + LevelName(level) + " " +
-           std::string(message);
-    for (const auto& [key, value] : fields) {
+           Printable(message, kMaxLogMessage);
+    for (const auto& [key, raw] : fields) {
+      const std::string value = Printable(raw, kMaxLogField);
       const bool quote = value.find(' ') != std::string::npos || value.empty();
       line += " " + key + "=" + (quote ? "\"" + value + "\"" : value);
     }

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "cli/common.h"
 #include "cli/output.h"
 #include "cli/version.h"
@@ -184,8 +185,8 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   if (format == OutputFormat::kText) PrintHeld(report, "  ");
   for (const plan::LintFinding& finding : report.outcome.lint) {
     std::cerr << "lint " << plan::SeverityName(finding.severity) << ": "
-              << finding.migration.ToString() << ": " << finding.message << " [" << finding.rule
-              << "]\n";
+              << finding.migration.ToString() << ": " << Printable(finding.message, kMaxMessage)
+              << " [" << finding.rule << "]\n";
   }
   PrintProblem(report);
   return ExitCode(report, !apply.dry_run);
@@ -207,10 +208,10 @@ int RunSql(const CommonOptions& common, const SqlFlags& sql) {
     auto statements = engine::StepStatements(step, !sql.backwards);
     if (!statements.ok()) return Invalid(statements.status().message());
     if (Format(common) == OutputFormat::kJson) {
-      std::cout << nlohmann::json({{"migration", migration},
-                                   {"atomic", step.atomic},
-                                   {"statements", *statements}})
-                       .dump(2)
+      std::cout << DumpJson(nlohmann::json{{"migration", migration},
+                                           {"atomic", step.atomic},
+                                           {"statements", *statements}},
+                            2)
                 << "\n";
       return kExitOk;
     }
@@ -264,7 +265,7 @@ int RunResolve(const CommonOptions& common, const ResolveFlags& resolve) {
   Result<bool> resolved = engine::ResolveDirty(*plan, MakeConnector(*plan, loaded->files), *id,
                                                state == "applied", options.lock_wait);
   if (!resolved.ok()) {
-    std::cerr << "error: " << resolved.status().message() << "\n";
+    std::cerr << "error: " << Printable(resolved.status().message(), kMaxMessage) << "\n";
     return resolved.status().code() == StatusCode::kInvalidArgument ? kExitInvalid : kExitPending;
   }
   std::cout << "step " << migration
@@ -478,7 +479,15 @@ int Main(int argc, char** argv, const ServerCommands* server) {
   }
   if (const int invalid = CheckCommonFlags(invocation.common); invalid != kExitOk) return invalid;
   for (size_t i = 0; i < subcommands.size(); ++i) {
-    if (*subcommands[i]) return kCommands[i].run(invocation);
+    if (!*subcommands[i]) continue;
+    // An exception no adapter turned into a Status is a bug: say so, rather than abort.
+    try {
+      return kCommands[i].run(invocation);
+    } catch (const std::exception& e) {
+      std::cerr << "error: InternalError: "
+                << Printable(plan::UnexpectedError(e.what()).message, kMaxMessage) << "\n";
+      return kExitPending;
+    }
   }
   return kExitInvalid;
 }

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "base/text.h"
 #include "cli/commands.h"
 #include "plan/graph.h"
 #include "postgres/connection.h"
@@ -18,7 +19,7 @@ OutputFormat Format(const CommonOptions& common) {
 }
 
 int Invalid(const std::string& message) {
-  std::cerr << "error: " << message << "\n";
+  std::cerr << "error: " << Printable(message, kMaxMessage) << "\n";
   return kExitInvalid;
 }
 
@@ -88,11 +89,11 @@ int ExitCode(const engine::Report& report, bool pending_is_failure) {
 void PrintProblem(const engine::Report& report) {
   const plan::Outcome& out = report.outcome;
   if (out.stalled)
-    std::cerr << "error: " << plan::ReasonName(out.stalled->reason) << ": " << out.stalled->message
-              << "\n";
+    std::cerr << "error: " << plan::ReasonName(out.stalled->reason) << ": "
+              << Printable(out.stalled->message, kMaxMessage) << "\n";
   if (out.progressing) {
     std::cerr << "not done: " << plan::ReasonName(out.progressing->reason) << ": "
-              << out.progressing->message << "\n";
+              << Printable(out.progressing->message, kMaxMessage) << "\n";
   }
 }
 
@@ -103,7 +104,7 @@ nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::R
 
 void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format) {
   if (format == OutputFormat::kJson) {
-    std::cout << document.dump(2) << "\n";
+    std::cout << DumpJson(document, 2) << "\n";
   } else {
     std::cout << ToYaml(document);
   }

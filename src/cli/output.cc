@@ -4,6 +4,8 @@
 
 #include <regex>
 
+#include "base/text.h"
+
 namespace tidemark::cli {
 namespace {
 
@@ -32,7 +34,8 @@ void Emit(YAML::Emitter& out, const nlohmann::ordered_json& value) {
     for (const auto& item : value) Emit(out, item);
     out << YAML::EndSeq;
   } else if (value.is_string()) {
-    const std::string& text = value.get_ref<const std::string&>();
+    // The same replacement as DumpJson: yaml-cpp would stop at the first invalid byte.
+    const std::string text = ToValidUtf8(value.get_ref<const std::string&>());
     if (text.find('\n') != std::string::npos) {
       out << YAML::Literal;
     } else if (NeedsQuotes(text)) {

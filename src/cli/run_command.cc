@@ -17,6 +17,7 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "plan/next_action.h"
@@ -83,6 +84,24 @@ void Schedule(const Action& action, MonoTime now, PlanSchedule* schedule) {
   }
 }
 
+// A reconcile in which an exception (a bug) ends the plan's run as Stalled/InternalError,
+// so that --watch goes on serving the other plans, as the controller does.
+engine::Report ReconcileCatching(const plan::MigrationPlan& plan, resource::ObjectSource& objects,
+                                 const CommonOptions& common, const engine::Observer& observer) {
+  std::string what;
+  try {
+    return engine::Reconcile(plan, MakeConnector(plan, objects), BaseOptions(common), observer);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception of unknown type";
+  }
+  log::Error("reconcile threw an exception", {{"plan", plan.Key()}, {"error", what}});
+  engine::Report report;
+  report.outcome.stalled = plan::UnexpectedError(what);
+  return report;
+}
+
 }  // namespace
 
 int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& interval_text,
@@ -110,7 +129,7 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
       fingerprint = current;
       auto reloaded = LoadPlans(common);
       if (!reloaded.ok()) {
-        std::cerr << "error: " << reloaded.status().message() << "\n";
+        std::cerr << "error: " << Printable(reloaded.status().message(), kMaxMessage) << "\n";
         if (!watch) return kExitInvalid;
         loaded.reset();
       } else {
@@ -125,8 +144,7 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         const MonoTime started = clock.Now();
         engine::Observer observer = ProgressPrinter(std::cerr);
         if (monitor) observer = monitor->Observe(std::move(observer));
-        const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
-                                                        BaseOptions(common), observer);
+        const engine::Report report = ReconcileCatching(plan, loaded->files, common, observer);
         const nlohmann::ordered_json status = resource::StatusToJson(plan::ComputeStatus(
             report.outcome, plan.meta.generation, resource::ConditionsFromJson(schedule.status),
             engine::NowRfc3339()));

@@ -6,6 +6,7 @@
 
 #include "base/backoff.h"
 #include "base/hash.h"
+#include "base/text.h"
 #include "engine/reconciler.h"
 
 namespace tidemark::engine {
@@ -18,9 +19,9 @@ using plan::Step;
 using plan::StepId;
 
 std::string Quoted(const std::string& statement) {
-  std::string text = statement.substr(0, 120);
+  std::string text = Truncate(statement, 120);
   std::replace(text.begin(), text.end(), '\n', ' ');
-  return "`" + text + (statement.size() > 120 ? "...`" : "`");
+  return "`" + text + "`";
 }
 
 bool Forward(const Action& action) { return action.kind != ActionKind::kRevert; }
@@ -128,7 +129,7 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepError& er
   plan::StepFailure failure;
   failure.migration = step.id;
   failure.statement_index = error.statement_index;
-  failure.statement = error.statement.substr(0, 200);
+  failure.statement = Truncate(error.statement, plan::kMaxFailureStatement);
   failure.sql_state = error.sql_state;
   failure.message = error.message;
   failure.at = now_();

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "base/text.h"
 #include "kube/errors.h"
 
 namespace tidemark::kube {
@@ -106,7 +107,7 @@ Result<json> Client::Call(HttpRequest request, const std::string& what, bool cre
   json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     return Status::Internal(what +
-                            ": the server's answer is not JSON: " + response.body.substr(0, 200));
+                            ": the server's answer is not JSON: " + Truncate(response.body, 200));
   }
   return body;
 }
@@ -204,35 +205,35 @@ Result<json> Client::Create(const ResourceRef& ref, const std::string& ns,
                             const json& object) const {
   const std::string object_ns = NamespaceOf(object).empty() ? ns : NamespaceOf(object);
   HttpRequest request = NewRequest("POST", ref.CollectionPath(ref.namespaced ? object_ns : ""),
-                                   object.dump(), "application/json");
+                                   DumpJson(object), "application/json");
   return Call(std::move(request), Describe("create", ref, object_ns, NameOf(object)),
               /*creating=*/true);
 }
 
 Result<json> Client::Replace(const ResourceRef& ref, const json& object) const {
   const std::string ns = NamespaceOf(object), name = NameOf(object);
-  return Call(NewRequest("PUT", ObjectPath(ref, ns, name), object.dump(), "application/json"),
+  return Call(NewRequest("PUT", ObjectPath(ref, ns, name), DumpJson(object), "application/json"),
               Describe("replace", ref, ns, name));
 }
 
 Result<json> Client::ReplaceStatus(const ResourceRef& ref, const json& object) const {
   const std::string ns = NamespaceOf(object), name = NameOf(object);
-  return Call(
-      NewRequest("PUT", ObjectPath(ref, ns, name) + "/status", object.dump(), "application/json"),
-      Describe("replace status of", ref, ns, name));
+  return Call(NewRequest("PUT", ObjectPath(ref, ns, name) + "/status", DumpJson(object),
+                         "application/json"),
+              Describe("replace status of", ref, ns, name));
 }
 
 Result<json> Client::Patch(const ResourceRef& ref, const std::string& ns, const std::string& name,
                            PatchType type, const json& patch) const {
-  return Call(NewRequest("PATCH", ObjectPath(ref, ns, name), patch.dump(), ContentType(type)),
+  return Call(NewRequest("PATCH", ObjectPath(ref, ns, name), DumpJson(patch), ContentType(type)),
               Describe("patch", ref, ns, name));
 }
 
 Result<json> Client::PatchStatus(const ResourceRef& ref, const std::string& ns,
                                  const std::string& name, PatchType type, const json& patch) const {
-  return Call(
-      NewRequest("PATCH", ObjectPath(ref, ns, name) + "/status", patch.dump(), ContentType(type)),
-      Describe("patch status of", ref, ns, name));
+  return Call(NewRequest("PATCH", ObjectPath(ref, ns, name) + "/status", DumpJson(patch),
+                         ContentType(type)),
+              Describe("patch status of", ref, ns, name));
 }
 
 Result<json> Client::Delete(const ResourceRef& ref, const std::string& ns,

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "kube/config.h"
 #include "kube/config_files.h"
 
@@ -144,11 +145,9 @@ class ExecSource : public CredentialSource {
     std::vector<std::string> argv{plugin_.command};
     argv.insert(argv.end(), plugin_.args.begin(), plugin_.args.end());
     auto env = plugin_.env;
-    env["KUBERNETES_EXEC_INFO"] = json{
-        {"apiVersion", plugin_.api_version},
-        {"kind", "ExecCredential"},
-        {"spec",
-         {{"interactive", false}}}}.dump();
+    env["KUBERNETES_EXEC_INFO"] = DumpJson(json{{"apiVersion", plugin_.api_version},
+                                                {"kind", "ExecCredential"},
+                                                {"spec", {{"interactive", false}}}});
     TM_ASSIGN_OR_RETURN(const std::string out, RunPlugin(argv, env, plugin_.origin));
     return Parse(out);
   }

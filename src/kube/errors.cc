@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "base/text.h"
+
 namespace tidemark::kube {
 namespace {
 
@@ -47,7 +49,7 @@ Status StatusFromHttp(int http_code, std::string_view body, std::string_view wha
     reason = parsed.value("reason", "");
     message = parsed.value("message", "");
   } else {
-    message = std::string(body.substr(0, 200));
+    message = Truncate(body, 200);
   }
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
     message.pop_back();
@@ -63,7 +65,7 @@ Status StatusFromApiStatus(const nlohmann::json& status, std::string_view what) 
   }
   const nlohmann::json code = status.value("code", nlohmann::json());
   const int http_code = code.is_number_integer() ? code.get<int>() : 500;
-  return StatusFromHttp(http_code, status.dump(), what);
+  return StatusFromHttp(http_code, DumpJson(status), what);
 }
 
 }  // namespace tidemark::kube

@@ -1,5 +1,6 @@
 #include "kube/watch_decoder.h"
 
+#include "base/text.h"
 #include "kube/errors.h"
 
 namespace tidemark::kube {
@@ -43,8 +44,8 @@ Status WatchDecoder::DecodeLine(std::string_view line, std::vector<WatchEvent>* 
   nlohmann::json event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
       !event.contains("object")) {
-    return Status::Internal(what_ + ": the server sent a line that is not a watch event: " +
-                            std::string(line.substr(0, 200)));
+    return Status::Internal(
+        what_ + ": the server sent a line that is not a watch event: " + Truncate(line, 200));
   }
   const std::string type = event["type"].get<std::string>();
   WatchEvent decoded;

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "plan/status.h"
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
@@ -18,11 +19,8 @@ using nlohmann::json;
 
 // How long a run goes before its plan's status says it is under way.
 constexpr std::chrono::seconds kProgressDelay{1};
-
-std::string Truncate(std::string text, size_t limit) {
-  if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
-  return text;
-}
+// An event's note says what happened; the status holds the rest.
+constexpr size_t kMaxNote = 1024;
 
 bool IsReady(const plan::PlanStatus& status) {
   const plan::Condition* ready = status.Find("Ready");
@@ -125,6 +123,25 @@ Action PlanReconciler::Reconcile(const json& object, std::stop_token stop) {
   return action;
 }
 
+Action PlanReconciler::Threw(const json& object, const std::string& what) {
+  const json metadata = object.value("metadata", json::object());
+  plan::Outcome outcome;
+  outcome.stalled = plan::UnexpectedError(what);
+  const std::vector<plan::Condition> previous =
+      resource::ConditionsFromJson(nlohmann::ordered_json(object.value("status", json::object())));
+  const plan::PlanStatus status = plan::ComputeStatus(
+      outcome, metadata.value("generation", int64_t{0}), previous, engine::NowRfc3339());
+  const json conditions = json(resource::StatusToJson(status))["conditions"];
+  if (Status written = sink_.PatchStatus(metadata.value("namespace", "default"),
+                                         metadata.value("name", ""), {{"conditions", conditions}});
+      !written.ok()) {
+    log::Warn("status not written", {{"error", written.message()}});
+  }
+  sink_.RecordEvent(object, runtime::EventType::kWarning, "InternalError", "Reconcile",
+                    Truncate(outcome.stalled->message, kMaxNote));
+  return Action::Error();
+}
+
 // Decodes the plan, completes it with its ConfigMaps and runs the engine on it.
 engine::Report PlanReconciler::Run(const json& object, const Context& context,
                                    std::stop_token stop) {
@@ -218,7 +235,6 @@ void PlanReconciler::PublishProgress(const Context& context, const plan::Problem
 
 void PlanReconciler::RecordEvents(const json& object, const engine::Report& report) {
   const plan::Outcome& out = report.outcome;
-  constexpr size_t kMaxNote = 1024;
   if (!report.done.empty()) {
     // One event for the run: what it did, and whether that brought the plan to its target.
     bool reverted = false;

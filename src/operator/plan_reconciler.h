@@ -102,6 +102,8 @@ class PlanReconciler : public runtime::Reconciler {
   Action Reconcile(const nlohmann::json& object, std::stop_token stop) override;
   // A deleted plan: the database is left as it is; its metric series and index entry go.
   void Deleted(const std::string& key) override;
+  // Stalled/InternalError in the status and a Warning event; retried with back-off.
+  Action Threw(const nlohmann::json& object, const std::string& what) override;
 
  private:
   struct Context;  // one reconcile's plan identity and log fields

@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 
+#include "base/text.h"
+
 namespace tidemark::plan {
 namespace {
 
@@ -12,6 +14,10 @@ struct Node {
   std::set<StepId> parents;
   std::set<StepId> children;
 };
+
+// Messages name a few steps and count the rest, however large the plan.
+constexpr size_t kNamesShown = 5;
+constexpr size_t kCycleEndsShown = 4;
 
 std::string Join(const std::vector<std::string>& parts, const char* separator) {
   std::string out;
@@ -225,6 +231,12 @@ std::optional<Problem> Graph::FindCycle() const {
           if (in_cycle) path.push_back(frame.first.ToString());
         }
         path.push_back(next.ToString());
+        if (path.size() > 2 * kCycleEndsShown + 1) {  // a message stays short: both ends
+          const size_t hidden = path.size() - 2 * kCycleEndsShown;
+          path.erase(path.begin() + kCycleEndsShown, path.end() - kCycleEndsShown);
+          path.insert(path.begin() + kCycleEndsShown,
+                      "(" + GroupThousands(hidden) + " more steps)");
+        }
         return Problem{Reason::kDependencyCycle, "dependency cycle: " + Join(path, " -> ") +
                                                      "; remove one of these dependencies"};
       }
@@ -258,11 +270,12 @@ std::optional<Problem> Graph::FindConflicts() const {
     if (leaves.size() < 2) continue;
     std::vector<std::string> names;
     for (const StepId& leaf : leaves) names.push_back(leaf.name);
-    conflicts.push_back(Join(names, ", ") + " in " + app);
+    conflicts.push_back(ListSome(names, kNamesShown) + " in " + app);
   }
   if (conflicts.empty()) return std::nullopt;
   return Problem{Reason::kInvalidSpec,
-                 "conflicting migrations: more than one latest step (" + Join(conflicts, "; ") +
+                 "conflicting migrations: more than one latest step (" +
+                     ListSome(conflicts, kNamesShown, "; ") +
                      "); add a merge step that depends on all of them (Django: makemigrations "
                      "--merge)"};
 }
@@ -303,9 +316,9 @@ std::variant<std::optional<StepId>, Problem> ResolveTarget(const Graph& graph, c
   if (matches.size() > 1) {
     std::vector<std::string> names;
     for (const StepId& id : matches) names.push_back(id.name);
-    return Problem{Reason::kInvalidSpec, field + ".migration: \"" + target.migration +
-                                             "\" matches several steps of " + target.app + " (" +
-                                             Join(names, ", ") + "); write the full name"};
+    return Problem{Reason::kInvalidSpec,
+                   field + ".migration: \"" + target.migration + "\" matches several steps of " +
+                       target.app + " (" + ListSome(names, kNamesShown) + "); write the full name"};
   }
   return Problem{Reason::kInvalidSpec, field + ".migration: app " + target.app + " has no step \"" +
                                            target.migration +

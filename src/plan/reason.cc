@@ -46,6 +46,8 @@ const char* ReasonName(Reason reason) {
       return "SecretNotFound";
     case Reason::kPhaseOrder:
       return "PhaseOrder";
+    case Reason::kInternalError:
+      return "InternalError";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:

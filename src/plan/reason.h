@@ -29,7 +29,8 @@ enum class Reason {
   kMigrationFailed,
   kDirtyNonAtomic,
   kSecretNotFound,
-  kPhaseOrder,  // one phase asked for while the other must run first
+  kPhaseOrder,     // one phase asked for while the other must run first
+  kInternalError,  // an unexpected exception (a bug): retried with back-off
   // Nothing executed on purpose
   kDryRun,
   kSuspended,

@@ -1,20 +1,15 @@
 #include "plan/status.h"
 
+#include <algorithm>
+
+#include "base/text.h"
+
 namespace tidemark::plan {
 namespace {
 
-std::string Truncate(const std::string& text, size_t limit) {
-  return text.size() <= limit ? text : text.substr(0, limit - 3) + "...";
-}
-
-// The limit of metav1.Condition.message.
-constexpr size_t kMaxConditionMessage = 32768;
-// The status quotes a failing statement's start, not a whole migration.
-constexpr size_t kMaxFailureStatement = 200;
-
 Condition Make(const std::string& type, bool status, Reason reason, const std::string& message) {
   return Condition{type, status ? "True" : "False", 0,
-                   "",   ReasonName(reason),        Truncate(message, kMaxConditionMessage)};
+                   "",   ReasonName(reason),        Truncate(message, kMaxMessage)};
 }
 
 std::string DescribePending(const Outcome& outcome) {
@@ -38,10 +33,9 @@ std::string DescribeHeld(const Outcome& outcome) {
 std::string DescribeDrift(const Drift& drift) {
   std::string text;
   auto list = [](const std::vector<StepId>& ids) {
-    std::string out;
-    for (size_t i = 0; i < ids.size() && i < 10; ++i) out += (i ? ", " : "") + ids[i].ToString();
-    if (ids.size() > 10) out += ", and " + std::to_string(ids.size() - 10) + " more";
-    return out;
+    std::vector<std::string> names;
+    for (const StepId& id : ids) names.push_back(id.ToString());
+    return ListSome(names, 10);
   };
   if (!drift.checksum_mismatches.empty()) {
     text += "applied steps whose SQL changed since they ran: " + list(drift.checksum_mismatches);
@@ -66,6 +60,12 @@ const char* SeverityName(Severity severity) {
   return severity == Severity::kError ? "error" : "warning";
 }
 
+Problem UnexpectedError(const std::string& what) {
+  return Problem{Reason::kInternalError,
+                 "tidemark met an unexpected error: " + what +
+                     " (a bug: please report it with the log); the next reconcile tries again"};
+}
+
 PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now) {
   PlanStatus status;
@@ -74,16 +74,22 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
   status.applied = outcome.applied;
   status.to_revert = outcome.to_revert;
   status.pending_count = static_cast<int64_t>(outcome.pending.size());
-  for (size_t i = 0; i < outcome.pending.size() && i < kMaxPendingListed; ++i) {
-    status.pending.push_back(outcome.pending[i]);
-  }
+  const auto first = [](const auto& list, size_t count) {
+    return std::decay_t<decltype(list)>(list.begin(), list.begin() + std::min(list.size(), count));
+  };
+  status.pending = first(outcome.pending, kMaxPendingListed);
   status.last_applied = outcome.last_applied;
   status.failure = outcome.failure;
   if (status.failure) {
     status.failure->statement = Truncate(status.failure->statement, kMaxFailureStatement);
+    status.failure->message = Truncate(status.failure->message, kMaxFailureMessage);
   }
-  status.lint = outcome.lint;
-  status.drift = outcome.drift;
+  status.lint = first(outcome.lint, kMaxLintListed);
+  for (LintFinding& finding : status.lint) {
+    finding.message = Truncate(finding.message, kMaxFailureMessage);
+  }
+  status.drift.checksum_mismatches = first(outcome.drift.checksum_mismatches, kMaxDriftListed);
+  status.drift.unknown_applied = first(outcome.drift.unknown_applied, kMaxDriftListed);
 
   if (outcome.stalled) {
     const Problem& p = *outcome.stalled;

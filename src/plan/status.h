@@ -87,7 +87,7 @@ struct PlanStatus {
   int64_t observed_generation = 0;
   std::vector<Condition> conditions;
   int64_t total = 0, applied = 0, pending_count = 0, to_revert = 0;
-  std::vector<PendingAction> pending;  // at most kMaxPendingListed
+  std::vector<PendingAction> pending;  // at most kMaxPendingListed; lint and drift alike
   std::optional<StepRecord> last_applied;
   std::optional<StepFailure> failure;
   std::vector<LintFinding> lint;
@@ -96,7 +96,18 @@ struct PlanStatus {
   const Condition* Find(const std::string& type) const;
 };
 
+// Status lists are bounded, whatever the plan: the counts are in the summary and messages.
 inline constexpr size_t kMaxPendingListed = 50;
+inline constexpr size_t kMaxLintListed = 50;
+inline constexpr size_t kMaxDriftListed = 50;  // of each kind
+// The status quotes a failing statement's start (bytes), not a whole migration.
+inline constexpr size_t kMaxFailureStatement = 200;
+// A message in a status or an event says what to do; past this it is cut.
+inline constexpr size_t kMaxFailureMessage = 4096;
+
+// Stalled/InternalError for an exception that escaped a reconcile (`what` says which), as
+// the controller and `tidemark run` report it.
+Problem UnexpectedError(const std::string& what);
 
 PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now);

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "base/text.h"
+
 namespace tidemark::postgres {
 namespace {
 
@@ -74,13 +76,13 @@ ResultPtr RunParams(PGconn* conn, const Query& query) {
 
 Result<ResultPtr> Exec(PGconn* conn, const std::string& sql) {
   ResultPtr result(PQexec(conn, sql.c_str()));
-  if (!Succeeded(result.get())) return QueryError(conn, result.get(), sql.substr(0, 80));
+  if (!Succeeded(result.get())) return QueryError(conn, result.get(), Truncate(sql, 80));
   return result;
 }
 
 Result<ResultPtr> Exec(PGconn* conn, const Query& query) {
   ResultPtr result = RunParams(conn, query);
-  if (!Succeeded(result.get())) return QueryError(conn, result.get(), query.sql.substr(0, 80));
+  if (!Succeeded(result.get())) return QueryError(conn, result.get(), Truncate(query.sql, 80));
   return result;
 }
 

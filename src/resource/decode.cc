@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "base/text.h"
 #include "resource/decoder.h"
 #include "resource/documents.h"
 
@@ -27,6 +28,11 @@ bool IsStepName(const std::string& s) {
 // Kubernetes object names (DNS-1123 subdomain).
 const std::regex kObjectName("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$");
 const std::regex kSqlIdentifier("^[A-Za-z_][A-Za-z0-9_$]*$");
+
+std::string TooLong(const std::string& value, size_t limit, const std::string& what) {
+  return GroupThousands(value.size()) + " bytes, more than the " + GroupThousands(limit) + " of " +
+         what + " (\"" + Truncate(value, 40) + "\")";
+}
 
 void DecodeValueSource(Decoder& d, const json& node, const std::string& path, plan::Value* value) {
   if (!d.ExpectMap(node, path)) return;
@@ -130,13 +136,17 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
                  "python", "initial", "irreversibleReason", "phase"});
   if (auto s = d.RequiredStringAt(node, path, "app", "the Django app label, e.g. shop")) {
     step->id.app = *s;
-    if (!IsAppLabel(*s)) {
+    if (s->size() > kMaxNameBytes) {
+      d.Fail(path + ".app", TooLong(*s, kMaxNameBytes, "the ledger's app column"));
+    } else if (!IsAppLabel(*s)) {
       d.Fail(path + ".app", "\"" + *s + "\" is not an app label (letters, digits, _)");
     }
   }
   if (auto s = d.RequiredStringAt(node, path, "name", "the migration's name, e.g. 0001_initial")) {
     step->id.name = *s;
-    if (!IsStepName(*s)) {
+    if (s->size() > kMaxNameBytes) {
+      d.Fail(path + ".name", TooLong(*s, kMaxNameBytes, "the ledger's name column"));
+    } else if (!IsStepName(*s)) {
       d.Fail(path + ".name", "\"" + *s + "\" is not a migration name (letters, digits, _)");
     }
   }
@@ -152,14 +162,18 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
       {{"PreDeploy", plan::Phase::kPreDeploy}, {"PostDeploy", plan::Phase::kPostDeploy}},
       &step->phase);
   // A null SQL field counts as absent: a null backward leaves the step irreversible.
-  const json* forward = Field(node, "forward");
-  if (forward && !forward->is_null()) {
-    if (auto s = d.String(*forward, path + ".forward")) step->forward = *s;
-  }
-  const json* backward = Field(node, "backward");
-  if (backward && !backward->is_null()) {
-    if (auto s = d.String(*backward, path + ".backward")) step->backward = *s;
-  }
+  const auto sql = [&](const char* key) -> std::optional<std::string> {
+    const json* field = Field(node, key);
+    if (!field || field->is_null()) return std::nullopt;
+    auto s = d.String(*field, path + "." + key);
+    if (s && s->size() > kMaxSqlBytes) {
+      d.Fail(path + "." + key, TooLong(*s, kMaxSqlBytes, "a step's SQL"));
+      return std::nullopt;
+    }
+    return s;
+  };
+  if (auto s = sql("forward")) step->forward = *s;
+  if (auto s = sql("backward")) step->backward = *s;
   if (auto s = d.StringAt(node, path, "irreversibleReason")) {
     if (step->backward) {
       d.Fail(path + ".irreversibleReason",
@@ -277,7 +291,9 @@ void DecodeSpec(Decoder& d, const json& spec, plan::MigrationPlan* plan) {
   if (const json* ledger = Field(spec, "ledger")) {
     DecodeLedger(d, *ledger, "spec.ledger", &plan->ledger);
   }
-  if (const json* list = d.ListAt(spec, path, "migrations")) {
+  if (const json* list = d.ListAt(spec, path, "migrations"); list && list->size() > kMaxSteps) {
+    d.Fail("spec.migrations", TooMany(list->size()));
+  } else if (list) {
     for (size_t i = 0; i < list->size(); ++i) {
       plan::Step step;
       DecodeStep(d, (*list)[i], d.Index("spec.migrations", i), &step);
@@ -334,6 +350,12 @@ void DecodeMetadata(Decoder& d, const json& object, plan::ObjectMeta* meta) {
 
 }  // namespace
 
+std::string TooMany(size_t steps) {
+  return GroupThousands(steps) + " steps, more than the " + GroupThousands(kMaxSteps) +
+         " a plan may hold; squash old migrations (Django's squashmigrations) or split the "
+         "apps across plans with their own ledger tables";
+}
+
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   if (text == "0") {
     *out = std::chrono::milliseconds(0);
@@ -388,7 +410,9 @@ Result<plan::MigrationPlan> DecodePlan(const json& object, const std::string& or
 Result<std::vector<plan::Step>> DecodeSteps(const json& list, const std::string& origin) {
   Decoder d(origin);
   std::vector<plan::Step> steps;
-  if (d.ExpectList(list, origin)) {
+  if (d.ExpectList(list, origin) && list.size() > kMaxSteps) {
+    d.Fail(origin, TooMany(list.size()));
+  } else if (list.is_array()) {
     for (size_t i = 0; i < list.size(); ++i) {
       plan::Step step;
       DecodeStep(d, list[i], d.Index(origin, i), &step);

@@ -22,6 +22,16 @@ namespace tidemark::resource {
 inline constexpr char kApiVersion[] = "tidemark.dev/v1alpha1";
 inline constexpr char kKind[] = "MigrationPlan";
 
+// Limits of a plan (docs/plan-format.md), so that any input is refused at once with a clear
+// message rather than exhausting memory: steps of one plan, inline and from ConfigMaps; an
+// app label or step name (the ledger's varchar(255)); a step's forward or backward SQL.
+inline constexpr size_t kMaxSteps = 20000;
+inline constexpr size_t kMaxNameBytes = 255;
+inline constexpr size_t kMaxSqlBytes = 1 << 20;
+
+// "25,000 steps, more than the 20,000 a plan may hold; ..." for a plan past kMaxSteps.
+std::string TooMany(size_t steps);
+
 // Decodes one MigrationPlan object (apiVersion, kind, metadata, spec; the status is
 // skipped, not read). `origin` names the source in messages, e.g.
 // "examples/shop.yaml (document 2)".

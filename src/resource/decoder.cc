@@ -3,10 +3,16 @@
 #include <algorithm>
 #include <string_view>
 
+#include "base/text.h"
+
 namespace tidemark::resource {
 namespace {
 
 using nlohmann::json;
+
+// An error lists the first problems of a document, each cut short, and counts the rest.
+constexpr size_t kMaxProblemsListed = 20;
+constexpr size_t kMaxProblemBytes = 512;
 
 size_t EditDistance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -37,7 +43,12 @@ void Decoder::Fail(const std::string& path, const std::string& message) {
 Status Decoder::Result() const {
   if (errors_.empty()) return Status::Ok();
   std::string text = origin_ + ": invalid MigrationPlan:";
-  for (const auto& e : errors_) text += "\n  " + e;
+  const size_t listed =
+      errors_.size() <= kMaxProblemsListed + 1 ? errors_.size() : kMaxProblemsListed;
+  for (size_t i = 0; i < listed; ++i) text += "\n  " + Printable(errors_[i], kMaxProblemBytes);
+  if (listed < errors_.size()) {
+    text += "\n  and " + GroupThousands(errors_.size() - listed) + " more problems";
+  }
   return Status::InvalidArgument(text);
 }
 
@@ -81,7 +92,13 @@ const json* Decoder::ListAt(const json& object, const std::string& path, const c
 
 std::optional<std::string> Decoder::String(const json& node, const std::string& path) {
   auto text = ScalarText(node);
-  if (!text) Fail(path, "must be a string");
+  if (!text) {
+    Fail(path, "must be a string");
+  } else if (const auto bad = FirstInvalidUtf8(*text)) {
+    Fail(path, "not valid UTF-8 (byte " + std::to_string(*bad + 1) +
+                   " of the value); save the file as UTF-8");
+    return std::nullopt;
+  }
   return text;
 }
 

@@ -1,6 +1,9 @@
 #include "resource/documents.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
+
+#include "base/text.h"
 
 namespace tidemark::resource {
 namespace {
@@ -74,6 +77,8 @@ class YamlToJson {
 size_t ValueBudget(const std::string& text) { return 2 * text.size() + 1024; }
 
 Status YamlError(const std::string& origin, const YAML::Exception& e) {
+  // yaml-cpp's own guard against deep nesting (some 2,000 levels) says only "bad file".
+  if (dynamic_cast<const YAML::DeepRecursion*>(&e)) return Status::InvalidArgument(TooDeep(origin));
   return Status::InvalidArgument(origin + ": not valid YAML at line " +
                                  std::to_string(e.mark.line + 1) + ", column " +
                                  std::to_string(e.mark.column + 1) + ": " + e.msg);
@@ -89,15 +94,27 @@ Result<json> ParseJson(const std::string& text, const std::string& origin) {
     if (opens && depth >= kMaxDepth) too_deep = true;
     return !too_deep;
   };
-  json value = json::parse(text, limit_depth, /*allow_exceptions=*/false);
+  json value;
+  try {
+    value = json::parse(text, limit_depth);
+  } catch (const json::parse_error& e) {
+    if (too_deep) return Status::InvalidArgument(TooDeep(origin));
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." without its tag,
+    // and what it quotes of the text made printable.
+    std::string_view what = e.what();
+    if (const size_t tag = what.find("] "); tag != std::string_view::npos) {
+      what.remove_prefix(tag + 2);
+    }
+    return Status::InvalidArgument(origin + ": not valid JSON: " + Printable(what, 512));
+  }
   if (too_deep) return Status::InvalidArgument(TooDeep(origin));
-  if (value.is_discarded()) return Status::InvalidArgument(origin + ": not valid JSON");
   return value;
 }
 
 }  // namespace
 
 Result<std::vector<json>> ParseDocuments(const std::string& text, const std::string& origin) {
+  TM_RETURN_IF_ERROR(CheckTextSize(text.size(), origin));
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
     TM_ASSIGN_OR_RETURN(json document, ParseJson(text, origin));
@@ -120,6 +137,7 @@ Result<std::vector<json>> ParseDocuments(const std::string& text, const std::str
 }
 
 Result<json> ParseYamlDocument(const std::string& text, const std::string& origin) {
+  TM_RETURN_IF_ERROR(CheckTextSize(text.size(), origin));
   YAML::Node node;
   try {
     node = YAML::Load(text);
@@ -128,6 +146,14 @@ Result<json> ParseYamlDocument(const std::string& text, const std::string& origi
   }
   size_t budget = ValueBudget(text);
   return YamlToJson(origin, &budget).Convert(node);
+}
+
+Status CheckTextSize(size_t bytes, const std::string& origin) {
+  if (bytes <= kMaxTextBytes) return Status::Ok();
+  return Status::InvalidArgument(origin + ": " + GroupThousands(bytes) + " bytes, more than the " +
+                                 GroupThousands(kMaxTextBytes) +
+                                 " a plan file or ConfigMap key may hold; split the steps "
+                                 "across files or ConfigMaps (spec.migrationsFrom)");
 }
 
 std::string DocumentOrigin(const std::string& origin, size_t index, size_t count) {

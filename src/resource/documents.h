@@ -21,6 +21,12 @@ namespace tidemark::resource {
 
 // A MigrationPlan is about 8 levels deep; anything past this is not a plan file.
 inline constexpr int kMaxDepth = 64;
+// The largest text (a file, a ConfigMap key) read as documents: about 40,000 small steps.
+// Parsing takes some 60 times the text in memory, so this keeps a load well under 512 MiB.
+inline constexpr size_t kMaxTextBytes = 4 << 20;
+
+// InvalidArgument naming `origin` when a text of `bytes` is past kMaxTextBytes.
+Status CheckTextSize(size_t bytes, const std::string& origin);
 
 // The documents of a YAML text (separated by `---`), or the one document of a JSON text
 // (one whose first character is `{`). `origin` names the text in messages.

@@ -136,6 +136,11 @@ Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths) {
   }
   std::vector<std::string> errors;
   for (const std::string& file : files) {
+    std::error_code error;
+    // A file too large to be a plan is refused before it is read.
+    if (const auto size = fs::file_size(file, error); !error) {
+      TM_RETURN_IF_ERROR(CheckTextSize(size, file));
+    }
     auto text = ReadFile(file);
     if (!text.ok()) return text.status();
     Status added = loaded.AddText(*text, file);
@@ -160,6 +165,9 @@ Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects) {
       TM_ASSIGN_OR_RETURN(const json list, ParseYamlDocument(text, origin));
       TM_ASSIGN_OR_RETURN(std::vector<plan::Step> steps, DecodeSteps(list, origin));
       for (auto& step : steps) plan->migrations.push_back(std::move(step));
+      if (plan->migrations.size() > kMaxSteps) {
+        return Status::InvalidArgument("spec.migrationsFrom: " + TooMany(plan->migrations.size()));
+      }
     }
   }
   return Status::Ok();

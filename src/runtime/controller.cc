@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "runtime/watcher.h"
 
 namespace tidemark::runtime {
@@ -128,7 +129,7 @@ void Controller::Carry(const std::string& key, Reconciler& reconciler) {
   }
   const Clock& clock = *options_.queue.clock;
   const MonoTime started = clock.Now();
-  const Action action = reconciler.Reconcile(*object, stop_.get_token());
+  const Action action = ReconcileCatching(key, *object, reconciler);
   if (options_.hooks.on_reconciled) {
     options_.hooks.on_reconciled(action,
                                  std::chrono::duration<double>(clock.Now() - started).count());
@@ -145,6 +146,28 @@ void Controller::Carry(const std::string& key, Reconciler& reconciler) {
       queue_.Forget(key);
       return;
   }
+}
+
+Action Controller::ReconcileCatching(const std::string& key, const nlohmann::json& object,
+                                     Reconciler& reconciler) {
+  std::string what;
+  try {
+    return reconciler.Reconcile(object, stop_.get_token());
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception of unknown type";
+  }
+  log::Error("reconcile threw an exception; retrying with back-off",
+             {{"key", key}, {"error", what}});
+  try {
+    return reconciler.Threw(object, what);
+  } catch (const std::exception& e) {
+    log::Error("recording the exception threw too", {{"key", key}, {"error", e.what()}});
+  } catch (...) {
+    log::Error("recording the exception threw too", {{"key", key}});
+  }
+  return Action::Error();
 }
 
 void Controller::ReportDepth() {

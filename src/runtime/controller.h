@@ -9,7 +9,9 @@
 // - workers that take a key from the work queue (never one key on two workers), hand the
 //   cached object to the Reconciler and carry out the Action it returns: requeue after a
 //   delay, back off, or wait for a change. A key whose object is gone goes to Deleted();
-//   an object being deleted (deletionTimestamp) is left alone.
+//   an object being deleted (deletionTimestamp) is left alone;
+// - a Reconcile that throws costs its key a back-off, never the worker: the exception is
+//   logged and handed to Reconciler::Threw, and the worker goes on with the other keys.
 //
 // Workers start reconciling only once every cache has its first listing, so a reconcile
 // never sees a referenced object as missing merely because its cache is still filling.
@@ -43,6 +45,14 @@ class Reconciler {
   virtual Action Reconcile(const nlohmann::json& object, std::stop_token stop) = 0;
   // The object under `key` is gone from the cache.
   virtual void Deleted(const std::string& key) { (void)key; }
+  // Reconcile threw `what`: an exception no adapter turned into a Status (a bug). The
+  // controller has logged it; this records it where the object's owner looks and says what
+  // next. An exception from here too is logged, and the key retried with back-off.
+  virtual Action Threw(const nlohmann::json& object, const std::string& what) {
+    (void)object;
+    (void)what;
+    return Action::Error();
+  }
 };
 
 // Watched object's key ("ns/name") -> the primary keys to reconcile again.
@@ -97,6 +107,8 @@ class Controller {
                 const std::vector<std::string>& keys);
   void Work(Reconciler& reconciler);
   void Carry(const std::string& key, Reconciler& reconciler);
+  Action ReconcileCatching(const std::string& key, const nlohmann::json& object,
+                           Reconciler& reconciler);
   void ReportDepth();
 
   const kube::Client& client_;

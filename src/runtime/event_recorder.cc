@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "base/text.h"
 
 namespace tidemark::runtime {
 namespace {
@@ -10,14 +11,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxNote = 1024;
-
-// Cuts to at most `limit` bytes without splitting a UTF-8 sequence.
-std::string Truncate(const std::string& text, size_t limit) {
-  if (text.size() <= limit) return text;
-  size_t end = limit;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end);
-}
 
 json Regarding(const json& object) {
   const json metadata = object.value("metadata", json::object());

@@ -444,5 +444,36 @@ TEST_F(OperatorTest, LogLevelWarnLeavesOutTheInfoLines) {
   EXPECT_TRUE(saw_reconcile) << lines;
 }
 
+// A failing statement with a two-byte character where the status cuts it (byte 200) and the
+// message cuts it (byte 120) once threw in the worker writing the status: the process died
+// and restarted, again and again, for every plan it served.
+TEST_F(OperatorTest, MultiByteTextAtTheCutOfAFailingStatementStallsOnlyItsPlan) {
+  CreateDsnSecret();
+  StartOperator();
+  std::string accents;
+  for (int i = 0; i < 150; ++i) accents += "\xC3\xA9";
+  const std::string statement = "INSERT INTO missing_table VALUES ('" + accents + "')";
+  const std::string accented = R"y(apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: accented}
+spec:
+  database: {dsnFrom: {secretKeyRef: {name: shop-db, key: dsn}}}
+  ledger: {table: accented_ledger, historyTable: accented_history}
+  migrations: [{app: e, name: "0001", forward: ")y" +
+                               statement + R"y("}]
+)y";
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, accented).exit_code, 0);
+  ASSERT_EQ(Kubectl({"apply", "-f", ExampleFile("shop")}).exit_code, 0);
+  EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/shop", "--timeout=90s"}).exit_code, 0);
+  EXPECT_TRUE(
+      Eventually([&] { return ConditionReason("accented", "Stalled") == "MigrationFailed"; }));
+  EXPECT_EQ(Jsonpath("accented", "{.status.failure.statement.text}"),
+            statement.substr(0, 35 + 2 * 81) + "...");
+  EXPECT_THAT(Jsonpath("accented", "{.status.conditions[?(@.type==\"Stalled\")].message}"),
+              HasSubstr("`" + statement.substr(0, 35 + 2 * 41) + "...`"));
+  EXPECT_THAT(Kubectl({"describe", "mplan", "accented"}).out, HasSubstr("MigrationFailed"));
+  EXPECT_FALSE(operators_.back()->Poll()) << "the operator died";
+}
+
 }  // namespace
 }  // namespace tidemark::testing

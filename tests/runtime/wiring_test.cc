@@ -6,6 +6,7 @@
 // Secrets for the objects they name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -157,6 +158,83 @@ TEST_F(WiringTest, TheLeaderRunsTheControllerWhichCarriesOutEachAction) {
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "");
   EXPECT_EQ(restarts, 0);
+}
+
+// "broken" throws from every reconcile, as a library's exception would; "thrower" throws a
+// non-standard exception once. Neither may take the worker with it.
+class ThrowingReconciler : public RecordingReconciler {
+ public:
+  using RecordingReconciler::RecordingReconciler;
+
+  Action Reconcile(const json& object, std::stop_token stop) override {
+    const std::string name = object["metadata"]["name"];
+    if (name == "broken") {
+      std::lock_guard lock(mutex_);
+      ++broken_attempts_;
+      (void)json(42).get<std::string>();  // throws json::type_error
+    }
+    if (name == "thrower" && thrown_.exchange(true) == false) throw 42;
+    return RecordingReconciler::Reconcile(object, std::move(stop));
+  }
+  Action Threw(const json& object, const std::string& what) override {
+    std::lock_guard lock(mutex_);
+    threw_.push_back(object["metadata"]["name"].get<std::string>() + ": " + what);
+    return Action::Error();
+  }
+
+  int BrokenAttempts() {
+    std::lock_guard lock(mutex_);
+    return broken_attempts_;
+  }
+  std::vector<std::string> Threws() {
+    std::lock_guard lock(mutex_);
+    return threw_;
+  }
+
+ private:
+  std::mutex mutex_;
+  int broken_attempts_ = 0;         // guarded by mutex_
+  std::vector<std::string> threw_;  // guarded by mutex_
+  std::atomic<bool> thrown_{false};
+};
+
+TEST_F(WiringTest, AReconcileThatThrowsIsRecordedAndRetriedWhileTheOthersAreServed) {
+  CreatePlan("broken");
+  CreatePlan("thrower");
+  CreatePlan("shop");
+  EventRecorderOptions recording;
+  recording.reporting_instance = "pod-a";
+  EventRecorder events(*client_, recording);
+  ThrowingReconciler reconciler(events);
+  ControllerOptions options;
+  options.namespaces = {"prod"};
+  options.workers = 1;  // one worker: had the exception ended it, nothing else would be served
+  std::vector<Action> actions;
+  std::mutex actions_mutex;
+  options.hooks.on_reconciled = [&](const Action& action, double) {
+    std::lock_guard lock(actions_mutex);
+    actions.push_back(action);
+  };
+  Controller controller(*client_, options);
+  controller.For(kube::resources::kConfigMaps, "");
+  controller.Start(reconciler);
+
+  ASSERT_TRUE(Eventually([&] { return Reconciled("shop") && Reconciled("thrower"); }));
+  // The broken plan is retried with back-off (5 ms doubling), each time recorded.
+  ASSERT_TRUE(Eventually([&] { return reconciler.BrokenAttempts() >= 3; }));
+  controller.Stop();
+  const std::vector<std::string> threws = reconciler.Threws();
+  ASSERT_GE(threws.size(), 4u);
+  EXPECT_EQ(std::count(threws.begin(), threws.end(), "thrower: an exception of unknown type"), 1);
+  EXPECT_EQ(std::count(threws.begin(), threws.end(),
+                       "broken: [json.exception.type_error.302] type must be string, but is "
+                       "number"),
+            static_cast<long>(threws.size()) - 1);
+  EXPECT_EQ(reconciler.Attempts("thrower"), 1);  // its second reconcile went through
+  std::lock_guard lock(actions_mutex);
+  // Each exception counts as an error in tidemark_reconcile_total (the hook feeds it).
+  EXPECT_EQ(std::count(actions.begin(), actions.end(), Action::Error()),
+            static_cast<long>(threws.size()));
 }
 
 }  // namespace
