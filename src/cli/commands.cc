@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -61,6 +62,18 @@ struct Invocation {
   const ServerCommands* server = nullptr;  // null in the `tidemark` program
 };
 
+// A pending python step that policy.pythonSteps: Run hands to spec.runner.
+bool ByRunner(const plan::MigrationPlan& plan, const plan::PendingAction& action) {
+  if (plan.policy.python_steps != plan::PythonStepsPolicy::kRun ||
+      action.action == plan::RecordedAction::kFake ||
+      action.action == plan::RecordedAction::kFakeRevert) {
+    return false;
+  }
+  return std::any_of(plan.migrations.begin(), plan.migrations.end(), [&](const plan::Step& step) {
+    return step.id == action.migration && step.python;
+  });
+}
+
 int RunStatus(const CommonOptions& common, bool as_plan) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
@@ -80,10 +93,11 @@ int RunStatus(const CommonOptions& common, bool as_plan) {
     }
     for (const plan::PendingAction& action : report.outcome.pending) {
       std::cout << "  " << plan::RecordedActionName(action.action) << " "
-                << action.migration.ToString() << "\n";
+                << action.migration.ToString() << (ByRunner(*plan, action) ? kByRunner : "")
+                << "\n";
     }
   } else {
-    std::cout << ShowSteps(report);
+    std::cout << ShowSteps(report, plan->policy.python_steps == plan::PythonStepsPolicy::kRun);
   }
   PrintProblem(report);
   if (!report.ledger_read) return std::max(ExitCode(report, false), kExitPending);
@@ -135,6 +149,9 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   options.fake_all = apply.fake;
   options.fake_initial = apply.fake_initial;
   options.allow_revert = apply.allow_revert;
+  auto runner = MakeRunner(plan, loaded->files);
+  if (!runner.ok()) return Invalid(runner.status().message());
+  options.runner = runner->get();
   const OutputFormat format = Format(common);
   std::ostream& progress = format == OutputFormat::kText ? std::cout : std::cerr;
   progress << "Running migrations for plan " << plan.Key() << ":\n" << std::flush;

@@ -58,7 +58,7 @@ std::string ToYaml(const nlohmann::ordered_json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string ShowSteps(const engine::Report& report) {
+std::string ShowSteps(const engine::Report& report, bool python_by_runner) {
   std::string text;
   std::string app;
   for (const engine::StepView& view : report.steps) {
@@ -70,6 +70,7 @@ std::string ShowSteps(const engine::Report& report) {
     if (!view.step->replaces.empty()) {
       text += " (" + std::to_string(view.step->replaces.size()) + " squashed migrations)";
     }
+    if (python_by_runner && view.step->python && !view.applied) text += kByRunner;
     text += "\n";
   }
   return text;

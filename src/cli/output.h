@@ -15,8 +15,12 @@ enum class OutputFormat { kText, kJson, kYaml };
 // Block-style YAML of a JSON value (multi-line strings as literal blocks).
 std::string ToYaml(const nlohmann::ordered_json& value);
 
-// `tidemark status` as Django's showmigrations prints it: app, then [X]/[ ] per step.
-std::string ShowSteps(const engine::Report& report);
+// How `tidemark status` and `plan` mark a step that spec.runner will run.
+inline constexpr char kByRunner[] = "  (python: run by spec.runner)";
+
+// `tidemark status` as Django's showmigrations prints it: app, then [X]/[ ] per step;
+// `python_by_runner` marks the unapplied python steps (policy.pythonSteps: Run).
+std::string ShowSteps(const engine::Report& report, bool python_by_runner = false);
 
 // The report's steps, pending actions and status as one JSON document.
 nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine::Report& report,

@@ -125,8 +125,17 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         const MonoTime started = clock.Now();
         engine::Observer observer = ProgressPrinter(std::cerr);
         if (monitor) observer = monitor->Observe(std::move(observer));
-        const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files),
-                                                        BaseOptions(common), observer);
+        auto runner = MakeRunner(plan, loaded->files);
+        if (!runner.ok()) {
+          std::cerr << "error: " << runner.status().message() << "\n";
+          exit_code = kExitInvalid;
+          schedule.next.reset();  // looked at again when the files change
+          continue;
+        }
+        engine::Options options = BaseOptions(common);
+        options.runner = runner->get();
+        const engine::Report report =
+            engine::Reconcile(plan, MakeConnector(plan, loaded->files), options, observer);
         const nlohmann::ordered_json status = resource::StatusToJson(plan::ComputeStatus(
             report.outcome, plan.meta.generation, resource::ConditionsFromJson(schedule.status),
             engine::NowRfc3339()));

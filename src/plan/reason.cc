@@ -42,6 +42,8 @@ const char* ReasonName(Reason reason) {
       return "DirtyNonAtomic";
     case Reason::kSecretNotFound:
       return "SecretNotFound";
+    case Reason::kRunnerFailed:
+      return "RunnerFailed";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:

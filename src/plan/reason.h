@@ -28,6 +28,7 @@ enum class Reason {
   kMigrationFailed,
   kDirtyNonAtomic,
   kSecretNotFound,
+  kRunnerFailed,  // spec.runner failed, timed out, or did not change the ledger
   // Nothing executed on purpose
   kDryRun,
   kSuspended,

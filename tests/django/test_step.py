@@ -9,7 +9,7 @@ import unittest
 import support
 
 SERVER = None
-SETTINGS = {"DJANGO_SETTINGS_MODULE": "testproject.settings_runner"}
+SETTINGS = support.RUNNER_SETTINGS
 ROWS = 3000
 
 
@@ -31,8 +31,7 @@ def step(dbname, *args, check=True):
 
 
 def seed_items(dbname):
-    SERVER.query(dbname, "INSERT INTO stock_item (name, quantity) SELECT 'item' || i, i %% 7 "
-                         "FROM generate_series(1, %d) AS i" % ROWS)
+    support.seed_stock_items(SERVER, dbname, ROWS)
 
 
 def stock_ledger(dbname):

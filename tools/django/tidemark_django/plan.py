@@ -21,6 +21,7 @@ class PlanOptions:
     namespace: str = "default"
     database: Optional[Dict] = None  # spec.database, e.g. {"dsnFrom": {"secretKeyRef": {...}}}
     python_steps: Optional[str] = None  # policy.pythonSteps when given
+    runner: Optional[Dict] = None  # spec.runner when given
     configmaps: bool = False
     configmap_bytes: int = DEFAULT_CONFIGMAP_BYTES
 
@@ -120,6 +121,8 @@ def documents(steps: List[Step], options: PlanOptions) -> List[Dict]:
         spec["migrations"] = step_documents
     if options.python_steps:
         spec["policy"] = {"pythonSteps": options.python_steps}
+    if options.runner:
+        spec["runner"] = options.runner
     plan = {
         "apiVersion": API_VERSION,
         "kind": "MigrationPlan",
