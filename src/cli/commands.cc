@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -96,6 +97,11 @@ std::optional<std::string> AddTargetFlags(const std::vector<std::string>& texts,
   return std::nullopt;
 }
 
+// policy.pythonSteps: Run: spec.runner runs the python steps.
+bool RunsPythonSteps(const plan::MigrationPlan& plan) {
+  return plan.policy.python_steps == plan::PythonStepsPolicy::kRun;
+}
+
 int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags = {}) {
   auto loaded = LoadPlans(common);
   if (!loaded.ok()) return Invalid(loaded.status().message());
@@ -114,9 +120,9 @@ int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags 
     if (report.outcome.pending.empty() && report.ledger_read) {
       std::cout << "  No planned migration operations.\n";
     }
-    std::cout << ShowActions(report.outcome.pending, report, "  ");
+    std::cout << ShowActions(report.outcome.pending, report, "  ", RunsPythonSteps(*plan));
   } else {
-    std::cout << ShowSteps(report);
+    std::cout << ShowSteps(report, RunsPythonSteps(*plan));
   }
   PrintProblem(report);
   if (!report.ledger_read) return std::max(ExitCode(report, false), kExitPending);
@@ -124,11 +130,11 @@ int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags 
 }
 
 // Held actions wait for the other phase; said so that --phase pre never hides them.
-void PrintHeld(const engine::Report& report, const std::string& indent) {
+void PrintHeld(const engine::Report& report, const std::string& indent, bool by_runner) {
   const std::vector<plan::PendingAction>& held = report.outcome.held;
   if (held.empty()) return;
   std::cout << indent << held.size() << " held for the other --phase:\n"
-            << ShowActions(held, report, indent + "  ");
+            << ShowActions(held, report, indent + "  ", by_runner);
 }
 
 int RunCheck(const CommonOptions& common, const PhaseFlag& phase) {
@@ -146,8 +152,8 @@ int RunCheck(const CommonOptions& common, const PhaseFlag& phase) {
       PrintDocument(ReportJson(plan, report, StatusOf(plan, report)), format);
     } else if (report.ledger_read) {
       std::cout << plan.Key() << ": " << report.outcome.pending.size() << " pending\n"
-                << ShowActions(report.outcome.pending, report, "  ");
-      PrintHeld(report, "  ");
+                << ShowActions(report.outcome.pending, report, "  ", RunsPythonSteps(plan));
+      PrintHeld(report, "  ", RunsPythonSteps(plan));
     }
     PrintProblem(report);
     const int code = ExitCode(report, /*pending_is_failure=*/true);
@@ -169,6 +175,9 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
   options.fake_initial = apply.fake_initial;
   options.allow_revert = apply.allow_revert;
   options.phase = apply.phase.Selected();
+  auto runner = MakeRunner(plan, loaded->files);
+  if (!runner.ok()) return Invalid(runner.status().message());
+  options.runner = runner->get();
   const OutputFormat format = Format(common);
   std::ostream& progress = format == OutputFormat::kText ? std::cout : std::cerr;
   progress << "Running migrations for plan " << plan.Key() << ":\n" << std::flush;
@@ -180,9 +189,9 @@ int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
     std::cout << "  No migrations to apply.\n";
   } else if (report.outcome.idle_reason == plan::Reason::kDryRun) {
     std::cout << "  Dry run: nothing executed. Planned:\n"
-              << ShowActions(report.outcome.pending, report, "    ");
+              << ShowActions(report.outcome.pending, report, "    ", RunsPythonSteps(plan));
   }
-  if (format == OutputFormat::kText) PrintHeld(report, "  ");
+  if (format == OutputFormat::kText) PrintHeld(report, "  ", RunsPythonSteps(plan));
   for (const plan::LintFinding& finding : report.outcome.lint) {
     std::cerr << "lint " << plan::SeverityName(finding.severity) << ": "
               << finding.migration.ToString() << ": " << Printable(finding.message, kMaxMessage)

@@ -4,6 +4,7 @@
 
 #include "base/text.h"
 #include "cli/commands.h"
+#include "cli/process_runner.h"
 #include "plan/graph.h"
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
@@ -116,6 +117,13 @@ engine::Options BaseOptions(const CommonOptions& common) {
   return options;
 }
 
+Result<std::unique_ptr<engine::StepRunner>> MakeRunner(const plan::MigrationPlan& plan,
+                                                       resource::ObjectSource& objects) {
+  if (!plan.runner || plan.runner->command.empty()) return std::unique_ptr<engine::StepRunner>();
+  TM_ASSIGN_OR_RETURN(std::unique_ptr<ProcessRunner> runner, ProcessRunner::Make(plan, objects));
+  return std::unique_ptr<engine::StepRunner>(std::move(runner));
+}
+
 // Django-like progress lines: "  Applying shop.0001_initial... OK (12 ms)".
 engine::Observer ProgressPrinter(std::ostream& out) {
   engine::Observer observer;
@@ -129,8 +137,10 @@ engine::Observer ProgressPrinter(std::ostream& out) {
   observer.on_step_done = [&out](const plan::Action& action, const ledger::StepResult& result) {
     if (result.ok) {
       out << " OK (" << static_cast<int64_t>(result.duration_ms + 0.5) << " ms)";
-      // Only pythonSteps: RecordOnly lets a python step run: say what did not run.
-      if (action.step->python && action.kind != plan::ActionKind::kFake) {
+      if (result.by_runner) {
+        out << " - run by spec.runner";
+      } else if (action.step->python && action.kind != plan::ActionKind::kFake) {
+        // Only pythonSteps: RecordOnly lets tidemark run a python step: say what did not run.
         out << " - SQL only: its Python code (RunPython) was not run";
       }
       out << "\n";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -41,6 +42,10 @@ Result<plan::MigrationPlan> OnePlan(const Loaded& loaded);
 // Connects to the plan's database; `objects` (Secrets) must outlive the connector.
 engine::Connector MakeConnector(const plan::MigrationPlan& plan, resource::ObjectSource& objects);
 engine::Options BaseOptions(const CommonOptions& common);
+// The child-process runner of a plan's python steps (spec.runner.command; null when the
+// plan has none); its env values resolved now, so a missing one is reported before any step.
+Result<std::unique_ptr<engine::StepRunner>> MakeRunner(const plan::MigrationPlan& plan,
+                                                       resource::ObjectSource& objects);
 
 // 2 for bad input, 1 for anything not done (pending counts when `pending_is_failure`).
 int ExitCode(const engine::Report& report, bool pending_is_failure);

@@ -70,7 +70,7 @@ std::string ToYaml(const nlohmann::ordered_json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string ShowSteps(const engine::Report& report) {
+std::string ShowSteps(const engine::Report& report, bool python_by_runner) {
   std::string text;
   std::string app;
   for (const engine::StepView& view : report.steps) {
@@ -83,18 +83,25 @@ std::string ShowSteps(const engine::Report& report) {
       text += " (" + std::to_string(view.step->replaces.size()) + " squashed migrations)";
     }
     if (view.step->phase == plan::Phase::kPostDeploy) text += kPostDeployMark;
+    if (python_by_runner && view.step->python && !view.applied) text += kByRunner;
     text += "\n";
   }
   return text;
 }
 
 std::string ShowActions(const std::vector<plan::PendingAction>& actions,
-                        const engine::Report& report, const std::string& indent) {
+                        const engine::Report& report, const std::string& indent,
+                        bool python_by_runner) {
   std::string text;
   for (const plan::PendingAction& action : actions) {
     text += indent + plan::RecordedActionName(action.action) + " " + action.migration.ToString();
     const plan::Step* step = FindStep(report, action.migration);
     if (step && step->phase == plan::Phase::kPostDeploy) text += kPostDeployMark;
+    if (python_by_runner && step && step->python &&
+        (action.action == plan::RecordedAction::kApply ||
+         action.action == plan::RecordedAction::kRevert)) {
+      text += kByRunner;
+    }
     if (step && action.action == plan::RecordedAction::kRevert && !step->backward) {
       text += " (irreversible";
       if (!step->irreversible_reason.empty()) text += ": " + step->irreversible_reason;

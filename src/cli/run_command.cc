@@ -87,10 +87,10 @@ void Schedule(const Action& action, MonoTime now, PlanSchedule* schedule) {
 // A reconcile in which an exception (a bug) ends the plan's run as Stalled/InternalError,
 // so that --watch goes on serving the other plans, as the controller does.
 engine::Report ReconcileCatching(const plan::MigrationPlan& plan, resource::ObjectSource& objects,
-                                 const CommonOptions& common, const engine::Observer& observer) {
+                                 const engine::Options& options, const engine::Observer& observer) {
   std::string what;
   try {
-    return engine::Reconcile(plan, MakeConnector(plan, objects), BaseOptions(common), observer);
+    return engine::Reconcile(plan, MakeConnector(plan, objects), options, observer);
   } catch (const std::exception& e) {
     what = e.what();
   } catch (...) {
@@ -144,7 +144,16 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         const MonoTime started = clock.Now();
         engine::Observer observer = ProgressPrinter(std::cerr);
         if (monitor) observer = monitor->Observe(std::move(observer));
-        const engine::Report report = ReconcileCatching(plan, loaded->files, common, observer);
+        auto runner = MakeRunner(plan, loaded->files);
+        if (!runner.ok()) {
+          std::cerr << "error: " << runner.status().message() << "\n";
+          exit_code = kExitInvalid;
+          schedule.next.reset();  // looked at again when the files change
+          continue;
+        }
+        engine::Options options = BaseOptions(common);
+        options.runner = runner->get();
+        const engine::Report report = ReconcileCatching(plan, loaded->files, options, observer);
         const nlohmann::ordered_json status = resource::StatusToJson(plan::ComputeStatus(
             report.outcome, plan.meta.generation, resource::ConditionsFromJson(schedule.status),
             engine::NowRfc3339()));

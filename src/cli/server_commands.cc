@@ -121,6 +121,7 @@ class MetricsMonitor : public RunMonitor {
                                 const plan::Action& action, const ledger::StepResult& result) {
       if (print) print(action, result);
       metrics_.RecordStep(action.kind, result.ok, result.duration_ms / 1000.0);
+      if (result.by_runner) metrics_.RecordRunnerStep(result.ok, result.duration_ms / 1000.0);
     };
     observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
     return observer;

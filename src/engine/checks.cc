@@ -96,20 +96,33 @@ std::optional<Problem> Reconciler::CheckReverts() const {
                      "the target forward"};
 }
 
+// Block refuses python steps; Run needs a runner, but only to execute (status and plan
+// show what it would run).
 std::optional<Problem> Reconciler::CheckPythonSteps() const {
-  if (plan_.policy.python_steps != plan::PythonStepsPolicy::kBlock || options_.fake_all) {
+  const plan::PythonStepsPolicy policy = plan_.policy.python_steps;
+  if (policy == plan::PythonStepsPolicy::kRecordOnly || options_.fake_all ||
+      (policy == plan::PythonStepsPolicy::kRun && (options_.runner != nullptr || !Execute()))) {
     return std::nullopt;
   }
   for (const Action& action : actions_) {
     if (action.kind == ActionKind::kFake || !action.step->python) continue;
     const StepId& id = action.step->id;
+    if (policy == plan::PythonStepsPolicy::kRun) {
+      return Problem{plan::Reason::kInvalidSpec,
+                     "step " + id.ToString() +
+                         " has Python code for spec.runner to run, but there is no runner "
+                         "here: tidemark run and apply need spec.runner.command, and the "
+                         "controller cannot run python steps yet (set policy.pythonSteps: Block "
+                         "or RecordOnly for it)"};
+    }
     return Problem{plan::Reason::kPythonStep,
                    "step " + id.ToString() +
                        " has Python code (RunPython) that SQL cannot carry, so tidemark would "
                        "not run it; run this step with Django (manage.py migrate " +
                        id.app + " " + id.name +
-                       "), or set policy.pythonSteps: RecordOnly to apply its SQL part and "
-                       "record it without the Python code"};
+                       "), set policy.pythonSteps: Run with a spec.runner to run it with the "
+                       "app's code, or RecordOnly to apply its SQL part and record it without "
+                       "the Python code"};
   }
   return std::nullopt;
 }

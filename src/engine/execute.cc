@@ -116,7 +116,7 @@ void Reconciler::RecordSuccess(const Action& action, const ledger::StepRun& run,
   auto view = std::find_if(report_.steps.begin(), report_.steps.end(),
                            [&](const StepView& shown) { return shown.step->id == step.id; });
   if (view != report_.steps.end()) view->applied = forward;
-  if (step.python && !run.fake) record_only_.push_back(step.id.ToString());
+  if (step.python && !run.fake && !result.by_runner) record_only_.push_back(step.id.ToString());
 }
 
 // A failed step: the failure for the status, and whether the plan stalls (fix something)
@@ -141,7 +141,12 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepError& er
                                       " " + Quoted(error.statement)
                                 : "";
   const std::string sql_state = error.sql_state.empty() ? "" : error.sql_state + " ";
-  if (error.dirty) {
+  if (ByRunner(action)) {
+    out.stalled = Problem{plan::Reason::kRunnerFailed,
+                          "step " + step.id.ToString() + ": " + error.message +
+                              ". tidemark recorded no ledger row for it; fix the cause, then the "
+                              "plan retries on its next change (or the next tidemark apply/run)"};
+  } else if (error.dirty) {
     out.stalled =
         Problem{plan::Reason::kDirtyNonAtomic,
                 "non-atomic step " + step.id.ToString() + " stopped" + where + ": " + sql_state +
@@ -184,8 +189,9 @@ void Reconciler::ExecuteActions() {
     }
     const ledger::StepRun run = StepRunOf(action);
     if (observer_.on_step_start) observer_.on_step_start(action, i, actions_.size());
-    int attempts = 0;
-    const ledger::StepResult result = RunWithRetries(run, &attempts);
+    int attempts = 1;
+    const ledger::StepResult result =
+        ByRunner(action) ? RunByRunner(action, run) : RunWithRetries(run, &attempts);
     if (observer_.on_step_done) observer_.on_step_done(action, result);
     if (!result.ok) {
       RecordFailure(action, result.error, attempts, i);
@@ -196,6 +202,7 @@ void Reconciler::ExecuteActions() {
   if (!out.failure && !out.progressing) {
     SetPending(actions_.size());
     RecordCompletedSquashes();
+    PostMigrate();
   }
   if (!report_.done.empty()) out.last_applied = report_.done.back();
   if (!record_only_.empty()) {

@@ -27,15 +27,6 @@ bool IsInitial(const Step& step) {
                       [&](const StepId& d) { return d.app == step.id.app; });
 }
 
-// The apps of a plan's steps: its part of a ledger other plans may share.
-std::vector<std::string> PlanApps(const plan::MigrationPlan& plan) {
-  std::set<std::string> apps;
-  for (const Step& step : plan.migrations) {
-    for (const StepId& id : LedgerRows(step)) apps.insert(id.app);
-  }
-  return {apps.begin(), apps.end()};
-}
-
 // The reason a failed connect or ledger read gives: the Status says whether waiting can
 // help (the database is down) or the input must change (a missing Secret, a bad spec).
 plan::Reason DatabaseFailureReason(const Status& status) {
@@ -45,6 +36,14 @@ plan::Reason DatabaseFailureReason(const Status& status) {
 }
 
 }  // namespace
+
+std::vector<std::string> PlanApps(const plan::MigrationPlan& plan) {
+  std::set<std::string> apps;
+  for (const Step& step : plan.migrations) {
+    for (const StepId& id : LedgerRows(step)) apps.insert(id.app);
+  }
+  return {apps.begin(), apps.end()};
+}
 
 std::vector<StepId> LedgerRows(const Step& step) {
   std::vector<StepId> rows{step.id};

@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "engine/runner.h"
 #include "ledger/store.h"
 #include "plan/graph.h"
 #include "plan/model.h"
@@ -39,6 +40,9 @@ struct Options {
   // Once requested, the run stops before its next step (the step under way finishes, and
   // its retries stop): a draining controller or an interrupted `run --watch`.
   std::stop_token stop;
+  // Runs python steps with the app's code under policy.pythonSteps: Run (spec.runner);
+  // not owned. Null: such a step stalls the plan (InvalidSpec), nothing run.
+  StepRunner* runner = nullptr;
 };
 
 // Progress callbacks; all optional. Called on the reconciling thread.

@@ -69,6 +69,9 @@ std::vector<plan::LintFinding> LintForward(const std::vector<const plan::Step*>&
 // The ledger rows of a step: its own and, for a squash, those of the steps it replaces.
 std::vector<plan::StepId> LedgerRows(const plan::Step& step);
 
+// The apps of a plan's steps: its part of a ledger other plans may share.
+std::vector<std::string> PlanApps(const plan::MigrationPlan& plan);
+
 class Reconciler {
  public:
   Reconciler(const plan::MigrationPlan& plan, const Options& options, const Observer& observer,
@@ -111,6 +114,11 @@ class Reconciler {
   void ExecuteActions();
   ledger::StepRun StepRunOf(const plan::Action& action) const;
   ledger::StepResult RunWithRetries(const ledger::StepRun& run, int* attempts);
+  // execute_runner.cc: python steps handed to spec.runner, and its post-migrate.
+  bool ByRunner(const plan::Action& action) const;
+  ledger::StepResult RunByRunner(const plan::Action& action, const ledger::StepRun& run);
+  std::string CheckLedgerAfterRunner(const plan::Action& action);
+  void PostMigrate();
   void RecordSuccess(const plan::Action& action, const ledger::StepRun& run,
                      const ledger::StepResult& result);
   void RecordFailure(const plan::Action& action, const ledger::StepError& error, int attempts,

@@ -20,6 +20,7 @@ struct HistoryRow {
   int statement_index = 0;
   std::string started_at;
   std::string error;
+  bool by_runner = false;  // run by spec.runner (the app's code), not by tidemark
 };
 
 // The history's words for a run that succeeded (HistoryRow::action): apply, revert, fake

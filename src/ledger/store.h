@@ -77,6 +77,7 @@ struct StepError {
 
 struct StepResult {
   bool ok = false;
+  bool by_runner = false;  // run by spec.runner (the app's code), not by this store
   double duration_ms = 0;
   StepError error;  // when !ok
 };
@@ -105,6 +106,11 @@ class Store {
   // --fake-initial sees them (introspection.table_names()): ordinary, partitioned and
   // foreign tables; a partition, view, index or sequence of that name does not count.
   virtual Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) = 0;
+  // Records in the history a step that the runner (the app's own code, engine/runner.h) ran
+  // and that wrote its own ledger rows: with `result.ok`, an apply or revert row marked as
+  // run by the runner with its duration; otherwise a failure row with its error. The ledger
+  // rows are not touched.
+  virtual Status RecordRunnerStep(const StepRun& run, const StepResult& result) = 0;
   // Marks a dirty step resolved by a person: recorded as applied (forward) or not.
   virtual Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
                          const PlanRef& plan) = 0;

@@ -40,6 +40,8 @@ constexpr char kReconcileTotal[] = "tidemark_reconcile_total";
 constexpr char kReconcileDuration[] = "tidemark_reconcile_duration_seconds";
 constexpr char kStepsTotal[] = "tidemark_steps_total";
 constexpr char kStepDuration[] = "tidemark_step_duration_seconds";
+constexpr char kRunnerSteps[] = "tidemark_runner_steps_total";
+constexpr char kRunnerStepDuration[] = "tidemark_runner_step_duration_seconds";
 constexpr char kLockWait[] = "tidemark_lock_wait_seconds";
 constexpr char kWorkqueueDepth[] = "tidemark_workqueue_depth";
 constexpr char kWatchRestarts[] = "tidemark_watch_restarts_total";
@@ -69,9 +71,9 @@ auto& Register(Builder builder, const char* name, const char* help,
 
 const std::vector<std::string>& FamilyNames() {
   static const std::vector<std::string> names = {
-      kReconcileTotal,   kReconcileDuration, kStepsTotal, kStepDuration,
-      kPlanPendingSteps, kPlanReady,         kLockWait,   kDrift,
-      kWorkqueueDepth,   kWatchRestarts,     kLeader,     kBuildInfo};
+      kReconcileTotal,     kReconcileDuration, kStepsTotal, kStepDuration, kRunnerSteps,
+      kRunnerStepDuration, kPlanPendingSteps,  kPlanReady,  kLockWait,     kDrift,
+      kWorkqueueDepth,     kWatchRestarts,     kLeader,     kBuildInfo};
   return names;
 }
 
@@ -86,6 +88,13 @@ Metrics::Metrics(std::string version)
       step_duration_(Register(prometheus::BuildHistogram(), kStepDuration,
                               "Time one migration step took, including its ledger write.",
                               *registry_)),
+      runner_steps_total_(Register(prometheus::BuildCounter(), kRunnerSteps,
+                                   "Python steps run by spec.runner (the app's own code), by "
+                                   "result.",
+                                   *registry_)),
+      runner_step_duration_(Register(prometheus::BuildHistogram(), kRunnerStepDuration,
+                                     "Time spec.runner took for one python step, by result.",
+                                     *registry_)),
       lock_wait_(Register(prometheus::BuildHistogram(), kLockWait,
                           "Time spent waiting for a ledger's advisory lock.", *registry_)),
       workqueue_depth_(Register(prometheus::BuildGauge(), kWorkqueueDepth,
@@ -103,6 +112,10 @@ Metrics::Metrics(std::string version)
       leader_value_(&leader_.Add({})) {
   for (ReconcileResult result : kReconcileResults) {
     reconcile_total_.Add({{"result", ReconcileResultName(result)}});
+  }
+  for (const char* result : {"success", "failure"}) {
+    runner_steps_total_.Add({{"result", result}});
+    runner_step_duration_.Add({{"result", result}}, kStepBuckets);
   }
   for (plan::ActionKind action : kStepActions) {
     for (const char* result : {"success", "failure"}) {
@@ -127,6 +140,12 @@ void Metrics::RecordStep(plan::ActionKind action, bool succeeded, double seconds
       .Add({{"action", plan::ActionName(action)}, {"result", succeeded ? "success" : "failure"}})
       .Increment();
   step_duration_seconds_->Observe(seconds);
+}
+
+void Metrics::RecordRunnerStep(bool succeeded, double seconds) {
+  const char* result = succeeded ? "success" : "failure";
+  runner_steps_total_.Add({{"result", result}}).Increment();
+  runner_step_duration_.Add({{"result", result}}, kStepBuckets).Observe(seconds);
 }
 
 void Metrics::SetPlanState(std::string_view ns, std::string_view plan, int64_t pending,

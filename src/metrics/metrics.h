@@ -59,6 +59,8 @@ class Metrics {
   void RecordReconcile(ReconcileResult result, double seconds);
   // One step ran: `action` apply|revert|fake, `result` success|failure.
   void RecordStep(plan::ActionKind action, bool succeeded, double seconds);
+  // One python step was run by spec.runner (also counted by RecordStep).
+  void RecordRunnerStep(bool succeeded, double seconds);
   // The plan's count of pending actions and whether its Ready condition is True.
   void SetPlanState(std::string_view ns, std::string_view plan, int64_t pending, bool ready);
   // Counts of applied steps whose SQL changed, and of ledger rows the plan does not know.
@@ -93,6 +95,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& reconcile_duration_;
   prometheus::Family<prometheus::Counter>& steps_total_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
+  prometheus::Family<prometheus::Counter>& runner_steps_total_;
+  prometheus::Family<prometheus::Histogram>& runner_step_duration_;
   prometheus::Family<prometheus::Histogram>& lock_wait_;
   prometheus::Family<prometheus::Gauge>& workqueue_depth_;
   prometheus::Family<prometheus::Counter>& watch_restarts_;

@@ -193,6 +193,7 @@ engine::Observer PlanReconciler::ObserveRun(const Context& context, std::jthread
   observer.on_step_done = [this, &context](const plan::Action& action,
                                            const ledger::StepResult& result) {
     metrics_.RecordStep(action.kind, result.ok, result.duration_ms / 1000.0);
+    if (result.by_runner) metrics_.RecordRunnerStep(result.ok, result.duration_ms / 1000.0);
     log::Write(
         result.ok ? log::Level::kInfo : log::Level::kWarn, result.ok ? "step done" : "step failed",
         context.With({{"step", action.step->id.ToString()},

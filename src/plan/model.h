@@ -98,7 +98,7 @@ enum class RevertPolicy { kDeny, kAllow };
 enum class LintPolicy { kOff, kWarn, kBlock };
 enum class ChecksumPolicy { kBlock, kWarn, kIgnore };
 enum class UnknownAppliedPolicy { kWarn, kBlock };
-enum class PythonStepsPolicy { kBlock, kRecordOnly };
+enum class PythonStepsPolicy { kBlock, kRecordOnly, kRun };
 
 struct Policy {
   RevertPolicy revert = RevertPolicy::kDeny;
@@ -108,6 +108,24 @@ struct Policy {
   ChecksumPolicy checksum = ChecksumPolicy::kBlock;
   UnknownAppliedPolicy unknown_applied = UnknownAppliedPolicy::kWarn;
   PythonStepsPolicy python_steps = PythonStepsPolicy::kBlock;
+};
+
+// An environment variable the runner gets: written in the plan, or from a source.
+struct EnvVar {
+  std::string name;
+  Value value;
+};
+
+// spec.runner: how the application's own code runs one python step (pythonSteps: Run).
+struct RunnerSpec {
+  // tidemark run/apply: a program and its first arguments, run as a child process;
+  // tidemark appends `apply APP NAME`, `revert APP NAME` or `post-migrate`.
+  std::vector<std::string> command;
+  std::string working_dir;  // empty: tidemark's own
+  std::vector<EnvVar> env;  // added to tidemark's environment
+  std::chrono::milliseconds timeout{60 * 60'000};
+  bool post_migrate = true;       // after a run that changed the ledger, `post-migrate` once
+  std::string job_template_json;  // in a cluster: a batch/v1 JobTemplateSpec, as JSON
 };
 
 enum class ResolvedState { kApplied, kUnapplied };
@@ -132,6 +150,7 @@ struct MigrationPlan {
   std::vector<std::string> config_map_names;  // spec.migrationsFrom[].configMapRef.name
   std::vector<Target> targets;
   Policy policy;
+  std::optional<RunnerSpec> runner;
   std::vector<StepId> fake;
   bool fake_initial = false;
   bool dry_run = false;

@@ -48,6 +48,8 @@ const char* ReasonName(Reason reason) {
       return "PhaseOrder";
     case Reason::kInternalError:
       return "InternalError";
+    case Reason::kRunnerFailed:
+      return "RunnerFailed";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:

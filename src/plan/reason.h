@@ -31,6 +31,7 @@ enum class Reason {
   kSecretNotFound,
   kPhaseOrder,     // one phase asked for while the other must run first
   kInternalError,  // an unexpected exception (a bug): retried with back-off
+  kRunnerFailed,   // spec.runner failed, timed out, or did not change the ledger
   // Nothing executed on purpose
   kDryRun,
   kSuspended,

@@ -38,11 +38,12 @@ void AppendHistoryInsert(const std::string& table, const ledger::StepRun& run,
   add_param(entry.statement_index ? Param(std::to_string(*entry.statement_index)) : std::nullopt);
   add_param(entry.sql_state);
   add_param(entry.error);
+  if (entry.by_runner) add_sql("'runner'");
   query->sql += "INSERT INTO " + table +
                 " (app, name, action, direction, checksum, started_at, duration_ms,"
                 " plan_namespace, plan_name, plan_uid, plan_generation, statement_index,"
-                " sql_state, error) VALUES (" +
-                values + ")";
+                " sql_state, error" +
+                (entry.by_runner ? ", run_by" : "") + ") VALUES (" + values + ")";
 }
 
 }  // namespace tidemark::postgres

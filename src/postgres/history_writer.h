@@ -29,6 +29,9 @@ struct HistoryEntry {
   std::optional<int> statement_index = std::nullopt;    // the statement reached (start, failure)
   std::optional<std::string> sql_state = std::nullopt;  // failure rows
   std::optional<std::string> error = std::nullopt;      // failure rows
+  // run_by = 'runner': spec.runner ran the step (a column added to older history tables
+  // when first needed, so it is written only then).
+  bool by_runner = false;
 };
 
 // Appends the INSERT of `run`'s history row into `table` (quoted) to `query`: its text to

@@ -107,7 +107,7 @@ Status PgStore::EnsureTables() {
                       " \"duration_ms\" double precision,"
                       " \"plan_namespace\" text, \"plan_name\" text, \"plan_uid\" text,"
                       " \"plan_generation\" bigint, \"statement_index\" integer,"
-                      " \"sql_state\" text, \"error\" text)")
+                      " \"sql_state\" text, \"error\" text, \"run_by\" text)")
           .status());
   ledger_exists_ = history_exists_ = true;
   return Status::Ok();

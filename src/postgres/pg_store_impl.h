@@ -54,6 +54,7 @@ class PgStore : public ledger::Store {
   Result<ledger::Recorded> Read(const std::vector<std::string>& apps) override;
   ledger::StepResult Run(const ledger::StepRun& run) override;
   Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
+  Status RecordRunnerStep(const ledger::StepRun& run, const ledger::StepResult& result) override;
   Status Resolve(const ledger::StepId& id, const std::vector<ledger::StepId>& records, bool applied,
                  const ledger::PlanRef& plan) override;
 
@@ -107,6 +108,7 @@ class PgStore : public ledger::Store {
   std::string lock_key_;
   bool ledger_exists_ = false;
   bool history_exists_ = false;
+  bool history_has_run_by_ = false;  // the history table has its run_by column (runner rows)
 };
 
 }  // namespace tidemark::postgres

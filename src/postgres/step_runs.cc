@@ -45,6 +45,25 @@ void PgStore::RecordFailure(const StepRun& run, const StepError& error, double d
   }
 }
 
+Status PgStore::RecordRunnerStep(const StepRun& run, const StepResult& result) {
+  if (!history_has_run_by_) {
+    // History tables made before runners existed lack the column; this takes the table's
+    // lock for a moment, under the ledger's advisory lock.
+    TM_RETURN_IF_ERROR(
+        Exec(conn_, "ALTER TABLE " + HistoryTable() + " ADD COLUMN IF NOT EXISTS \"run_by\" text")
+            .status());
+    history_has_run_by_ = true;
+  }
+  Query row;
+  HistoryEntry entry{.action = result.ok ? ledger::HistoryAction(run) : "failure",
+                     .duration = Duration::kGiven,
+                     .duration_ms = result.duration_ms,
+                     .by_runner = true};
+  if (!result.ok) entry.error = result.error.message;
+  AppendHistoryInsert(HistoryTable(), run, entry, &row);
+  return Exec(conn_, row).status();
+}
+
 StepResult PgStore::RunAtomic(const StepRun& run) {
   const auto start = Clock::now();
   const AtomicPipeline pipeline = AtomicCommands(run);

@@ -209,10 +209,11 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
       node, path, "unknownApplied",
       {{"Warn", UnknownAppliedPolicy::kWarn}, {"Block", UnknownAppliedPolicy::kBlock}},
       &policy->unknown_applied);
-  d.OneOfAt<PythonStepsPolicy>(
-      node, path, "pythonSteps",
-      {{"Block", PythonStepsPolicy::kBlock}, {"RecordOnly", PythonStepsPolicy::kRecordOnly}},
-      &policy->python_steps);
+  d.OneOfAt<PythonStepsPolicy>(node, path, "pythonSteps",
+                               {{"Block", PythonStepsPolicy::kBlock},
+                                {"RecordOnly", PythonStepsPolicy::kRecordOnly},
+                                {"Run", PythonStepsPolicy::kRun}},
+                               &policy->python_steps);
   const std::pair<const char*, std::chrono::milliseconds*> durations[] = {
       {"lockTimeout", &policy->lock_timeout}, {"statementTimeout", &policy->statement_timeout}};
   for (const auto& [name, target] : durations) {
@@ -220,6 +221,84 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
     if (s && !ParseDuration(*s, target)) {
       d.Fail(d.Join(path, name), "\"" + *s + "\" is not a duration; write e.g. 5s, 15m, 1h30m");
     }
+  }
+}
+
+// Environment variable names as POSIX shells accept them.
+const std::regex kEnvName("^[A-Za-z_][A-Za-z0-9_]*$");
+
+void DecodeRunnerEnv(Decoder& d, const json& list, const std::string& path,
+                     std::vector<plan::EnvVar>* env) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item_path = d.Index(path, i);
+    const json& item = list[i];
+    if (!d.ExpectMap(item, item_path)) continue;
+    d.CheckFields(item, item_path, {"name", "value", "valueFrom"});
+    plan::EnvVar var;
+    if (auto s = d.RequiredStringAt(item, item_path, "name", "the variable's name")) {
+      var.name = *s;
+      if (!std::regex_match(*s, kEnvName)) {
+        d.Fail(item_path + ".name", "\"" + *s + "\" is not a variable name (letters, digits, _)");
+      } else if (!seen.insert(*s).second) {
+        d.Fail(item_path + ".name", "\"" + *s + "\" is set twice");
+      }
+    }
+    const json* source = Field(item, "valueFrom");
+    if (Field(item, "value") && source) {
+      d.Fail(item_path, "set either value or valueFrom, not both");
+    } else if (source) {
+      DecodeValueSource(d, *source, item_path + ".valueFrom", &var.value);
+    } else if (auto s = d.StringAt(item, item_path, "value")) {
+      var.value.literal = *s;
+    } else if (!Field(item, "value")) {
+      d.Fail(item_path + ".value", "required: the value, or valueFrom a Secret, env or file");
+    }
+    env->push_back(std::move(var));
+  }
+}
+
+void DecodeRunner(Decoder& d, const json& node, const std::string& path, plan::RunnerSpec* runner) {
+  if (!d.ExpectMap(node, path)) return;
+  d.CheckFields(node, path,
+                {"command", "workingDir", "env", "timeout", "postMigrate", "jobTemplate"});
+  if (const json* list = d.ListAt(node, path, "command")) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      if (auto s = d.String((*list)[i], d.Index(path + ".command", i))) {
+        runner->command.push_back(*s);
+      }
+    }
+    if (runner->command.empty() || runner->command.front().empty()) {
+      d.Fail(path + ".command", "must name a program, e.g. [python3, manage.py, tidemark_step]");
+    }
+  }
+  if (auto s = d.StringAt(node, path, "workingDir")) runner->working_dir = *s;
+  if (const json* list = d.ListAt(node, path, "env")) {
+    DecodeRunnerEnv(d, *list, path + ".env", &runner->env);
+  }
+  if (auto s = d.StringAt(node, path, "timeout")) {
+    if (!ParseDuration(*s, &runner->timeout) || runner->timeout.count() == 0) {
+      d.Fail(path + ".timeout", "\"" + *s + "\" is not a positive duration; write e.g. 30m, 1h");
+    }
+  }
+  d.BoolAt(node, path, "postMigrate", &runner->post_migrate);
+  if (const json* job = Field(node, "jobTemplate")) {
+    const json* containers = nullptr;
+    if (job->is_object()) {
+      const json* spec = Field(*job, "spec");
+      const json* pod = spec && spec->is_object() ? Field(*spec, "template") : nullptr;
+      const json* pod_spec = pod && pod->is_object() ? Field(*pod, "spec") : nullptr;
+      containers = pod_spec && pod_spec->is_object() ? Field(*pod_spec, "containers") : nullptr;
+    }
+    if (!containers || !containers->is_array() || containers->empty()) {
+      d.Fail(path + ".jobTemplate.spec.template.spec.containers",
+             "required: a batch/v1 JobTemplateSpec with the app's container first");
+    } else {
+      runner->job_template_json = job->dump();
+    }
+  }
+  if (runner->command.empty() && runner->job_template_json.empty()) {
+    d.Fail(path, "set command (tidemark run and apply), jobTemplate (the controller), or both");
   }
 }
 
@@ -284,7 +363,7 @@ void DecodeSpec(Decoder& d, const json& spec, plan::MigrationPlan* plan) {
   if (!d.ExpectMap(spec, path)) return;
   d.CheckFields(spec, path,
                 {"database", "ledger", "migrations", "migrationsFrom", "targets", "policy", "fake",
-                 "fakeInitial", "dryRun", "suspend", "resolve"});
+                 "fakeInitial", "dryRun", "suspend", "resolve", "runner"});
   if (const json* db = Field(spec, "database")) {
     DecodeDatabase(d, *db, "spec.database", &plan->database);
   }
@@ -308,6 +387,14 @@ void DecodeSpec(Decoder& d, const json& spec, plan::MigrationPlan* plan) {
   }
   if (const json* policy = Field(spec, "policy")) {
     DecodePolicy(d, *policy, "spec.policy", &plan->policy);
+  }
+  if (const json* runner = Field(spec, "runner")) {
+    DecodeRunner(d, *runner, "spec.runner", &plan->runner.emplace());
+  }
+  if (plan->policy.python_steps == plan::PythonStepsPolicy::kRun && !plan->runner) {
+    d.Fail("spec.runner",
+           "required with policy.pythonSteps: Run: how to run a step with the app's code, e.g. "
+           "{command: [python3, manage.py, tidemark_step]}");
   }
   if (const json* fake = Field(spec, "fake")) plan->fake = d.Ids(*fake, "spec.fake");
   d.BoolAt(spec, path, "fakeInitial", &plan->fake_initial);

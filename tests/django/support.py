@@ -79,6 +79,16 @@ class Server:
         return _DUMP_NOISE.sub("", out.stdout)
 
 
+# The test project with the stock app (expand, back-fill, contract): the runner's tests.
+RUNNER_SETTINGS = {"DJANGO_SETTINGS_MODULE": "testproject.settings_runner"}
+
+
+def seed_stock_items(server, dbname, rows):
+    """ROWS items in stock_item (name itemN, quantity N mod 7) before its code column exists."""
+    server.query(dbname, "INSERT INTO stock_item (name, quantity) SELECT 'item' || i, i %% 7 "
+                         "FROM generate_series(1, %d) AS i" % rows)
+
+
 def run(command, env=None, check=True):
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_DIR)
     if check and result.returncode != 0:

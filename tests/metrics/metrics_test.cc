@@ -28,6 +28,8 @@ TEST(MetricsTest, ExportsEveryFamilyWithItsType) {
       {"tidemark_reconcile_duration_seconds", "histogram"},
       {"tidemark_steps_total", "counter"},
       {"tidemark_step_duration_seconds", "histogram"},
+      {"tidemark_runner_steps_total", "counter"},
+      {"tidemark_runner_step_duration_seconds", "histogram"},
       {"tidemark_plan_pending_steps", "gauge"},
       {"tidemark_plan_ready", "gauge"},
       {"tidemark_lock_wait_seconds", "histogram"},

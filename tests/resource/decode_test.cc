@@ -189,6 +189,67 @@ TEST(DecodeTest, ValueSourceNeedsExactlyOneKind) {
               HasSubstr("set either dsn or dsnFrom, not both"));
 }
 
+TEST(DecodeTest, RunnerWithEveryField) {
+  auto plan = Decode(WithSpec(R"(
+  policy: {pythonSteps: Run}
+  runner:
+    command: [python3, manage.py, tidemark_step]
+    workingDir: /srv/shop
+    env:
+      - {name: DJANGO_SETTINGS_MODULE, value: shop.settings}
+      - {name: DATABASE_URL, valueFrom: {secretKeyRef: {name: shop-db, key: dsn}}}
+    timeout: 30m
+    postMigrate: false
+    jobTemplate: {spec: {template: {spec: {containers: [{name: app, image: "shop:1.4"}]}}}}
+)"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->policy.python_steps, plan::PythonStepsPolicy::kRun);
+  ASSERT_TRUE(plan->runner);
+  const plan::RunnerSpec& runner = *plan->runner;
+  EXPECT_EQ(runner.command, (std::vector<std::string>{"python3", "manage.py", "tidemark_step"}));
+  EXPECT_EQ(runner.working_dir, "/srv/shop");
+  ASSERT_EQ(runner.env.size(), 2u);
+  EXPECT_EQ(runner.env[0].name, "DJANGO_SETTINGS_MODULE");
+  EXPECT_EQ(runner.env[0].value.literal, "shop.settings");
+  ASSERT_TRUE(runner.env[1].value.from);
+  EXPECT_EQ(runner.env[1].value.from->secret_name, "shop-db");
+  EXPECT_EQ(runner.timeout, std::chrono::minutes(30));
+  EXPECT_FALSE(runner.post_migrate);
+  EXPECT_THAT(runner.job_template_json, HasSubstr("shop:1.4"));
+}
+
+TEST(DecodeTest, RunnerDefaultsAndMistakes) {
+  auto plan = Decode(WithSpec("  policy: {pythonSteps: Run}\n  runner: {command: [true]}\n"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->runner->timeout, std::chrono::hours(1));
+  EXPECT_TRUE(plan->runner->post_migrate);
+  EXPECT_THAT(ErrorOf(WithSpec("  policy: {pythonSteps: Run}\n")),
+              HasSubstr("spec.runner: required with policy.pythonSteps: Run"));
+  EXPECT_THAT(ErrorOf(WithSpec("  runner: {}\n")),
+              HasSubstr("spec.runner: set command (tidemark run and apply), jobTemplate"));
+  const std::string error = ErrorOf(WithSpec(R"(
+  runner:
+    command: []
+    timeout: soon
+    env:
+      - {name: 1BAD, value: x}
+      - {name: A, value: x, valueFrom: {env: B}}
+      - {name: B}
+      - {name: C, valueFrom: {env: X, file: /y}}
+      - {name: C, value: y}
+    jobTemplate: {spec: {}}
+)"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.command: must name a program"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.timeout: \"soon\" is not a positive duration"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.env[0].name: \"1BAD\" is not a variable name"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.env[1]: set either value or valueFrom, not both"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.env[2].value: required"));
+  EXPECT_THAT(
+      error, HasSubstr("spec.runner.env[3].valueFrom: set exactly one of secretKeyRef, env, file"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.env[4].name: \"C\" is set twice"));
+  EXPECT_THAT(error, HasSubstr("spec.runner.jobTemplate.spec.template.spec.containers: required"));
+}
+
 TEST(DecodeTest, HeaderErrors) {
   EXPECT_THAT(ErrorOf("apiVersion: v1\nkind: MigrationPlan\nmetadata: {name: a}\nspec: {}\n"),
               HasSubstr("apiVersion: must be tidemark.dev/v1alpha1"));

@@ -66,6 +66,7 @@ class MemoryStore : public ledger::Store {
   Result<ledger::Recorded> Read(const std::vector<std::string>& apps) override;
   StepResult Run(const StepRun& run) override;
   Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
+  Status RecordRunnerStep(const StepRun& run, const StepResult& result) override;
   Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
                  const ledger::PlanRef& plan) override;
 
@@ -305,6 +306,18 @@ StepResult MemoryStore::RunNonAtomic(const StepRun& run) {
   result.ok = true;
   result.duration_ms = MillisecondsSince(start);
   return result;
+}
+
+Status MemoryStore::RecordRunnerStep(const StepRun& run, const StepResult& result) {
+  std::lock_guard lock(db_.mutex_);
+  ++db_.calls_.record_runner_step;
+  TM_RETURN_IF_ERROR(Session());
+  if (!Exists(HistoryTableOf(ledger_)))
+    return Status::FailedPrecondition(Missing(HistoryTableOf(ledger_)));
+  AddHistory(run, result.ok ? ledger::HistoryAction(run) : "failure",
+             result.ok ? nullptr : &result.error);
+  db_.history_[HistoryTableOf(ledger_)].back().by_runner = true;
+  return Status::Ok();
 }
 
 Result<std::set<std::string>> MemoryStore::ExistingTables(const std::vector<std::string>& tables) {

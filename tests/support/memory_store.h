@@ -72,10 +72,11 @@ struct CallCounts {
   int run = 0;  // every Run, fakes included
   int existing_tables = 0;
   int resolve = 0;
+  int record_runner_step = 0;
   std::map<plan::StepId, int> runs_of;  // Run calls per step
 
   // Calls that change the database or take its lock.
-  int Writes() const { return ensure_tables + lock + run + resolve; }
+  int Writes() const { return ensure_tables + lock + run + resolve + record_runner_step; }
 };
 
 class MemoryDatabase {

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class TidemarkDjangoConfig(AppConfig):
-    """Only makes the `tidemark_export` management command available; no models."""
+    """Makes the `tidemark_export` and `tidemark_step` management commands available; no models."""
 
     name = "tidemark_django"
     verbose_name = "tidemark"

@@ -22,6 +22,7 @@ class PlanOptions:
     database: Optional[Dict] = None  # spec.database, e.g. {"dsnFrom": {"secretKeyRef": {...}}}
     python_steps: Optional[str] = None  # policy.pythonSteps when given
     ledger_id_type: Optional[str] = None  # spec.ledger.idType: what Django's recorder would create
+    runner: Optional[Dict] = None  # spec.runner when given
     configmaps: bool = False
     configmap_bytes: int = DEFAULT_CONFIGMAP_BYTES
 
@@ -127,6 +128,8 @@ def documents(steps: List[Step], options: PlanOptions) -> List[Dict]:
         spec["migrations"] = step_documents
     if options.python_steps:
         spec["policy"] = {"pythonSteps": options.python_steps}
+    if options.runner:
+        spec["runner"] = options.runner
     plan = {
         "apiVersion": API_VERSION,
         "kind": "MigrationPlan",

@@ -2,7 +2,11 @@
 
 import argparse
 import datetime
+import os
+import shlex
 import sys
+
+from django.conf import settings
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
@@ -69,8 +73,14 @@ class Command(BaseCommand):
         source.add_argument("--dsn-env", metavar="VAR", help="spec.database.dsnFrom.env (tidemark run only).")
         source.add_argument("--dsn-file", metavar="PATH", help="spec.database.dsnFrom.file (tidemark run only).")
         parser.add_argument("--schema", help="spec.database.schema (search_path of the steps and ledger).")
-        parser.add_argument("--python-steps", choices=["Block", "RecordOnly"],
-                            help="Set spec.policy.pythonSteps.")
+        parser.add_argument("--python-steps", choices=["Block", "RecordOnly", "Run"],
+                            help="Set spec.policy.pythonSteps (Run also writes spec.runner).")
+        parser.add_argument("--runner-command", metavar="COMMAND",
+                            help="spec.runner.command, split like a shell does (default: this "
+                                 "interpreter and manage.py, then tidemark_step).")
+        parser.add_argument("--runner-image", metavar="IMAGE",
+                            help="spec.runner.jobTemplate instead: a Job of this image running "
+                                 "--runner-command (default: python manage.py tidemark_step).")
         parser.add_argument("--configmaps", action="store_true",
                             help="Put the steps in ConfigMaps <name>-migrations-N, each under "
                                  "--configmap-bytes, referenced by spec.migrationsFrom.")
@@ -91,7 +101,24 @@ class Command(BaseCommand):
             database["schema"] = options["schema"]
         return database
 
+    def _runner(self, options):
+        """spec.runner for --python-steps Run: a command for tidemark run/apply, or a Job
+        template for the controller; the settings module that ran the export goes with it."""
+        env = [{"name": "DJANGO_SETTINGS_MODULE", "value": settings.SETTINGS_MODULE}]
+        if options["runner_image"]:
+            command = shlex.split(options["runner_command"] or "python manage.py tidemark_step")
+            container = {"name": "app", "image": options["runner_image"], "command": command, "env": env}
+            return {"jobTemplate": {"spec": {"template": {"spec": {"containers": [container],
+                                                                   "restartPolicy": "Never"}}}}}
+        if options["runner_command"]:
+            command = shlex.split(options["runner_command"])
+        else:
+            command = [sys.executable, os.path.abspath(sys.argv[0]), "tidemark_step"]
+        return {"command": command, "env": env}
+
     def handle(self, *args, **options):
+        if (options["runner_command"] or options["runner_image"]) and options["python_steps"] != "Run":
+            raise CommandError("--runner-command and --runner-image go with --python-steps Run")
         labels = set(options["app_label"])
         for label in labels:
             try:
@@ -114,6 +141,7 @@ class Command(BaseCommand):
             name=options["name"], namespace=options["namespace"],
             database=self._database_reference(options), python_steps=options["python_steps"],
             ledger_id_type=id_type,
+            runner=self._runner(options) if options["python_steps"] == "Run" else None,
             configmaps=options["configmaps"], configmap_bytes=options["configmap_bytes"])
         try:
             text = render(steps, plan_options)

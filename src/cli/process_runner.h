@@ -1,0 +1,54 @@
+// spec.runner as a child process, for `tidemark run` and `apply` (engine/runner.h).
+//
+// Each task runs `runner.command` with the task's words appended (`apply APP NAME`, ...),
+// in `runner.workingDir`, with tidemark's environment plus `runner.env`, in a process group
+// of its own. It is killed (SIGTERM, then SIGKILL after a grace period) when it outlives
+// `runner.timeout` or the reconcile is asked to stop. Its standard output and error are
+// captured together; the last lines are kept, redacted of the env values that came from
+// sources (Secrets, env, files) and of connection-string passwords.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "engine/runner.h"
+#include "plan/model.h"
+#include "resource/objects.h"
+
+namespace tidemark::cli {
+
+class ProcessRunner : public engine::StepRunner {
+ public:
+  // The runner of `plan` (which must have runner.command), its env resolved from `objects`
+  // (Secrets in the plan files) and the local environment and files.
+  static Result<std::unique_ptr<ProcessRunner>> Make(const plan::MigrationPlan& plan,
+                                                     resource::ObjectSource& objects);
+
+  engine::RunnerOutcome Run(const engine::RunnerTask& task, std::stop_token stop) override;
+
+  // How long a runner asked to end (SIGTERM) has before it is killed.
+  static constexpr std::chrono::seconds kGrace{5};
+  // At most this many lines of output, each cut to kMaxLineBytes, are kept.
+  static constexpr size_t kTailLines = 20;
+  static constexpr size_t kMaxLineBytes = 300;
+
+ private:
+  ProcessRunner() = default;
+
+  std::vector<std::string> command_;
+  std::string working_dir_;
+  std::vector<std::pair<std::string, std::string>> env_;
+  std::vector<std::string> secrets_;  // env values from sources: never shown
+  std::chrono::milliseconds timeout_{0};
+};
+
+// The last `lines` lines of `output`, each at most `line_bytes` bytes, invalid UTF-8
+// replaced by '?', every occurrence of a `secrets` value and every connection-string
+// password replaced by ***.
+std::string OutputTail(const std::string& output, const std::vector<std::string>& secrets,
+                       size_t lines, size_t line_bytes);
+
+}  // namespace tidemark::cli
