@@ -61,7 +61,11 @@ Status PgStore::RecordRunnerStep(const StepRun& run, const StepResult& result) {
                      .by_runner = true};
   if (!result.ok) entry.error = result.error.message;
   AppendHistoryInsert(HistoryTable(), run, entry, &row);
-  return Exec(conn_, row).status();
+  TM_RETURN_IF_ERROR(Exec(conn_, row).status());
+  // The runner's Django wrote and committed the ledger row itself; the waiters (tidemark
+  // wait) hear of it now instead of at their slow re-check.
+  if (result.ok) return Exec(conn_, NotifyQuery()).status();
+  return Status::Ok();
 }
 
 StepResult PgStore::RunAtomic(const StepRun& run) {
