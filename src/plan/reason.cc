@@ -42,6 +42,8 @@ const char* ReasonName(Reason reason) {
       return "DirtyNonAtomic";
     case Reason::kSecretNotFound:
       return "SecretNotFound";
+    case Reason::kTransactionPooler:
+      return "TransactionPooler";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:
@@ -59,6 +61,7 @@ bool IsInvalidInput(Reason reason) {
     case Reason::kUnknownDependency:
     case Reason::kTargetConflict:
     case Reason::kSecretNotFound:
+    case Reason::kTransactionPooler:
       return true;
     default:
       return false;

@@ -28,6 +28,7 @@ enum class Reason {
   kMigrationFailed,
   kDirtyNonAtomic,
   kSecretNotFound,
+  kTransactionPooler,  // the session moves between server sessions: its advisory lock means nothing
   // Nothing executed on purpose
   kDryRun,
   kSuspended,
