@@ -74,9 +74,11 @@ std::optional<Problem> Reconciler::CheckStatements() {
                          ", so it cannot be reverted; change the target so it stays applied, or "
                          "give it backward SQL"};
     }
-    auto statements = StatementTexts(*action.step, forward, parsed_.Get(*action.step, forward));
+    const ParsedSql& parsed = parsed_.Get(*action.step, forward);
+    auto statements = StatementTexts(*action.step, forward, parsed);
     if (!statements.ok()) return Problem{plan::Reason::kInvalidSpec, statements.status().message()};
     statements_[action.step] = std::move(statements).value();
+    if (!action.step->atomic) concurrent_[action.step] = ConcurrentStatements(*parsed);
   }
   return std::nullopt;
 }

@@ -70,11 +70,17 @@ ledger::StepRun Reconciler::StepRunOf(const Action& action) const {
   run.direction = forward ? ledger::Direction::kForward : ledger::Direction::kBackward;
   run.atomic = step.atomic;
   run.fake = action.kind == ActionKind::kFake || options_.fake_all;
-  if (!run.fake) run.statements = statements_.at(&step);
+  if (!run.fake) {
+    run.statements = statements_.at(&step);
+    if (auto concurrent = concurrent_.find(&step); concurrent != concurrent_.end()) {
+      run.concurrent = concurrent->second;
+    }
+  }
   run.records = Records(step, forward);
   run.checksum = Sha256Hex(step.forward);
   run.lock_timeout = plan_.policy.lock_timeout;
   run.statement_timeout = plan_.policy.statement_timeout;
+  run.concurrent_lock_timeout = plan_.policy.concurrent_lock_timeout;
   run.plan = Ref();
   return run;
 }
@@ -84,10 +90,13 @@ ledger::StepRun Reconciler::StepRunOf(const Action& action) const {
 ledger::StepResult Reconciler::RunWithRetries(const ledger::StepRun& run, int* attempts) {
   thread_local std::mt19937 random(std::random_device{}());  // seeded once: a read of /dev/urandom
   ledger::StepResult result;
+  std::vector<std::string> notes;  // of every try
   *attempts = 0;
   while (true) {
     ++*attempts;
     result = store_->Run(run);
+    notes.insert(notes.end(), result.notes.begin(), result.notes.end());
+    result.notes = notes;
     if (result.ok || !result.error.lock_timeout || result.error.dirty ||
         *attempts >= options_.lock_timeout_attempts) {
       return result;
@@ -121,8 +130,8 @@ void Reconciler::RecordSuccess(const Action& action, const ledger::StepRun& run,
 
 // A failed step: the failure for the status, and whether the plan stalls (fix something)
 // or is still progressing (the next reconcile retries).
-void Reconciler::RecordFailure(const Action& action, const ledger::StepError& error, int attempts,
-                               size_t index) {
+void Reconciler::RecordFailure(const Action& action, const ledger::StepRun& run,
+                               const ledger::StepError& error, int attempts, size_t index) {
   plan::Outcome& out = report_.outcome;
   const Step& step = *action.step;
   const bool forward = Forward(action);
@@ -160,11 +169,20 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepError& er
                               "lost the database connection while running " + step.id.ToString() +
                                   " (rolled back: " + error.message + "); will retry"};
   } else if (error.lock_timeout) {
+    const bool concurrent =
+        std::any_of(run.concurrent.begin(), run.concurrent.end(),
+                    [&](const ledger::ConcurrentStatement& statement) {
+                      return static_cast<int>(statement.statement_index) == error.statement_index;
+                    });
+    const std::string budget =
+        concurrent ? "concurrentLockTimeout " +
+                         std::to_string(plan_.policy.concurrent_lock_timeout.count())
+                   : "lockTimeout " + std::to_string(plan_.policy.lock_timeout.count());
     out.progressing = Problem{
         forward ? plan::Reason::kApplying : plan::Reason::kReverting,
-        "step " + step.id.ToString() + where + " could not take its locks within lockTimeout " +
-            std::to_string(plan_.policy.lock_timeout.count()) + "ms (" + std::to_string(attempts) +
-            " attempts; rolled back each time); will retry"};
+        "step " + step.id.ToString() + where + " could not take its locks within " + budget +
+            "ms (" + std::to_string(attempts) + " attempts; " +
+            (run.atomic ? "rolled back each time" : "nothing of it stays done") + "); will retry"};
   } else {
     out.stalled = Problem{
         plan::Reason::kMigrationFailed,
@@ -193,8 +211,12 @@ void Reconciler::ExecuteActions() {
     const ledger::StepResult result =
         ByRunner(action) ? RunByRunner(action, run) : RunWithRetries(run, &attempts);
     if (observer_.on_step_done) observer_.on_step_done(action, result);
+    for (const std::string& note : result.notes) {
+      log::Info("step note", {{"step", action.step->id.ToString()}, {"note", note}});
+      out.notes.push_back(action.step->id.ToString() + ": " + note);
+    }
     if (!result.ok) {
-      RecordFailure(action, result.error, attempts, i);
+      RecordFailure(action, run, result.error, attempts, i);
       break;
     }
     RecordSuccess(action, run, result);

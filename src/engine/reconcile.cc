@@ -102,7 +102,9 @@ bool Reconciler::LockLedger() {
   plan::Outcome& out = report_.outcome;
   auto waited = store_->Lock(options_.lock_wait);
   if (!waited.ok()) {
-    if (waited.status().code() == StatusCode::kDeadlineExceeded) {
+    if (waited.status().code() == StatusCode::kUnsupported) {
+      out.stalled = Problem{plan::Reason::kTransactionPooler, waited.status().message()};
+    } else if (waited.status().code() == StatusCode::kDeadlineExceeded) {
       out.progressing =
           Problem{plan::Reason::kWaitingForLock, waited.status().message() +
                                                      "; another tidemark run is migrating this "

@@ -42,6 +42,10 @@ class ParsedSteps {
 Result<std::vector<std::string>> StatementTexts(const plan::Step& step, bool forward,
                                                 const ParsedSql& parsed);
 
+// The statements of a non-atomic step's SQL (parsed with trees) that run CONCURRENTLY.
+std::vector<ledger::ConcurrentStatement> ConcurrentStatements(
+    const std::vector<sql::Statement>& parsed);
+
 // Releases the advisory lock however the reconcile ends.
 class LockRelease {
  public:
@@ -121,8 +125,8 @@ class Reconciler {
   void PostMigrate();
   void RecordSuccess(const plan::Action& action, const ledger::StepRun& run,
                      const ledger::StepResult& result);
-  void RecordFailure(const plan::Action& action, const ledger::StepError& error, int attempts,
-                     size_t index);
+  void RecordFailure(const plan::Action& action, const ledger::StepRun& run,
+                     const ledger::StepError& error, int attempts, size_t index);
   void RecordCompletedSquashes();
   void SetPending(size_t from);
   plan::PendingAction PendingOf(const plan::Action& action) const;
@@ -141,6 +145,7 @@ class Reconciler {
   std::vector<plan::Action> actions_;
   ParsedSteps parsed_;
   std::map<const plan::Step*, std::vector<std::string>> statements_;  // checked before running
+  std::map<const plan::Step*, std::vector<ledger::ConcurrentStatement>> concurrent_;  // non-atomic
   std::vector<std::string> record_only_;  // Python steps whose SQL part ran
 };
 

@@ -2,6 +2,7 @@
 // `tidemark sql` and `tidemark lint` call on steps of their own.
 #include "engine/reconciler.h"
 #include "sql/lint.h"
+#include "sql/tables.h"
 
 namespace tidemark::engine {
 namespace {
@@ -16,8 +17,9 @@ const std::string& Script(const plan::Step& step, bool forward) {
 const ParsedSql& ParsedSteps::Get(const plan::Step& step, bool forward) {
   auto found = parsed_.find({&step, forward});
   if (found != parsed_.end()) return found->second;
-  // Only forward SQL is linted or read for created tables.
-  ParsedSql parsed = sql::Parse(Script(step, forward), with_trees_ && forward);
+  // Only forward SQL is linted or read for created tables; a non-atomic step's statements
+  // are read for those that run CONCURRENTLY.
+  ParsedSql parsed = sql::Parse(Script(step, forward), (with_trees_ && forward) || !step.atomic);
   return parsed_.try_emplace({&step, forward}, std::move(parsed)).first->second;
 }
 
@@ -31,6 +33,17 @@ Result<std::vector<std::string>> StatementTexts(const plan::Step& step, bool for
   std::vector<std::string> statements;
   for (const sql::Statement& statement : *parsed) statements.push_back(statement.text);
   return statements;
+}
+
+std::vector<ledger::ConcurrentStatement> ConcurrentStatements(
+    const std::vector<sql::Statement>& parsed) {
+  std::vector<ledger::ConcurrentStatement> concurrent;
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    if (auto found = sql::Concurrently(parsed[i])) {
+      concurrent.push_back({i, found->built_index_schema, found->built_index});
+    }
+  }
+  return concurrent;
 }
 
 Result<std::vector<std::string>> StepStatements(const plan::Step& step, bool forward) {

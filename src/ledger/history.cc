@@ -30,9 +30,11 @@ History Summarize(std::vector<HistoryRow> rows) {
   History history;
   std::map<StepId, std::string> last_error;
   for (const HistoryRow& row : rows) {
-    if (row.action == "failure") {
+    if (row.action == "failure" || row.action == "abandoned") {
       ++history.failures[row.step];
       last_error[row.step] = row.error;
+      // A non-atomic run that stopped with nothing of it left done is not dirty.
+      if (row.action == "abandoned") history.dirty.erase(row.step);
       continue;
     }
     if (row.action != "start" && !IsSuccess(row.action)) continue;

@@ -14,7 +14,9 @@ namespace tidemark::ledger {
 struct HistoryRow {
   int64_t id = 0;  // increases with time
   StepId step;
-  std::string action;     // start, apply, revert, fake, fake-revert, resolve, failure
+  // start, apply, revert, fake, fake-revert, resolve, failure, or abandoned (a failure of a
+  // non-atomic step that left nothing of it done: it ends that start's run)
+  std::string action;
   std::string direction;  // forward or backward
   std::string checksum;
   int statement_index = 0;

@@ -51,6 +51,15 @@ struct Recorded {
 
 enum class Direction { kForward, kBackward };
 
+// A statement of a non-atomic step that runs CONCURRENTLY: it waits for older transactions
+// under StepRun::concurrent_lock_timeout rather than lock_timeout, and an index build first
+// drops the INVALID index an earlier failed build of the same name left behind.
+struct ConcurrentStatement {
+  size_t statement_index = 0;  // in StepRun::statements
+  std::string index_schema;    // the index built ("" schema: the plan's), or both empty
+  std::string index_name;
+};
+
 // One step to execute, or to record without executing (fake).
 struct StepRun {
   StepId id;
@@ -62,6 +71,8 @@ struct StepRun {
   std::string checksum;         // of the forward SQL
   std::chrono::milliseconds lock_timeout{0};       // 0: none
   std::chrono::milliseconds statement_timeout{0};  // 0: none
+  std::vector<ConcurrentStatement> concurrent;     // non-atomic steps only
+  std::chrono::milliseconds concurrent_lock_timeout{0};
   PlanRef plan;
 };
 
@@ -79,7 +90,8 @@ struct StepResult {
   bool ok = false;
   bool by_runner = false;  // run by spec.runner (the app's code), not by this store
   double duration_ms = 0;
-  StepError error;  // when !ok
+  StepError error;                 // when !ok
+  std::vector<std::string> notes;  // what the run did beside the step (an INVALID index dropped)
 };
 
 class Store {
@@ -93,7 +105,9 @@ class Store {
   // Creates the ledger (Django's DDL) and the history table when absent.
   virtual Status EnsureTables() = 0;
   // Takes the session advisory lock of this ledger, waiting at most `max_wait`.
-  // Returns the seconds waited; DeadlineExceeded when another session kept it.
+  // Returns the seconds waited; DeadlineExceeded when another session kept it; Unsupported
+  // when the session is not one server session (a transaction-mode pooler), where a session
+  // lock would keep nothing apart.
   virtual Result<double> Lock(std::chrono::milliseconds max_wait) = 0;
   virtual Status Unlock() = 0;
   // The ledger rows and the history of these apps' steps (a ledger may be shared by plans

@@ -104,6 +104,10 @@ struct Policy {
   RevertPolicy revert = RevertPolicy::kDeny;
   std::chrono::milliseconds lock_timeout{5'000};
   std::chrono::milliseconds statement_timeout{15 * 60'000};
+  // lock_timeout of a CONCURRENTLY statement (non-atomic steps): an index build waits for
+  // every older transaction without blocking the table's readers and writers, so it gets
+  // a budget of its own instead of lock_timeout.
+  std::chrono::milliseconds concurrent_lock_timeout{10 * 60'000};
   LintPolicy lint = LintPolicy::kWarn;
   ChecksumPolicy checksum = ChecksumPolicy::kBlock;
   UnknownAppliedPolicy unknown_applied = UnknownAppliedPolicy::kWarn;

@@ -50,6 +50,8 @@ const char* ReasonName(Reason reason) {
       return "InternalError";
     case Reason::kRunnerFailed:
       return "RunnerFailed";
+    case Reason::kTransactionPooler:
+      return "TransactionPooler";
     case Reason::kDryRun:
       return "DryRun";
     case Reason::kSuspended:
@@ -67,6 +69,7 @@ bool IsInvalidInput(Reason reason) {
     case Reason::kUnknownDependency:
     case Reason::kTargetConflict:
     case Reason::kSecretNotFound:
+    case Reason::kTransactionPooler:
       return true;
     default:
       return false;

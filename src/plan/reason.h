@@ -29,9 +29,10 @@ enum class Reason {
   kMigrationFailed,
   kDirtyNonAtomic,
   kSecretNotFound,
-  kPhaseOrder,     // one phase asked for while the other must run first
-  kInternalError,  // an unexpected exception (a bug): retried with back-off
-  kRunnerFailed,   // spec.runner failed, timed out, or did not change the ledger
+  kPhaseOrder,         // one phase asked for while the other must run first
+  kInternalError,      // an unexpected exception (a bug): retried with back-off
+  kRunnerFailed,       // spec.runner failed, timed out, or did not change the ledger
+  kTransactionPooler,  // the session moves between server sessions: its advisory lock means nothing
   // Nothing executed on purpose
   kDryRun,
   kSuspended,

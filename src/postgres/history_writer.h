@@ -23,7 +23,7 @@ enum class Duration {
 
 // What a history row says beyond the StepRun (step, direction, checksum, plan).
 struct HistoryEntry {
-  std::string action;  // start, apply, revert, fake, fake-revert, resolve, failure
+  std::string action;  // start, apply, revert, fake, fake-revert, resolve, failure, abandoned
   Duration duration = Duration::kNone;
   double duration_ms = 0;                               // with Duration::kGiven
   std::optional<int> statement_index = std::nullopt;    // the statement reached (start, failure)

@@ -32,6 +32,7 @@ Status PgStore::Init(const LedgerFacts* known) {
       known->history_table == options_.ledger.history_table) {
     database_ = known->database;
     lock_key_ = known->lock_key;
+    server_pid_ = known->server_pid;
     return Status::Ok();
   }
   // One round trip: the database, whether the schema exists, the lock key, whether the
@@ -43,7 +44,8 @@ Status PgStore::Init(const LedgerFacts* known) {
                         "to_regnamespace(quote_ident($1)) IS NOT NULL, " +
                             LockKeySql() + ", " + TableExistsSql("$1", "$2") + ", " +
                             TableExistsSql("$1", "$3") +
-                            ", set_config('search_path', quote_ident($1), false)",
+                            ", set_config('search_path', quote_ident($1), false), "
+                            "pg_backend_pid()",
                         {options_.schema, options_.ledger.table, options_.ledger.history_table}}));
   database_ = PQgetvalue(session.get(), 0, 0);
   if (PQgetvalue(session.get(), 0, 1)[0] != 't') {
@@ -54,7 +56,19 @@ Status PgStore::Init(const LedgerFacts* known) {
   lock_key_ = PQgetvalue(session.get(), 0, 2);
   ledger_exists_ = PQgetvalue(session.get(), 0, 3)[0] == 't';
   history_exists_ = PQgetvalue(session.get(), 0, 4)[0] == 't';
+  server_pid_ = PQgetvalue(session.get(), 0, 6);
   return Status::Ok();
+}
+
+Status PgStore::MovedSession(const std::string& now) const {
+  return Status::Unsupported(
+      "the database session moved from server process " + server_pid_ + " to " + now +
+      " between two transactions: tidemark is connected through a transaction-mode pooler "
+      "(PgBouncer pool_mode=transaction, Cloud SQL managed connection pooling, a cloud "
+      "pooler's transaction port), where the session advisory lock that keeps runs of " +
+      Describe() +
+      " apart means nothing. Connect directly to the database (or through the Cloud SQL Auth "
+      "Proxy) or through a session-mode pool");
 }
 
 Result<bool> PgStore::TableExists(const std::string& table) {
@@ -115,19 +129,27 @@ Status PgStore::EnsureTables() {
 
 Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
   // The lock, and whether the tables exist as it is taken (a remembered session does not
-  // know yet); usually free, so one round trip is enough.
+  // know yet); usually free, so one round trip is enough. The lock is taken only on the
+  // server process the session started on: another one means a transaction-mode pooler
+  // handed this transaction to a server session shared with other clients.
   const std::string select_lock_and_tables =
-      ", " + TableExistsSql("$2", "$3") + ", " + TableExistsSql("$2", "$4");
+      ", " + TableExistsSql("$2", "$3") + ", " + TableExistsSql("$2", "$4") + ", pg_backend_pid()";
   const std::vector<Param> params = {lock_key_, options_.schema, options_.ledger.table,
-                                     options_.ledger.history_table};
+                                     options_.ledger.history_table, server_pid_};
+  const auto on_own_session = [](const std::string& lock) {
+    return "CASE WHEN pg_backend_pid() = $5::int THEN " + lock + " END";
+  };
+  const auto moved = [](const PGresult* locked) { return PQgetisnull(locked, 0, 0) == 1; };
   const auto learn_tables = [this](const PGresult* locked) {
     ledger_exists_ = PQgetvalue(locked, 0, 1)[0] == 't';
     history_exists_ = PQgetvalue(locked, 0, 2)[0] == 't';
   };
   TM_ASSIGN_OR_RETURN(
       ResultPtr tried,
-      Exec(conn_,
-           Query{"SELECT pg_try_advisory_lock($1::bigint)" + select_lock_and_tables, params}));
+      Exec(conn_, Query{"SELECT " + on_own_session("pg_try_advisory_lock($1::bigint)") +
+                            select_lock_and_tables,
+                        params}));
+  if (moved(tried.get())) return MovedSession(PQgetvalue(tried.get(), 0, 3));
   if (PQgetvalue(tried.get(), 0, 0)[0] == 't') {
     learn_tables(tried.get());
     return 0.0;
@@ -139,8 +161,10 @@ Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
                       Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
           .status());
   // Run as it is: a lock_timeout error is told apart by its SQLSTATE.
-  const ResultPtr result =
-      RunParams(conn_, {"SELECT pg_advisory_lock($1::bigint)" + select_lock_and_tables, params});
+  const ResultPtr result = RunParams(
+      conn_,
+      {"SELECT " + on_own_session("pg_advisory_lock($1::bigint)::text") + select_lock_and_tables,
+       params});
   const bool locked = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
   const std::string state = locked ? "" : StepErrorOf(conn_, result.get(), -1, "").sql_state;
   if (!locked && Lost()) return Status::Unavailable("database connection lost while locking");
@@ -153,12 +177,19 @@ Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
     }
     return QueryError(conn_, result.get(), "pg_advisory_lock");
   }
+  if (moved(result.get())) return MovedSession(PQgetvalue(result.get(), 0, 3));
   learn_tables(result.get());
   return waited;
 }
 
 Status PgStore::Unlock() {
-  return Exec(conn_, Query{"SELECT pg_advisory_unlock($1::bigint)", {lock_key_}}).status();
+  TM_ASSIGN_OR_RETURN(
+      const ResultPtr unlocked,
+      Exec(conn_, Query{"SELECT pg_advisory_unlock($1::bigint), pg_backend_pid()", {lock_key_}}));
+  // The server session that took the lock kept it throughout, or else another one answers.
+  if (PQgetvalue(unlocked.get(), 0, 0)[0] != 't')
+    return MovedSession(PQgetvalue(unlocked.get(), 0, 1));
+  return Status::Ok();
 }
 
 Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {

@@ -50,6 +50,7 @@ struct LedgerFacts {
   std::string history_table;
   std::string database;
   std::string lock_key;
+  std::string server_pid;  // pg_backend_pid() as the session first answered it
 };
 
 // Opens a session. Unavailable (with the server's message, never the password) when the

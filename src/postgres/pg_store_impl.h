@@ -31,8 +31,9 @@ class PgStore : public ledger::Store {
   PgStore(PGconn* conn, ConnectOptions options, ReleaseSession release)
       : conn_(conn), options_(std::move(options)), release_(std::move(release)) {}
   ~PgStore() override {
-    const LedgerFacts facts{options_.schema, options_.ledger.table, options_.ledger.history_table,
-                            database_, lock_key_};
+    const LedgerFacts facts{
+        options_.schema, options_.ledger.table, options_.ledger.history_table, database_, lock_key_,
+        server_pid_};
     release_(conn_, lock_key_.empty() ? nullptr : &facts);
   }
 
@@ -67,6 +68,8 @@ class PgStore : public ledger::Store {
   };
 
   Result<bool> TableExists(const std::string& table);
+  // The refusal of a session that a transaction-mode pooler moved to server process `now`.
+  Status MovedSession(const std::string& now) const;
   // `known`, or else whether the table exists now (remembered once it does: another run
   // may create the tables while this one waits for the lock; nobody drops them mid-run).
   Result<bool> Exists(const std::string& table, bool& known);
@@ -96,7 +99,15 @@ class PgStore : public ledger::Store {
   ledger::StepResult RunNonAtomic(const ledger::StepRun& run);
   Result<std::string> StartMarker(const ledger::StepRun& run);
   std::optional<ledger::StepError> RunOneByOne(const ledger::StepRun& run,
-                                               const std::string& marker_id);
+                                               const std::string& marker_id,
+                                               std::vector<std::string>* notes);
+  // The index a CONCURRENTLY build makes, quoted; whether an INVALID index (a failed build's
+  // leftover) of that name exists; dropping it, with a note saying so.
+  std::string QualifiedIndex(const ledger::ConcurrentStatement& build) const;
+  Result<bool> InvalidIndexExists(const ledger::ConcurrentStatement& build);
+  std::optional<ledger::StepError> DropInvalidIndex(const ledger::ConcurrentStatement& build,
+                                                    const std::string& statement,
+                                                    std::vector<std::string>* notes);
   // Best effort: the failure itself is reported to the caller either way.
   void RecordFailure(const ledger::StepRun& run, const ledger::StepError& error,
                      double duration_ms);
@@ -106,6 +117,7 @@ class PgStore : public ledger::Store {
   ReleaseSession release_;
   std::string database_;
   std::string lock_key_;
+  std::string server_pid_;  // the server process of the session, as Init found it
   bool ledger_exists_ = false;
   bool history_exists_ = false;
   bool history_has_run_by_ = false;  // the history table has its run_by column (runner rows)

@@ -20,6 +20,13 @@ double MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+const ledger::ConcurrentStatement* FindConcurrent(const StepRun& run, size_t index) {
+  for (const ledger::ConcurrentStatement& statement : run.concurrent) {
+    if (statement.statement_index == index) return &statement;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 StepResult PgStore::Run(const StepRun& run) {
@@ -29,8 +36,11 @@ StepResult PgStore::Run(const StepRun& run) {
 void PgStore::RecordFailure(const StepRun& run, const StepError& error, double duration_ms) {
   if (Lost() || !history_exists_) return;
   Query failure;
+  // A non-atomic step that stopped clean ends its start marker's run ("abandoned"): it is
+  // not dirty.
+  const bool ends_run = !run.atomic && !run.fake && !error.dirty;
   AppendHistoryInsert(HistoryTable(), run,
-                      {.action = "failure",
+                      {.action = ends_run ? "abandoned" : "failure",
                        .duration = Duration::kGiven,
                        .duration_ms = duration_ms,
                        .statement_index = error.statement_index,
@@ -161,7 +171,7 @@ StepResult PgStore::RunNonAtomic(const StepRun& run) {
     outcome.error.connection_lost = Lost();
     return outcome;  // nothing ran: not dirty
   }
-  std::optional<StepError> error = RunOneByOne(run, *marker_id);
+  std::optional<StepError> error = RunOneByOne(run, *marker_id, &outcome.notes);
   if (!error) {
     (void)Exec(conn_, kResetTimeouts);
     const Status recorded = Record(run, {.action = ledger::HistoryAction(run),
@@ -178,7 +188,11 @@ StepResult PgStore::RunNonAtomic(const StepRun& run) {
     outcome.ok = true;
     return outcome;
   }
-  error->dirty = true;
+  // A CONCURRENTLY first statement that found its locks taken changed nothing a retry
+  // cannot undo (its leftover INVALID index is dropped before the next build): the step is
+  // back where it started, and is retried like an atomic one.
+  error->dirty = !(error->lock_timeout && error->statement_index == 0 &&
+                   FindConcurrent(run, 0) != nullptr && !Lost());
   outcome.error = std::move(*error);
   RecordFailure(run, outcome.error, outcome.duration_ms);
   (void)Exec(conn_, kResetTimeouts);
@@ -193,9 +207,53 @@ Result<std::string> PgStore::StartMarker(const StepRun& run) {
   return std::string(PQgetvalue(inserted.get(), 0, 0));
 }
 
+Result<bool> PgStore::InvalidIndexExists(const ledger::ConcurrentStatement& build) {
+  TM_ASSIGN_OR_RETURN(const ResultPtr found,
+                      Exec(conn_, Query{"SELECT count(*) FROM pg_index WHERE NOT indisvalid AND "
+                                        "indexrelid = to_regclass($1)",
+                                        {QualifiedIndex(build)}}));
+  return std::string(PQgetvalue(found.get(), 0, 0)) != "0";
+}
+
+std::string PgStore::QualifiedIndex(const ledger::ConcurrentStatement& build) const {
+  return (build.index_schema.empty() ? "" : Quote(build.index_schema) + ".") +
+         Quote(build.index_name);
+}
+
+std::optional<StepError> PgStore::DropInvalidIndex(const ledger::ConcurrentStatement& build,
+                                                   const std::string& statement,
+                                                   std::vector<std::string>* notes) {
+  const int index = static_cast<int>(build.statement_index);
+  const Result<bool> invalid = InvalidIndexExists(build);
+  if (!invalid.ok()) {
+    StepError error;
+    error.statement_index = index;
+    error.statement = statement;
+    error.message = invalid.status().message();
+    error.connection_lost = Lost();
+    return error;
+  }
+  if (!*invalid) return std::nullopt;
+  const std::string drop = "DROP INDEX CONCURRENTLY IF EXISTS " + QualifiedIndex(build);
+  const ResultPtr dropped(PQexec(conn_, drop.c_str()));
+  if (!Succeeded(dropped.get())) {
+    StepError error = StepErrorOf(conn_, dropped.get(), index, statement);
+    error.message = "dropping the INVALID index " + QualifiedIndex(build) +
+                    " that an earlier failed build left behind: " + error.message;
+    return error;
+  }
+  notes->push_back("dropped the INVALID index " + QualifiedIndex(build) +
+                   " that an earlier failed build left behind, then built it again");
+  log::Info("dropped an invalid index before building it again",
+            {{"index", QualifiedIndex(build)}});
+  return std::nullopt;
+}
+
 // The step's statements, each in a transaction of its own, the marker following the
-// statement reached; the first error, if any.
-std::optional<StepError> PgStore::RunOneByOne(const StepRun& run, const std::string& marker_id) {
+// statement reached; the first error, if any. A CONCURRENTLY statement runs under the
+// concurrent lock timeout.
+std::optional<StepError> PgStore::RunOneByOne(const StepRun& run, const std::string& marker_id,
+                                              std::vector<std::string>* notes) {
   auto failed = [this](int index, const Status& status) {
     StepError error;
     error.statement_index = index;
@@ -217,8 +275,35 @@ std::optional<StepError> PgStore::RunOneByOne(const StepRun& run, const std::str
               .status();
       if (!progress.ok()) return failed(index, progress);
     }
+    const ledger::ConcurrentStatement* concurrent = FindConcurrent(run, i);
+    const bool builds_index = concurrent != nullptr && !concurrent->index_name.empty();
+    if (concurrent != nullptr) {
+      const Status budget =
+          Exec(conn_, "SET lock_timeout = '" + Milliseconds(run.concurrent_lock_timeout) + "'")
+              .status();
+      if (!budget.ok()) return failed(index, budget);
+      if (builds_index) {
+        if (auto error = DropInvalidIndex(*concurrent, run.statements[i], notes)) return error;
+      }
+    }
     const ResultPtr result(PQexec(conn_, run.statements[i].c_str()));
-    if (!Succeeded(result.get())) return StepErrorOf(conn_, result.get(), index, run.statements[i]);
+    if (!Succeeded(result.get())) {
+      StepError error = StepErrorOf(conn_, result.get(), index, run.statements[i]);
+      if (builds_index && !Lost()) {
+        const Result<bool> left_behind = InvalidIndexExists(*concurrent);
+        if (left_behind.ok() && *left_behind) {
+          error.message += "; the failed build left the INVALID index " +
+                           QualifiedIndex(*concurrent) +
+                           " behind, which tidemark drops before building it again";
+        }
+      }
+      return error;
+    }
+    if (concurrent != nullptr) {
+      const Status restored =
+          Exec(conn_, "SET lock_timeout = '" + Milliseconds(run.lock_timeout) + "'").status();
+      if (!restored.ok()) return failed(index, restored);
+    }
   }
   return std::nullopt;
 }

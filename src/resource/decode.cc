@@ -191,8 +191,8 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
   using namespace plan;
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
-                {"revert", "lockTimeout", "statementTimeout", "lint", "checksum", "unknownApplied",
-                 "pythonSteps"});
+                {"revert", "lockTimeout", "statementTimeout", "concurrentLockTimeout", "lint",
+                 "checksum", "unknownApplied", "pythonSteps"});
   d.OneOfAt<RevertPolicy>(node, path, "revert",
                           {{"Deny", RevertPolicy::kDeny}, {"Allow", RevertPolicy::kAllow}},
                           &policy->revert);
@@ -215,7 +215,9 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
                                 {"Run", PythonStepsPolicy::kRun}},
                                &policy->python_steps);
   const std::pair<const char*, std::chrono::milliseconds*> durations[] = {
-      {"lockTimeout", &policy->lock_timeout}, {"statementTimeout", &policy->statement_timeout}};
+      {"lockTimeout", &policy->lock_timeout},
+      {"statementTimeout", &policy->statement_timeout},
+      {"concurrentLockTimeout", &policy->concurrent_lock_timeout}};
   for (const auto& [name, target] : durations) {
     auto s = d.StringAt(node, path, name);
     if (s && !ParseDuration(*s, target)) {

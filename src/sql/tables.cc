@@ -14,4 +14,38 @@ std::vector<std::string> CreatedTables(const std::vector<Statement>& statements)
   return tables;
 }
 
+std::optional<ConcurrentStatement> Concurrently(const Statement& statement) {
+  const nlohmann::json& tree = statement.tree;
+  if (tree.contains("IndexStmt")) {
+    const nlohmann::json& index = tree["IndexStmt"];
+    if (!index.value("concurrent", false)) return std::nullopt;
+    const nlohmann::json relation = index.value("relation", nlohmann::json::object());
+    return ConcurrentStatement{relation.value("schemaname", ""), index.value("idxname", "")};
+  }
+  if (tree.contains("DropStmt")) {
+    if (!tree["DropStmt"].value("concurrent", false)) return std::nullopt;
+    return ConcurrentStatement{};
+  }
+  if (tree.contains("ReindexStmt")) {
+    for (const auto& param : tree["ReindexStmt"].value("params", nlohmann::json::array())) {
+      if (param.contains("DefElem") && param["DefElem"].value("defname", "") == "concurrently") {
+        return ConcurrentStatement{};
+      }
+    }
+    return std::nullopt;
+  }
+  if (tree.contains("AlterTableStmt")) {
+    for (const auto& item : tree["AlterTableStmt"].value("cmds", nlohmann::json::array())) {
+      const nlohmann::json cmd = item.value("AlterTableCmd", nlohmann::json::object());
+      if (cmd.value("subtype", "") == "AT_DetachPartition" &&
+          cmd.value("def", nlohmann::json::object())
+              .value("PartitionCmd", nlohmann::json::object())
+              .value("concurrent", false)) {
+        return ConcurrentStatement{};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace tidemark::sql

@@ -1,9 +1,11 @@
 // What a step's statements do to tables, read from libpg_query's parse trees: the tables
-// they create (fake-initial fakes an initial step whose tables all exist already).
+// they create (fake-initial fakes an initial step whose tables all exist already), and the
+// statements that run CONCURRENTLY (they wait for older transactions instead of blocking).
 //
 // Pure functions; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,5 +16,16 @@ namespace tidemark::sql {
 // The tables the CREATE TABLE statements among `statements` (parsed with trees) create, in
 // order: "schema.name" when the SQL qualifies the name, else "name".
 std::vector<std::string> CreatedTables(const std::vector<Statement>& statements);
+
+// A statement run CONCURRENTLY: CREATE INDEX, DROP INDEX, REINDEX, or DETACH PARTITION.
+struct ConcurrentStatement {
+  // CREATE INDEX CONCURRENTLY with a name: the index it builds, in the schema of its table
+  // ("" when the SQL does not qualify the table). Empty for the others.
+  std::string built_index_schema;
+  std::string built_index;
+};
+
+// What `statement` (parsed with its tree) runs CONCURRENTLY, if anything.
+std::optional<ConcurrentStatement> Concurrently(const Statement& statement);
 
 }  // namespace tidemark::sql

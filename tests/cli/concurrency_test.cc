@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <memory>
 #include <random>
 
 #include "tests/cli/cli_fixture.h"
@@ -12,6 +13,7 @@ namespace tidemark::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ConcurrencyTest : public CliTest {
  protected:
@@ -48,6 +50,9 @@ class ConcurrencyTest : public CliTest {
       EXPECT_EQ(recorded, exists ? "1" : "0") << context << ": step " << name;
     }
   }
+
+  std::unique_ptr<BackgroundProcess> IndexBuildBehindOpenTransaction(const std::string& policy,
+                                                                     const std::string& seconds);
 
   void WaitForLock(const std::string& condition) {
     for (int i = 0; i < 500; ++i) {
@@ -124,6 +129,85 @@ TEST_F(ConcurrencyTest, LockTimeoutThatPersistsLeavesTheStepUnapplied) {
   EXPECT_FALSE(TableExists("side"));
   EXPECT_TRUE(LedgerRows().empty());
   holder.Kill(SIGKILL);
+}
+
+// An index build on table t as a non-atomic step, with a session whose transaction stays
+// open for `seconds`, holding a snapshot that CREATE INDEX CONCURRENTLY must wait out (it
+// touches no table the step uses). Returns once that transaction runs.
+std::unique_ptr<BackgroundProcess> ConcurrencyTest::IndexBuildBehindOpenTransaction(
+    const std::string& policy, const std::string& seconds) {
+  Query("CREATE TABLE t (x int)");
+  WriteSteps(
+      "    - {app: a, name: \"0001\", atomic: false, forward: \"CREATE INDEX CONCURRENTLY t_x ON "
+      "t (x)\"}\n",
+      "  policy: " + policy + "\n");
+  auto holder = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+      "psql", dsn_, "-c",
+      "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class; SELECT pg_sleep(" +
+          seconds + "); COMMIT;"});
+  EXPECT_TRUE(Eventually([&] {
+    return Value("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(" + seconds +
+                 ")%' AND state = 'active' AND pid <> pg_backend_pid()") == "1";
+  }));
+  return holder;
+}
+
+TEST_F(ConcurrencyTest, IndexBuildWaitsOutALongTransactionBeyondLockTimeout) {
+  auto holder = IndexBuildBehindOpenTransaction("{lockTimeout: 200ms}", "2.5");
+  // lockTimeout alone would cancel the build after 200 ms; concurrentLockTimeout (10m by
+  // default) lets it wait for the transaction to end.
+  const ProcessResult apply = Tidemark({"apply"});
+  EXPECT_EQ(apply.exit_code, 0) << Describe(apply);
+  EXPECT_EQ(Value("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_x'::regclass"), "t");
+  EXPECT_THAT(LedgerRows(), ::testing::ElementsAre("a.0001"));
+  EXPECT_EQ(holder->Wait().exit_code, 0);
+}
+
+TEST_F(ConcurrencyTest, IndexBuildPastItsBudgetIsRetriedCleanly) {
+  auto holder = IndexBuildBehindOpenTransaction("{concurrentLockTimeout: 300ms}", "60");
+  const ProcessResult waited = Tidemark({"run"});
+  EXPECT_EQ(waited.exit_code, 1) << Describe(waited);
+  EXPECT_THAT(waited.out, HasSubstr("could not take its locks within concurrentLockTimeout 300ms "
+                                    "(3 attempts; nothing of it stays done); will retry"));
+  EXPECT_THAT(waited.out, HasSubstr("type: Reconciling"));
+  EXPECT_THAT(waited.out, Not(HasSubstr("DirtyNonAtomic")));
+  // The build that timed out left its INVALID index behind.
+  EXPECT_EQ(Value("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_x'::regclass"), "f");
+  Query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+      "'%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+  holder->Wait();
+  const ProcessResult retried = Tidemark({"run"});
+  EXPECT_EQ(retried.exit_code, 0) << Describe(retried);
+  // The status is YAML, where the message's quotes are escaped.
+  EXPECT_THAT(retried.out, HasSubstr("a.0001: dropped the INVALID index \\\"t_x\\\" that an "
+                                     "earlier failed build left behind, then built it again"));
+  EXPECT_EQ(Value("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_x'::regclass"), "t");
+  EXPECT_THAT(LedgerRows(), ::testing::ElementsAre("a.0001"));
+}
+
+TEST_F(ConcurrencyTest, UniqueIndexBuildFailingOnDuplicatesSucceedsOnceTheyAreFixed) {
+  Query("CREATE TABLE u (x int); INSERT INTO u VALUES (1), (1), (2)");
+  WriteSteps(
+      "    - {app: a, name: \"0001\", atomic: false, forward: \"CREATE UNIQUE INDEX "
+      "CONCURRENTLY u_x ON u (x)\"}\n");
+  const ProcessResult failed = Tidemark({"apply"});
+  EXPECT_EQ(failed.exit_code, 1) << Describe(failed);
+  EXPECT_THAT(failed.err,
+              HasSubstr("DirtyNonAtomic: non-atomic step a.0001 stopped at statement 1"));
+  EXPECT_THAT(failed.err, HasSubstr("could not create unique index \"u_x\""));
+  EXPECT_THAT(failed.err, HasSubstr("the failed build left the INVALID index \"u_x\" behind, "
+                                    "which tidemark drops before building it again"));
+  EXPECT_EQ(Value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'u_x'::regclass"), "f");
+
+  // A person removes the duplicate and sends the step back to be run again.
+  Query("DELETE FROM u WHERE ctid IN (SELECT ctid FROM u WHERE x = 1 LIMIT 1)");
+  ASSERT_EQ(Tidemark({"resolve", "a.0001", "--state", "unapplied"}).exit_code, 0);
+  const ProcessResult retried = Tidemark({"run"});
+  EXPECT_EQ(retried.exit_code, 0) << Describe(retried);
+  EXPECT_THAT(retried.out, HasSubstr("dropped the INVALID index \\\"u_x\\\""));
+  EXPECT_EQ(Value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'u_x'::regclass"), "t");
+  EXPECT_THAT(LedgerRows(), ::testing::ElementsAre("a.0001"));
 }
 
 TEST_F(ConcurrencyTest, KilledAtRandomPointsTheLedgerAlwaysMatchesTheSchema) {

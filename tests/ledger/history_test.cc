@@ -81,5 +81,17 @@ TEST(HistoryTest, AFinishedRunIsNoLongerDirty) {
   EXPECT_TRUE(history.failures.empty());
 }
 
+// A non-atomic run that stopped clean (an index build out of its lock budget) is a failure
+// that leaves the step as it was before its start, until the next start.
+TEST(HistoryTest, AnAbandonedRunCountsAsAFailureButIsNotDirty) {
+  const History history =
+      Summarize({Row(1, "0001", "start"), Row(2, "0001", "abandoned", "x"), Row(3, "0002", "start"),
+                 Row(4, "0002", "abandoned", "y"), Row(5, "0002", "start")});
+  EXPECT_EQ(history.dirty.size(), 1u);
+  EXPECT_EQ(history.dirty.count({"shop", "0002"}), 1u);
+  EXPECT_EQ(history.failures.at({"shop", "0001"}), 1);
+  EXPECT_EQ(history.failures.at({"shop", "0002"}), 1);
+}
+
 }  // namespace
 }  // namespace tidemark::ledger

@@ -31,5 +31,35 @@ TEST(CreatedTablesTest, StatementsWithoutTreesCreateNothing) {
   EXPECT_THAT(CreatedTables(*statements), IsEmpty());
 }
 
+// "<first two words>:<schema>.<index built>" of each statement run CONCURRENTLY.
+std::vector<std::string> ConcurrentOnes(const std::string& script) {
+  auto statements = Parse(script, /*with_trees=*/true);
+  EXPECT_TRUE(statements.ok()) << statements.status().message();
+  std::vector<std::string> found;
+  for (const Statement& statement : statements.ok() ? *statements : std::vector<Statement>{}) {
+    if (auto concurrent = Concurrently(statement)) {
+      found.push_back(statement.text.substr(0, statement.text.find(' ', 7)) + ":" +
+                      concurrent->built_index_schema + "." + concurrent->built_index);
+    }
+  }
+  return found;
+}
+
+TEST(ConcurrentlyTest, NamesTheStatementsThatRunConcurrentlyAndTheIndexTheyBuild) {
+  EXPECT_THAT(ConcurrentOnes("CREATE INDEX CONCURRENTLY i ON orders (id);"
+                             "CREATE UNIQUE INDEX CONCURRENTLY u ON billing.invoices (n);"
+                             "CREATE INDEX CONCURRENTLY ON orders (id);"
+                             "DROP INDEX CONCURRENTLY i; REINDEX INDEX CONCURRENTLY u;"
+                             "ALTER TABLE m DETACH PARTITION m1 CONCURRENTLY"),
+              ElementsAre("CREATE INDEX:.i", "CREATE UNIQUE:billing.u", "CREATE INDEX:.",
+                          "DROP INDEX:.", "REINDEX:.", "ALTER TABLE:."));
+}
+
+TEST(ConcurrentlyTest, OtherStatementsAreNotConcurrent) {
+  EXPECT_THAT(ConcurrentOnes("CREATE INDEX i ON orders (id); DROP INDEX i; REINDEX INDEX u;"
+                             "ALTER TABLE m DETACH PARTITION m1; SELECT 'CONCURRENTLY'"),
+              IsEmpty());
+}
+
 }  // namespace
 }  // namespace tidemark::sql
