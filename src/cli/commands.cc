@@ -243,7 +243,9 @@ int RunLint(const CommonOptions& common) {
     std::vector<const plan::Step*> steps;
     for (const plan::Step& step : plan.migrations) steps.push_back(&step);
     for (const plan::LintFinding& finding : engine::LintSteps(steps)) {
-      if (finding.severity == plan::Severity::kError) exit_code = kExitPending;
+      if (finding.severity == plan::Severity::kError && finding.accepted.empty()) {
+        exit_code = kExitPending;
+      }
       if (Format(common) == OutputFormat::kText) {
         std::cout << finding.migration.ToString() << ": " << plan::SeverityName(finding.severity)
                   << ": " << finding.message << " [" << finding.rule << "]\n";
@@ -252,7 +254,8 @@ int RunLint(const CommonOptions& common) {
                                  {"migration", finding.migration.ToString()},
                                  {"rule", finding.rule},
                                  {"severity", plan::SeverityName(finding.severity)},
-                                 {"message", finding.message}});
+                                 {"message", finding.message},
+                                 {"accepted", finding.accepted}});
       }
     }
   }

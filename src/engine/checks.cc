@@ -130,7 +130,7 @@ std::optional<Problem> Reconciler::CheckPythonSteps() const {
 }
 
 // Lint reports its findings in the outcome with policy.lint Warn, and also refuses the
-// plan on an error with Block.
+// plan on an error with Block, unless the SQL accepts that finding (-- tidemark:allow).
 std::optional<Problem> Reconciler::CheckLint() {
   if (plan_.policy.lint == plan::LintPolicy::kOff) return std::nullopt;
   std::vector<const plan::Step*> applying;
@@ -140,7 +140,7 @@ std::optional<Problem> Reconciler::CheckLint() {
   report_.outcome.lint = LintForward(applying, parsed_);
   if (plan_.policy.lint != plan::LintPolicy::kBlock) return std::nullopt;
   for (const plan::LintFinding& finding : report_.outcome.lint) {
-    if (finding.severity != plan::Severity::kError) continue;
+    if (finding.severity != plan::Severity::kError || !finding.accepted.empty()) continue;
     return Problem{plan::Reason::kLintBlocked, "step " + finding.migration.ToString() + ": " +
                                                    finding.message + " (rule " + finding.rule +
                                                    "); change the SQL, or set policy.lint: Warn"};

@@ -49,6 +49,7 @@ struct LintFinding {
   Severity severity = Severity::kWarning;
   std::string message;
   int statement_index = -1;
+  std::string accepted;  // the reason given by `-- tidemark:allow RULE reason`; empty: not accepted
 };
 
 struct Drift {

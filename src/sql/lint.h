@@ -2,7 +2,10 @@
 // squawk family of rules), read from libpg_query's parse trees (SPEC section 5).
 //
 // Operations on a table created earlier in the same step are exempt from the rules about
-// existing tables: a new, empty table cannot be locked by anyone else yet.
+// existing tables: a new, empty table cannot be locked by anyone else yet. Locks are judged
+// over the step's transaction: an atomic step is one transaction, a non-atomic one has those
+// its own BEGIN ... COMMIT opens. A `-- tidemark:allow RULE reason` line in a statement's
+// leading comments accepts that statement's findings of RULE (docs/lint.md).
 #pragma once
 
 #include <string>

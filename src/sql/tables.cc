@@ -2,14 +2,19 @@
 
 namespace tidemark::sql {
 
+std::string QualifiedName(const nlohmann::json& relation) {
+  if (!relation.is_object()) return "";
+  const std::string schema = relation.value("schemaname", "");
+  const std::string name = relation.value("relname", "");
+  return schema.empty() ? name : schema + "." + name;
+}
+
 std::vector<std::string> CreatedTables(const std::vector<Statement>& statements) {
   std::vector<std::string> tables;
   for (const Statement& statement : statements) {
     if (!statement.tree.contains("CreateStmt")) continue;
-    const auto& relation = statement.tree["CreateStmt"].value("relation", nlohmann::json());
-    const std::string schema = relation.value("schemaname", "");
-    const std::string name = relation.value("relname", "");
-    tables.push_back(schema.empty() ? name : schema + "." + name);
+    tables.push_back(
+        QualifiedName(statement.tree["CreateStmt"].value("relation", nlohmann::json())));
   }
   return tables;
 }

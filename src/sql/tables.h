@@ -13,6 +13,9 @@
 
 namespace tidemark::sql {
 
+// "schema.name" of a parse tree's RangeVar when the SQL qualifies the name, else "name".
+std::string QualifiedName(const nlohmann::json& relation);
+
 // The tables the CREATE TABLE statements among `statements` (parsed with trees) create, in
 // order: "schema.name" when the SQL qualifies the name, else "name".
 std::vector<std::string> CreatedTables(const std::vector<Statement>& statements);

@@ -130,7 +130,8 @@ TEST_F(EngineSafetyTest, LintErrorsBlockOnlyWithLintBlock) {
   plan.policy.lint = plan::LintPolicy::kBlock;
   ExpectRefused(plan, "LintBlocked",
                 "step shop.0001: statement 1: CREATE INDEX i on t: CREATE INDEX without "
-                "CONCURRENTLY blocks writes to the table while the index builds (rule "
+                "CONCURRENTLY holds a SHARE lock that blocks writes to the table while the "
+                "index builds; use CREATE INDEX CONCURRENTLY in a step with atomic: false (rule "
                 "require-concurrent-index-creation)");
 
   plan.policy.lint = plan::LintPolicy::kWarn;
@@ -138,6 +139,19 @@ TEST_F(EngineSafetyTest, LintErrorsBlockOnlyWithLintBlock) {
   EXPECT_FALSE(warned.outcome.stalled);
   ASSERT_EQ(warned.outcome.lint.size(), 1u);
   EXPECT_EQ(warned.outcome.lint[0].rule, "require-concurrent-index-creation");
+  EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});
+}
+
+TEST_F(EngineSafetyTest, AnAcceptedLintErrorDoesNotBlock) {
+  plan::MigrationPlan plan =
+      Chain({SqlStep("0001",
+                     "-- tidemark:allow require-concurrent-index-creation t is empty\n"
+                     "CREATE INDEX i ON t (id)")});
+  plan.policy.lint = plan::LintPolicy::kBlock;
+  const engine::Report report = Reconcile(plan);
+  EXPECT_FALSE(report.outcome.stalled);
+  ASSERT_EQ(report.outcome.lint.size(), 1u);
+  EXPECT_EQ(report.outcome.lint[0].accepted, "t is empty");
   EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});
 }
 
