@@ -20,7 +20,7 @@ std::string Action::ToString() const {
     case Kind::kRequeueAfter:
       return "RequeueAfter(" + std::to_string(delay_.count()) + "ms, " + result + ")";
     case Kind::kBackoff:
-      return "Backoff(" + result + ")";
+      return "Backoff(" + result + (restarts_backoff_ ? ", restarted)" : ")");
     case Kind::kAwaitChange:
       return "AwaitChange(" + result + ")";
   }

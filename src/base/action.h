@@ -42,12 +42,22 @@ class Action {
   // Nothing will change until the object does (a suspended plan).
   static Action AwaitChange() { return {Kind::kAwaitChange, {}, ReconcileResult::kSuccess}; }
 
+  // The same back-off, counted from a first failure again: the reconcile moved its object on
+  // (ran a step, or ended differently from before), so the delays that earlier failures
+  // built up no longer apply.
+  Action RestartingBackoff() const {
+    Action restarted = *this;
+    restarted.restarts_backoff_ = kind_ == Kind::kBackoff;
+    return restarted;
+  }
+
   Kind kind() const { return kind_; }
   std::chrono::milliseconds delay() const { return delay_; }  // kRequeueAfter only
   ReconcileResult result() const { return result_; }
+  bool restarts_backoff() const { return restarts_backoff_; }  // kBackoff only
 
   bool operator==(const Action&) const = default;
-  // "RequeueAfter(600000ms, success)", for test failures and debug logs.
+  // "RequeueAfter(600000ms, success)", "Backoff(error, restarted)": for tests and logs.
   std::string ToString() const;
 
  private:
@@ -57,6 +67,7 @@ class Action {
   Kind kind_;
   std::chrono::milliseconds delay_;
   ReconcileResult result_;
+  bool restarts_backoff_ = false;
 };
 
 }  // namespace tidemark

@@ -19,4 +19,16 @@ std::string RedactDsn(std::string_view dsn) {
   return out;
 }
 
+std::string RedactValues(std::string text, const std::vector<std::string>& secrets) {
+  static constexpr std::string_view kMask = "***";
+  for (const std::string& secret : secrets) {
+    if (secret.empty()) continue;
+    for (size_t at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + kMask.size())) {
+      text.replace(at, secret.size(), kMask);
+    }
+  }
+  return text;
+}
+
 }  // namespace tidemark

@@ -14,53 +14,19 @@
 #include "base/log.h"
 #include "base/text.h"
 #include "cli/common.h"
+#include "cli/lint_command.h"
 #include "cli/output.h"
+#include "cli/plan_commands.h"
 #include "cli/version.h"
 #include "cli/wait_command.h"
-#include "engine/reconcile.h"
 #include "postgres/pg_store.h"
 #include "resource/decode.h"
 #include "resource/objects.h"
-#include "sql/lint.h"
 
 namespace tidemark::cli {
 namespace {
 
-// Each command's own flags, as parsing fills them.
-struct SqlFlags {
-  std::string migration;
-  bool backwards = false;
-};
-
-// --phase of apply and check: pre, post or all.
-struct PhaseFlag {
-  std::string phase = "all";
-
-  std::optional<plan::Phase> Selected() const {
-    if (phase == "pre") return plan::Phase::kPreDeploy;
-    if (phase == "post") return plan::Phase::kPostDeploy;
-    return std::nullopt;
-  }
-};
-
-struct PlanFlags {
-  std::vector<std::string> targets;
-};
-
-struct ApplyFlags {
-  PhaseFlag phase;
-  std::vector<std::string> targets;
-  bool fake = false;
-  bool fake_initial = false;
-  bool dry_run = false;
-  bool allow_revert = false;
-};
-
-struct ResolveFlags {
-  std::string migration;
-  std::string state;
-};
-
+// `run`'s own flags, as parsing fills them (the others' are beside their Run functions).
 struct RunFlags {
   bool watch = false;
   std::string interval = "2s";
@@ -78,214 +44,11 @@ struct Invocation {
   ResolveFlags resolve;
   RunFlags run;
   WaitFlags wait;
+  LintFlags lint;
   std::function<int()> run_operator;  // set by server->declare_operator
   char** argv = nullptr;
   const ServerCommands* server = nullptr;  // null in the `tidemark` program
 };
-
-// --target app.name|app.zero, as `manage.py migrate app name` reads it: it replaces the
-// plan's target for that app, and other apps' steps that need what it reverts are reverted
-// first. Returns what is wrong with a flag, if anything.
-std::optional<std::string> AddTargetFlags(const std::vector<std::string>& texts,
-                                          plan::MigrationPlan& plan) {
-  for (const std::string& text : texts) {
-    auto id = plan::ParseStepId(text);
-    if (!id) return "--target " + text + ": write app.migration or app.zero";
-    std::erase_if(plan.targets, [&](const plan::Target& t) { return t.app == id->app; });
-    plan.targets.push_back({id->app, id->name, /*with_dependents=*/true});
-  }
-  return std::nullopt;
-}
-
-// policy.pythonSteps: Run: spec.runner runs the python steps.
-bool RunsPythonSteps(const plan::MigrationPlan& plan) {
-  return plan.policy.python_steps == plan::PythonStepsPolicy::kRun;
-}
-
-int RunStatus(const CommonOptions& common, bool as_plan, const PlanFlags& flags = {}) {
-  auto loaded = LoadPlans(common);
-  if (!loaded.ok()) return Invalid(loaded.status().message());
-  auto plan = OnePlan(*loaded);
-  if (!plan.ok()) return Invalid(plan.status().message());
-  if (auto wrong = AddTargetFlags(flags.targets, *plan)) return Invalid(*wrong);
-  engine::Options options = BaseOptions(common);
-  options.execute = false;
-  const engine::Report report =
-      engine::Reconcile(*plan, MakeConnector(*plan, loaded->files), options);
-  const OutputFormat format = Format(common);
-  if (format != OutputFormat::kText) {
-    PrintDocument(ReportJson(*plan, report, StatusOf(*plan, report)), format);
-  } else if (as_plan) {
-    std::cout << "Planned operations:\n";
-    if (report.outcome.pending.empty() && report.ledger_read) {
-      std::cout << "  No planned migration operations.\n";
-    }
-    std::cout << ShowActions(report.outcome.pending, report, "  ", RunsPythonSteps(*plan));
-  } else {
-    std::cout << ShowSteps(report, RunsPythonSteps(*plan));
-  }
-  PrintProblem(report);
-  if (!report.ledger_read) return std::max(ExitCode(report, false), kExitPending);
-  return ExitCode(report, false) == kExitInvalid ? kExitInvalid : kExitOk;
-}
-
-// Held actions wait for the other phase; said so that --phase pre never hides them.
-void PrintHeld(const engine::Report& report, const std::string& indent, bool by_runner) {
-  const std::vector<plan::PendingAction>& held = report.outcome.held;
-  if (held.empty()) return;
-  std::cout << indent << held.size() << " held for the other --phase:\n"
-            << ShowActions(held, report, indent + "  ", by_runner);
-}
-
-int RunCheck(const CommonOptions& common, const PhaseFlag& phase) {
-  auto loaded = LoadPlans(common);
-  if (!loaded.ok()) return Invalid(loaded.status().message());
-  int worst = kExitOk;
-  for (const plan::MigrationPlan& plan : loaded->plans) {
-    engine::Options options = BaseOptions(common);
-    options.execute = false;
-    options.phase = phase.Selected();
-    const engine::Report report =
-        engine::Reconcile(plan, MakeConnector(plan, loaded->files), options);
-    const OutputFormat format = Format(common);
-    if (format != OutputFormat::kText) {
-      PrintDocument(ReportJson(plan, report, StatusOf(plan, report)), format);
-    } else if (report.ledger_read) {
-      std::cout << plan.Key() << ": " << report.outcome.pending.size() << " pending\n"
-                << ShowActions(report.outcome.pending, report, "  ", RunsPythonSteps(plan));
-      PrintHeld(report, "  ", RunsPythonSteps(plan));
-    }
-    PrintProblem(report);
-    const int code = ExitCode(report, /*pending_is_failure=*/true);
-    worst = std::max(worst, report.ledger_read ? code : std::max(code, kExitPending));
-  }
-  return worst;
-}
-
-int RunApply(const CommonOptions& common, const ApplyFlags& apply) {
-  auto loaded = LoadPlans(common);
-  if (!loaded.ok()) return Invalid(loaded.status().message());
-  auto chosen = OnePlan(*loaded);
-  if (!chosen.ok()) return Invalid(chosen.status().message());
-  plan::MigrationPlan plan = *chosen;
-  if (auto wrong = AddTargetFlags(apply.targets, plan)) return Invalid(*wrong);
-  engine::Options options = BaseOptions(common);
-  options.dry_run = apply.dry_run;
-  options.fake_all = apply.fake;
-  options.fake_initial = apply.fake_initial;
-  options.allow_revert = apply.allow_revert;
-  options.phase = apply.phase.Selected();
-  auto runner = MakeRunner(plan, loaded->files);
-  if (!runner.ok()) return Invalid(runner.status().message());
-  options.runner = runner->get();
-  const OutputFormat format = Format(common);
-  std::ostream& progress = format == OutputFormat::kText ? std::cout : std::cerr;
-  progress << "Running migrations for plan " << plan.Key() << ":\n" << std::flush;
-  const engine::Report report = engine::Reconcile(plan, MakeConnector(plan, loaded->files), options,
-                                                  ProgressPrinter(progress));
-  if (format != OutputFormat::kText) {
-    PrintDocument(ReportJson(plan, report, StatusOf(plan, report)), format);
-  } else if (report.ledger_read && report.done.empty() && report.outcome.pending.empty()) {
-    std::cout << "  No migrations to apply.\n";
-  } else if (report.outcome.idle_reason == plan::Reason::kDryRun) {
-    std::cout << "  Dry run: nothing executed. Planned:\n"
-              << ShowActions(report.outcome.pending, report, "    ", RunsPythonSteps(plan));
-  }
-  if (format == OutputFormat::kText) PrintHeld(report, "  ", RunsPythonSteps(plan));
-  for (const plan::LintFinding& finding : report.outcome.lint) {
-    std::cerr << "lint " << plan::SeverityName(finding.severity) << ": "
-              << finding.migration.ToString() << ": " << Printable(finding.message, kMaxMessage)
-              << " [" << finding.rule << "]\n";
-  }
-  PrintProblem(report);
-  return ExitCode(report, !apply.dry_run);
-}
-
-int RunSql(const CommonOptions& common, const SqlFlags& sql) {
-  const std::string& migration = sql.migration;
-  auto loaded = LoadPlans(common);
-  if (!loaded.ok()) return Invalid(loaded.status().message());
-  auto plan = OnePlan(*loaded);
-  if (!plan.ok()) return Invalid(plan.status().message());
-  auto id = plan::ParseStepId(migration);
-  if (!id) return Invalid(migration + ": write app.migration, e.g. shop.0001_initial");
-  for (const plan::Step& step : plan->migrations) {
-    if (step.id != *id) continue;
-    if (sql.backwards && !step.backward) {
-      return Invalid("step " + migration + " is irreversible: it has no backward SQL");
-    }
-    auto statements = engine::StepStatements(step, !sql.backwards);
-    if (!statements.ok()) return Invalid(statements.status().message());
-    if (Format(common) == OutputFormat::kJson) {
-      std::cout << DumpJson(nlohmann::json{{"migration", migration},
-                                           {"atomic", step.atomic},
-                                           {"statements", *statements}},
-                            2)
-                << "\n";
-      return kExitOk;
-    }
-    if (step.atomic) std::cout << "BEGIN;\n";
-    if (step.python)
-      std::cout << "--\n-- Python code (RunPython) here cannot be shown as SQL\n--\n";
-    for (const std::string& statement : *statements) std::cout << statement << ";\n";
-    if (step.atomic) std::cout << "COMMIT;\n";
-    return kExitOk;
-  }
-  return Invalid("no step " + migration + " in plan " + plan->Key());
-}
-
-int RunLint(const CommonOptions& common) {
-  auto loaded = LoadPlans(common);
-  if (!loaded.ok()) return Invalid(loaded.status().message());
-  int exit_code = kExitOk;
-  nlohmann::ordered_json findings_json = nlohmann::ordered_json::array();
-  for (const plan::MigrationPlan& plan : loaded->plans) {
-    std::vector<const plan::Step*> steps;
-    for (const plan::Step& step : plan.migrations) steps.push_back(&step);
-    for (const plan::LintFinding& finding : engine::LintSteps(steps)) {
-      if (finding.severity == plan::Severity::kError && finding.accepted.empty()) {
-        exit_code = kExitPending;
-      }
-      if (Format(common) == OutputFormat::kText) {
-        std::cout << finding.migration.ToString() << ": " << plan::SeverityName(finding.severity)
-                  << ": " << finding.message << " [" << finding.rule << "]\n";
-      } else {
-        findings_json.push_back({{"plan", plan.Key()},
-                                 {"migration", finding.migration.ToString()},
-                                 {"rule", finding.rule},
-                                 {"severity", plan::SeverityName(finding.severity)},
-                                 {"message", finding.message},
-                                 {"accepted", finding.accepted}});
-      }
-    }
-  }
-  if (Format(common) != OutputFormat::kText) PrintDocument(findings_json, Format(common));
-  return exit_code;
-}
-
-int RunResolve(const CommonOptions& common, const ResolveFlags& resolve) {
-  const std::string& migration = resolve.migration;
-  const std::string& state = resolve.state;
-  auto loaded = LoadPlans(common);
-  if (!loaded.ok()) return Invalid(loaded.status().message());
-  auto plan = OnePlan(*loaded);
-  if (!plan.ok()) return Invalid(plan.status().message());
-  auto id = plan::ParseStepId(migration);
-  if (!id) return Invalid(migration + ": write app.migration");
-  if (state != "applied" && state != "unapplied") return Invalid("--state: applied or unapplied");
-  engine::Options options = BaseOptions(common);
-  Result<bool> resolved = engine::ResolveDirty(*plan, MakeConnector(*plan, loaded->files), *id,
-                                               state == "applied", options.lock_wait);
-  if (!resolved.ok()) {
-    std::cerr << "error: " << Printable(resolved.status().message(), kMaxMessage) << "\n";
-    return resolved.status().code() == StatusCode::kInvalidArgument ? kExitInvalid : kExitPending;
-  }
-  std::cout << "step " << migration
-            << (*resolved ? " resolved as " + state
-                          : std::string(" is not dirty; nothing to resolve"))
-            << "\n";
-  return kExitOk;
-}
 
 // Replaces this process with tidemark-operator from this program's folder, same arguments.
 int HandToServerProgram(char** argv) {
@@ -312,6 +75,14 @@ int RunRun(Invocation& invocation) {
 
 void DeclareNoOwnFlags(CLI::App&, Invocation&) {}
 
+void DeclareLint(CLI::App& command, Invocation& invocation) {
+  command
+      .add_option("--pg-version", invocation.lint.pg_version,
+                  "the server's major version to lint for (default: the connected server's, "
+                  "else verdicts assume one that has every form they suggest)")
+      ->check(CLI::Range(9, 99));
+}
+
 void DeclareSql(CLI::App& command, Invocation& invocation) {
   SqlFlags& sql = invocation.sql;
   command.add_option("migration", sql.migration, "app.migration")->required();
@@ -322,14 +93,16 @@ constexpr const char* kTargetHelp =
     "app.migration or app.zero, as migrate APP NAME: replaces the plan's target for that app, "
     "and reverts other apps' steps that need the steps it reverts";
 
-void DeclarePlan(CLI::App& command, Invocation& invocation) {
-  command.add_option("--target", invocation.plan.targets, kTargetHelp);
-}
-
 void DeclarePhase(CLI::App& command, PhaseFlag& flag, const char* help) {
   command.add_option("--phase", flag.phase, help)
       ->check(CLI::IsMember({"pre", "post", "all"}))
       ->capture_default_str();
+}
+
+void DeclarePlan(CLI::App& command, Invocation& invocation) {
+  DeclarePhase(command, invocation.plan.phase,
+               "pre or post: the actions of apply --phase pre|post (and their approval digest)");
+  command.add_option("--target", invocation.plan.targets, kTargetHelp);
 }
 
 void DeclareCheck(CLI::App& command, Invocation& invocation) {
@@ -349,6 +122,12 @@ void DeclareApply(CLI::App& command, Invocation& invocation) {
   command.add_flag("--dry-run", apply.dry_run, "show the actions, execute nothing");
   command.add_flag("--allow-revert", apply.allow_revert,
                    "permit reverting applied steps (policy.revert: Allow)");
+  command.add_option("--approve", apply.approve,
+                     "run only if the pending actions have this digest (tidemark plan prints it); "
+                     "otherwise run nothing");
+  command.add_option("--backup", apply.backup,
+                     "before the first change, pg_dump the database to this file (custom "
+                     "format, for pg_restore); run nothing if that fails");
 }
 
 void DeclareResolve(CLI::App& command, Invocation& invocation) {
@@ -440,8 +219,8 @@ constexpr Command kCommands[] = {
      [](Invocation& in) { return RunApply(in.common, in.apply); }},
     {"check", "exit 1 when anything is pending (migrate --check)", true, DeclareCheck,
      [](Invocation& in) { return RunCheck(in.common, in.check_phase); }},
-    {"lint", "report SQL that takes long locks or breaks running code", true, DeclareNoOwnFlags,
-     [](Invocation& in) { return RunLint(in.common); }},
+    {"lint", "report SQL that takes long locks or breaks running code", true, DeclareLint,
+     [](Invocation& in) { return RunLint(in.common, in.lint); }},
     {"resolve", "mark a dirty non-atomic step as resolved", true, DeclareResolve,
      [](Invocation& in) { return RunResolve(in.common, in.resolve); }},
     {"run", "reconcile every plan of the files, print their status", true, DeclareRun, RunRun},

@@ -5,6 +5,7 @@
 #include "base/text.h"
 #include "cli/commands.h"
 #include "cli/process_runner.h"
+#include "plan/approval.h"
 #include "plan/graph.h"
 #include "postgres/connection.h"
 #include "postgres/pg_store.h"
@@ -96,6 +97,10 @@ void PrintProblem(const engine::Report& report) {
     std::cerr << "not done: " << plan::ReasonName(out.progressing->reason) << ": "
               << Printable(out.progressing->message, kMaxMessage) << "\n";
   }
+  if (out.idle_reason == plan::Reason::kWaitingForApproval && out.approval) {
+    std::cerr << "not done: " << plan::ReasonName(*out.idle_reason) << ": "
+              << Printable(plan::DescribeApproval(*out.approval), kMaxMessage) << "\n";
+  }
 }
 
 nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report) {
@@ -124,6 +129,16 @@ Result<std::unique_ptr<engine::StepRunner>> MakeRunner(const plan::MigrationPlan
   return std::unique_ptr<engine::StepRunner>(std::move(runner));
 }
 
+namespace {
+
+// "20,000 rows in 20 batches, 9,512 rows/s".
+std::string BackfillCounts(const ledger::BackfillProgress& progress) {
+  return ledger::RowsInBatches(progress) + ", " +
+         GroupThousands(static_cast<size_t>(progress.RowsPerSecond())) + " rows/s";
+}
+
+}  // namespace
+
 // Django-like progress lines: "  Applying shop.0001_initial... OK (12 ms)".
 engine::Observer ProgressPrinter(std::ostream& out) {
   engine::Observer observer;
@@ -134,7 +149,34 @@ engine::Observer ProgressPrinter(std::ostream& out) {
     out << "  [" << index + 1 << "/" << count << "] " << verb << " " << action.step->id.ToString()
         << "..." << std::flush;
   };
-  observer.on_step_done = [&out](const plan::Action& action, const ledger::StepResult& result) {
+  observer.on_restore_point = [&out](const plan::RestorePoint& point) {
+    out << "  Restore point before the first change: " << point.at << ", WAL " << point.wal_lsn
+        << "\n"
+        << std::flush;
+  };
+  observer.on_step_blocked = [&out](const plan::Action&,
+                                    const std::vector<ledger::Blocker>& blockers) {
+    out << "\n    waiting for a lock held by " << ledger::DescribeBlockers(blockers) << std::flush;
+  };
+  // A back-fill's counts on a line of their own: its first batch, then at most one a second.
+  auto shown = std::make_shared<std::optional<std::chrono::steady_clock::time_point>>();
+  observer.on_backfill_progress = [&out, shown](const plan::Action&,
+                                                const ledger::BackfillProgress& progress) {
+    const auto now = std::chrono::steady_clock::now();
+    if (*shown && now - **shown < std::chrono::seconds(1)) return;
+    *shown = now;
+    out << "\n    back-fill: " << BackfillCounts(progress) << std::flush;
+  };
+  observer.on_step_done = [&out, shown](const plan::Action& action,
+                                        const ledger::StepResult& result) {
+    if (result.backfill) {
+      for (const std::string& note : result.notes) {
+        out << "\n    " << Printable(note, kMaxMessage);  // an earlier run's counts taken up
+      }
+      out << "\n    back-fill " << (result.ok ? "done" : "stopped") << ": "
+          << BackfillCounts(*result.backfill) << "\n   ";
+      shown->reset();
+    }
     if (result.ok) {
       out << " OK (" << static_cast<int64_t>(result.duration_ms + 0.5) << " ms)";
       if (result.by_runner) {

@@ -53,7 +53,8 @@ int ExitCode(const engine::Report& report, bool pending_is_failure);
 void PrintProblem(const engine::Report& report);
 nlohmann::ordered_json StatusOf(const plan::MigrationPlan& plan, const engine::Report& report);
 void PrintDocument(const nlohmann::ordered_json& document, OutputFormat format);
-// Django-like progress: "  [1/3] Applying shop.0001_initial... OK (12 ms)".
+// Django-like progress: "  [1/3] Applying shop.0001_initial... OK (12 ms)", after the
+// restore point's line.
 engine::Observer ProgressPrinter(std::ostream& out);
 
 // What `tidemark run --watch --metrics-addr` reports as it goes: the server program
@@ -61,8 +62,9 @@ engine::Observer ProgressPrinter(std::ostream& out);
 class RunMonitor {
  public:
   virtual ~RunMonitor() = default;
-  // The observer for one reconcile: `printer`, plus step and lock-wait metrics.
-  virtual engine::Observer Observe(engine::Observer printer) = 0;
+  // The observer for one reconcile of `plan`: `printer`, plus step, lock-wait and back-fill
+  // metrics.
+  virtual engine::Observer Observe(const plan::MigrationPlan& plan, engine::Observer printer) = 0;
   // `done`: nothing left to do; `next`: what run --watch does next (plan::NextAction).
   virtual void Reconciled(const plan::MigrationPlan& plan, const engine::Report& report, bool done,
                           const Action& next, double seconds) = 0;

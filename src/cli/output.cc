@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "base/text.h"
+#include "resource/decode.h"
 
 namespace tidemark::cli {
 namespace {
@@ -102,6 +103,17 @@ std::string ShowActions(const std::vector<plan::PendingAction>& actions,
          action.action == plan::RecordedAction::kRevert)) {
       text += kByRunner;
     }
+    if (step && step->kind == plan::StepKind::kBackfill &&
+        action.action == plan::RecordedAction::kApply) {
+      const std::chrono::milliseconds delay = step->backfill.batch_delay;
+      text += " (back-fill: batches of their own until none changes a row, " +
+              (delay.count() == 0 ? "no pause between them"
+                                  : resource::FormatDuration(delay) + " apart") +
+              (step->backfill.max_batches > 0
+                   ? ", at most " + std::to_string(step->backfill.max_batches) + " batches"
+                   : "") +
+              ")";
+    }
     if (step && action.action == plan::RecordedAction::kRevert && !step->backward) {
       text += " (irreversible";
       if (!step->irreversible_reason.empty()) text += ": " + step->irreversible_reason;
@@ -128,6 +140,7 @@ nlohmann::ordered_json ReportJson(const plan::MigrationPlan& plan, const engine:
                            {"action", plan::RecordedActionName(record.action)},
                            {"durationMs", record.duration_ms}});
   }
+  if (!report.approval_digest.empty()) out["approvalDigest"] = report.approval_digest;
   out["status"] = status;
   return out;
 }

@@ -26,40 +26,6 @@ constexpr size_t kKeptOutput = 64 * 1024;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
-// Replaces what is not valid UTF-8 by '?', byte by byte.
-std::string ValidUtf8(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const size_t length = c < 0x80           ? 1
-                          : (c >> 5) == 0x6  ? 2
-                          : (c >> 4) == 0xE  ? 3
-                          : (c >> 3) == 0x1E ? 4
-                                             : 0;
-    bool valid = length > 0 && i + length <= text.size() && (length == 1 || c >= 0xC2);
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    }
-    if (!valid) {
-      out += '?';
-      ++i;
-      continue;
-    }
-    out.append(text, i, length);
-    i += length;
-  }
-  return out;
-}
-
-std::string Replaced(std::string text, const std::string& secret) {
-  if (secret.empty()) return text;
-  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
-    text.replace(at, secret.size(), "***");
-  }
-  return text;
-}
-
 // "1h", "90s": the timeout as it is written in a plan.
 std::string Written(std::chrono::milliseconds duration) {
   return resource::FormatDuration(duration);
@@ -142,28 +108,6 @@ std::string ExitText(int status) {
 
 }  // namespace
 
-std::string OutputTail(const std::string& output, const std::vector<std::string>& secrets,
-                       size_t lines, size_t line_bytes) {
-  std::string text = output;
-  for (const std::string& secret : secrets) text = Replaced(std::move(text), secret);
-  std::vector<std::string> kept;
-  size_t end = text.size();
-  while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r')) --end;
-  while (end > 0 && kept.size() < lines) {
-    const size_t start = text.rfind('\n', end - 1);
-    const size_t from = start == std::string::npos ? 0 : start + 1;
-    std::string line = text.substr(from, end - from);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.size() > line_bytes) line = line.substr(0, line_bytes) + "...";
-    kept.insert(kept.begin(), RedactDsn(ValidUtf8(line)));
-    if (start == std::string::npos) break;
-    end = start;
-  }
-  std::string tail;
-  for (const std::string& line : kept) tail += (tail.empty() ? "" : "\n") + line;
-  return tail;
-}
-
 Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Make(const plan::MigrationPlan& plan,
                                                            resource::ObjectSource& objects) {
   if (!plan.runner || plan.runner->command.empty()) {
@@ -185,29 +129,21 @@ Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Make(const plan::Migration
   return runner;
 }
 
-engine::RunnerOutcome ProcessRunner::Run(const engine::RunnerTask& task, std::stop_token stop) {
-  engine::RunnerOutcome outcome;
+ChildResult RunChild(const ChildSpec& spec, std::stop_token stop) {
+  ChildResult result;
   const auto start = Clock::now();
-  auto finish = [&](std::string failure, const std::string& output) {
-    outcome.ok = failure.empty();
-    outcome.failure = std::move(failure);
-    outcome.output_tail = OutputTail(output, secrets_, kTailLines, kMaxLineBytes);
-    outcome.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    return outcome;
-  };
-  std::vector<std::string> words = command_;
-  for (std::string& word : engine::RunnerArguments(task)) words.push_back(std::move(word));
+  std::vector<std::string> words = spec.argv;
   std::vector<char*> argv;
   for (std::string& word : words) argv.push_back(word.data());
   argv.push_back(nullptr);
-  // tidemark's environment, with runner.env replacing or adding variables.
+  // tidemark's environment, with spec.env replacing or adding variables.
   std::map<std::string, std::string> variables;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string text = *entry;
     const size_t equals = text.find('=');
     if (equals != std::string::npos) variables[text.substr(0, equals)] = text.substr(equals + 1);
   }
-  for (const auto& [name, value] : env_) variables[name] = value;
+  for (const auto& [name, value] : spec.env) variables[name] = value;
   std::vector<std::string> entries;
   for (const auto& [name, value] : variables) entries.push_back(name + "=" + value);
   std::vector<char*> envp;
@@ -215,15 +151,18 @@ engine::RunnerOutcome ProcessRunner::Run(const engine::RunnerTask& task, std::st
   envp.push_back(nullptr);
 
   int pipe_ends[2];
-  if (pipe2(pipe_ends, O_CLOEXEC) != 0)
-    return finish("could not start: pipe: " + ErrnoText(errno), "");
+  if (pipe2(pipe_ends, O_CLOEXEC) != 0) {
+    result.end = ChildResult::End::kNotStarted;
+    result.failure = "pipe: " + ErrnoText(errno);
+    return result;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_ends[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, pipe_ends[1], STDERR_FILENO);
-  if (!working_dir_.empty()) {
-    posix_spawn_file_actions_addchdir_np(&actions, working_dir_.c_str());
+  if (!spec.working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, spec.working_dir.c_str());
   }
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
@@ -236,24 +175,58 @@ engine::RunnerOutcome ProcessRunner::Run(const engine::RunnerTask& task, std::st
   close(pipe_ends[1]);
   if (spawned != 0) {
     close(pipe_ends[0]);
-    return finish("could not start `" + command_.front() + "`" +
-                      (working_dir_.empty() ? "" : " in " + working_dir_) + ": " +
-                      ErrnoText(spawned) + "; check spec.runner.command and workingDir",
-                  "");
+    result.end = ChildResult::End::kNotStarted;
+    result.failure = ErrnoText(spawned);
+    return result;
   }
   Child child(pid, pipe_ends[0]);
-  if (!child.Drain(start + timeout_, stop)) {
-    const bool stopping = stop.stop_requested();
-    child.Kill(kGrace);
+  const auto deadline = spec.timeout.count() > 0 ? start + spec.timeout : Clock::time_point::max();
+  if (!child.Drain(deadline, stop)) {
+    result.end = stop.stop_requested() ? ChildResult::End::kStopped : ChildResult::End::kTimedOut;
+    child.Kill(ProcessRunner::kGrace);
     child.Wait();
-    return finish(
-        stopping ? "was stopped: tidemark is shutting down"
-                 : "timed out after " + Written(timeout_) + " (spec.runner.timeout) and was killed",
-        child.Output());
+    result.output = child.Output();
+    return result;
   }
   const int status = child.Wait();
-  const bool succeeded = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  return finish(succeeded ? "" : ExitText(status), child.Output());
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  const bool succeeded = result.exit_code == 0;
+  result.end = succeeded ? ChildResult::End::kSucceeded : ChildResult::End::kFailed;
+  if (!succeeded) result.failure = ExitText(status);
+  result.output = child.Output();
+  return result;
+}
+
+engine::RunnerOutcome ProcessRunner::Run(const engine::RunnerTask& task, std::stop_token stop) {
+  engine::RunnerOutcome outcome;
+  const auto start = Clock::now();
+  ChildSpec spec{command_, env_, working_dir_, timeout_};
+  for (std::string& word : engine::RunnerArguments(task)) spec.argv.push_back(std::move(word));
+  const ChildResult child = RunChild(spec, std::move(stop));
+  switch (child.end) {
+    case ChildResult::End::kNotStarted:
+      outcome.failure = "could not start `" + command_.front() + "`" +
+                        (working_dir_.empty() ? "" : " in " + working_dir_) + ": " + child.failure +
+                        "; check spec.runner.command and workingDir";
+      break;
+    case ChildResult::End::kStopped:
+      outcome.failure = "was stopped: tidemark is shutting down";
+      break;
+    case ChildResult::End::kTimedOut:
+      outcome.failure =
+          "timed out after " + Written(timeout_) + " (spec.runner.timeout) and was killed";
+      break;
+    case ChildResult::End::kFailed:
+      outcome.failure = child.failure;
+      break;
+    case ChildResult::End::kSucceeded:
+      break;
+  }
+  outcome.ok = child.end == ChildResult::End::kSucceeded;
+  outcome.exit_code = child.exit_code;
+  outcome.output_tail = engine::OutputTail(child.output, secrets_, kTailLines, kMaxLineBytes);
+  outcome.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return outcome;
 }
 
 }  // namespace tidemark::cli

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,26 @@
 
 namespace tidemark::cli {
 
+// A program run to its end as a child process: in a process group of its own, standard
+// input /dev/null, output and error captured together (the last 64 KiB kept). It is ended
+// (SIGTERM, then SIGKILL after ProcessRunner::kGrace) at its timeout or a stop request.
+struct ChildSpec {
+  std::vector<std::string> argv;                         // argv[0] looked up in PATH
+  std::vector<std::pair<std::string, std::string>> env;  // added to tidemark's environment
+  std::string working_dir;                               // empty: tidemark's own
+  std::chrono::milliseconds timeout{0};                  // 0: none
+};
+
+struct ChildResult {
+  enum class End { kSucceeded, kFailed, kNotStarted, kTimedOut, kStopped };
+  End end = End::kNotStarted;
+  std::string failure;  // kFailed: "exited with code 1", ...; kNotStarted: the system's reason
+  int exit_code = -1;   // kSucceeded, kFailed: the code it exited with; -1: killed by a signal
+  std::string output;
+};
+
+ChildResult RunChild(const ChildSpec& spec, std::stop_token stop);
+
 class ProcessRunner : public engine::StepRunner {
  public:
   // The runner of `plan` (which must have runner.command), its env resolved from `objects`
@@ -28,6 +49,7 @@ class ProcessRunner : public engine::StepRunner {
                                                      resource::ObjectSource& objects);
 
   engine::RunnerOutcome Run(const engine::RunnerTask& task, std::stop_token stop) override;
+  bool FoldsPostMigrate() const override { return true; }
 
   // How long a runner asked to end (SIGTERM) has before it is killed.
   static constexpr std::chrono::seconds kGrace{5};
@@ -44,11 +66,5 @@ class ProcessRunner : public engine::StepRunner {
   std::vector<std::string> secrets_;  // env values from sources: never shown
   std::chrono::milliseconds timeout_{0};
 };
-
-// The last `lines` lines of `output`, each at most `line_bytes` bytes, invalid UTF-8
-// replaced by '?', every occurrence of a `secrets` value and every connection-string
-// password replaced by ***.
-std::string OutputTail(const std::string& output, const std::vector<std::string>& secrets,
-                       size_t lines, size_t line_bytes);
 
 }  // namespace tidemark::cli

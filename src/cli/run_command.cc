@@ -74,6 +74,7 @@ void Schedule(const Action& action, MonoTime now, PlanSchedule* schedule) {
       schedule->next = now + action.delay();
       return;
     case Action::Kind::kBackoff:
+      if (action.restarts_backoff()) schedule->failures = 0;
       ++schedule->failures;
       schedule->next = now + BackoffDelay(BackoffPolicy::Reconcile(), schedule->failures);
       return;
@@ -143,7 +144,7 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         if (!changed && (!schedule.next || clock.Now() < *schedule.next)) continue;
         const MonoTime started = clock.Now();
         engine::Observer observer = ProgressPrinter(std::cerr);
-        if (monitor) observer = monitor->Observe(std::move(observer));
+        if (monitor) observer = monitor->Observe(plan, std::move(observer));
         auto runner = MakeRunner(plan, loaded->files);
         if (!runner.ok()) {
           std::cerr << "error: " << runner.status().message() << "\n";
@@ -154,9 +155,10 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         engine::Options options = BaseOptions(common);
         options.runner = runner->get();
         const engine::Report report = ReconcileCatching(plan, loaded->files, options, observer);
-        const nlohmann::ordered_json status = resource::StatusToJson(plan::ComputeStatus(
-            report.outcome, plan.meta.generation, resource::ConditionsFromJson(schedule.status),
-            engine::NowRfc3339()));
+        const std::vector<plan::Condition> before = resource::ConditionsFromJson(schedule.status);
+        const plan::PlanStatus computed =
+            plan::ComputeStatus(report.outcome, plan.meta.generation, before, engine::NowRfc3339());
+        const nlohmann::ordered_json status = resource::StatusToJson(computed);
         if (!watch || WithoutTimes(status) != WithoutTimes(schedule.status)) {
           if (format == OutputFormat::kYaml) std::cout << "---\n";
           PrintDocument({{"plan", plan.Key()}, {"status", status}}, format);
@@ -165,7 +167,9 @@ int RunReconcileAll(const CommonOptions& common, bool watch, const std::string& 
         }
         schedule.status = status;
         const int code = ExitCode(report, /*pending_is_failure=*/true);
-        const Action next = plan::NextAction(report.outcome, /*status_published=*/true, requeue);
+        const Action next = plan::NextAction(
+            report.outcome, /*status_published=*/true, requeue,
+            plan::MovedOn(report.done.size(), /*status_published=*/true, before, computed));
         if (monitor) {
           monitor->Reconciled(plan, report, code == kExitOk, next,
                               std::chrono::duration<double>(clock.Now() - started).count());

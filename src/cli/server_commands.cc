@@ -46,11 +46,17 @@ void AddOperatorFlags(CLI::App& command, OperatorFlags& flags) {
       ->capture_default_str();
   command.add_flag("--leader-elect", controller.leader_elect,
                    "elect one active replica on a coordination.k8s.io Lease");
-  command.add_option("--lease-namespace", controller.lease_namespace,
-                     "the Lease's namespace (default: the pod's own)");
+  command
+      .add_option("--lease-namespace", controller.lease_namespace,
+                  "the Lease's namespace (default: the service account's)")
+      ->envname("POD_NAMESPACE");
   command.add_option("--lease-name", controller.lease_name)->capture_default_str();
-  command.add_option("--identity", controller.identity,
-                     "this replica's name in the Lease (default: host name)");
+  // The pod's name, not its host name: a host name is cut to 63 characters, so two
+  // replicas of a long-named Deployment could hold the Lease under one name.
+  command
+      .add_option("--identity", controller.identity,
+                  "this replica's name in the Lease (default: the host name)")
+      ->envname("POD_NAME");
   command
       .add_option("--metrics-addr", controller.metrics_address,
                   "serve /metrics, /healthz and /readyz here")
@@ -115,7 +121,7 @@ class MetricsMonitor : public RunMonitor {
   }
   int port() const { return probes_->port(); }
 
-  engine::Observer Observe(engine::Observer printer) override {
+  engine::Observer Observe(const plan::MigrationPlan& plan, engine::Observer printer) override {
     engine::Observer observer = std::move(printer);
     observer.on_step_done = [this, print = observer.on_step_done](
                                 const plan::Action& action, const ledger::StepResult& result) {
@@ -124,6 +130,12 @@ class MetricsMonitor : public RunMonitor {
       if (result.by_runner) metrics_.RecordRunnerStep(result.ok, result.duration_ms / 1000.0);
     };
     observer.on_lock_acquired = [this](double seconds) { metrics_.ObserveLockWait(seconds); };
+    observer.on_backfill_progress =
+        [this, ns = plan.meta.ns, name = plan.meta.name, print = observer.on_backfill_progress](
+            const plan::Action& action, const ledger::BackfillProgress& progress) {
+          if (print) print(action, progress);
+          metrics_.AddBackfillBatch(ns, name, action.step->id.ToString(), progress.batch_rows);
+        };
     return observer;
   }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine/reconciler.h"
+#include "plan/approval.h"
 
 namespace tidemark::engine {
 
@@ -22,9 +23,34 @@ std::optional<Problem> Reconciler::CheckBeforeRunning() {
   return CheckLint();
 }
 
-std::optional<Problem> Reconciler::CheckDirty() const {
-  if (history_.dirty.empty()) return std::nullopt;
-  const auto& [id, dirty] = *history_.dirty.begin();
+// A non-atomic step interrupted while it built an index (the run was killed or lost its
+// connection; no error was recorded) can be checked in the catalog: the index is there and
+// valid, INVALID (dropped and built again) or absent. Such a step is applied again from the
+// statement it reached, under this run's lock, which the interrupted session no longer
+// holds. Any other dirty step needs a person.
+bool Reconciler::Resumable(const StepId& id, const ledger::DirtyStep& dirty) {
+  const plan::Step* step = Find(id);
+  if (!dirty.forward || !dirty.error.empty() || step == nullptr || step->atomic) return false;
+  const bool applying = std::any_of(actions_.begin(), actions_.end(), [&](const Action& action) {
+    return action.step == step && action.kind == ActionKind::kApply;
+  });
+  const ParsedSql& parsed = parsed_.Get(*step, /*forward=*/true);
+  if (!applying || !parsed.ok()) return false;
+  return BuildsIndexAt(ConcurrentStatements(*parsed), dirty.statement_index);
+}
+
+std::optional<Problem> Reconciler::CheckDirty() {
+  for (const auto& [id, dirty] : history_.dirty) {
+    if (Resumable(id, dirty)) {
+      resume_at_[id] = static_cast<size_t>(dirty.statement_index);
+      continue;
+    }
+    return DirtyProblem(id, dirty);
+  }
+  return std::nullopt;
+}
+
+Problem Reconciler::DirtyProblem(const StepId& id, const ledger::DirtyStep& dirty) {
   return Problem{plan::Reason::kDirtyNonAtomic,
                  "non-atomic step " + id.ToString() + " stopped " +
                      (dirty.forward ? "applying" : "reverting") + " at statement " +
@@ -77,6 +103,11 @@ std::optional<Problem> Reconciler::CheckStatements() {
     const ParsedSql& parsed = parsed_.Get(*action.step, forward);
     auto statements = StatementTexts(*action.step, forward, parsed);
     if (!statements.ok()) return Problem{plan::Reason::kInvalidSpec, statements.status().message()};
+    if (forward && action.step->kind == plan::StepKind::kBackfill) {
+      if (auto why = NotABatchStatement(*action.step, *parsed)) {
+        return Problem{plan::Reason::kInvalidSpec, *why};
+      }
+    }
     statements_[action.step] = std::move(statements).value();
     if (!action.step->atomic) concurrent_[action.step] = ConcurrentStatements(*parsed);
   }
@@ -113,9 +144,9 @@ std::optional<Problem> Reconciler::CheckPythonSteps() const {
       return Problem{plan::Reason::kInvalidSpec,
                      "step " + id.ToString() +
                          " has Python code for spec.runner to run, but there is no runner "
-                         "here: tidemark run and apply need spec.runner.command, and the "
-                         "controller cannot run python steps yet (set policy.pythonSteps: Block "
-                         "or RecordOnly for it)"};
+                         "here: tidemark run and apply need spec.runner.command, the controller "
+                         "needs spec.runner.jobTemplate (spec.runner.command cannot run in a "
+                         "cluster: set jobTemplate with the app's image)"};
     }
     return Problem{plan::Reason::kPythonStep,
                    "step " + id.ToString() +
@@ -137,7 +168,9 @@ std::optional<Problem> Reconciler::CheckLint() {
   for (const Action& action : actions_) {
     if (action.kind == ActionKind::kApply && !options_.fake_all) applying.push_back(action.step);
   }
-  report_.outcome.lint = LintForward(applying, parsed_);
+  sql::LintOptions options;
+  options.default_schema = plan_.database.schema;
+  report_.outcome.lint = LintForward(applying, parsed_, std::move(options));
   if (plan_.policy.lint != plan::LintPolicy::kBlock) return std::nullopt;
   for (const plan::LintFinding& finding : report_.outcome.lint) {
     if (finding.severity != plan::Severity::kError || !finding.accepted.empty()) continue;
@@ -146,6 +179,33 @@ std::optional<Problem> Reconciler::CheckLint() {
                                                    "); change the SQL, or set policy.lint: Warn"};
   }
   return std::nullopt;
+}
+
+// The digest of what would run is always reported (tidemark plan prints it); with
+// policy.approval: Required or --approve, a run executes only the actions approved.
+bool Reconciler::AwaitsApproval() {
+  report_.approval_digest = plan::ApprovalDigest(actions_, options_.fake_all);
+  const bool required =
+      options_.approve || plan_.policy.approval == plan::ApprovalPolicy::kRequired;
+  if (!required || actions_.empty()) return false;
+  plan::Approval& approval = report_.outcome.approval.emplace();
+  approval.digest = report_.approval_digest;
+  approval.approved = options_.approve.value_or(plan_.approved_digest);
+  return Execute() && !approval.Approved();
+}
+
+// What a run left undone (a failed step, a shutdown) needs an approval of its own: the
+// actions left are not those approved.
+void Reconciler::ApprovalOfRest(size_t next) {
+  std::optional<plan::Approval>& approval = report_.outcome.approval;
+  if (!approval) return;
+  const std::vector<Action> rest(actions_.begin() + static_cast<std::ptrdiff_t>(next),
+                                 actions_.end());
+  if (rest.empty()) {
+    approval.reset();
+  } else {
+    approval->digest = plan::ApprovalDigest(rest, options_.fake_all);
+  }
 }
 
 }  // namespace tidemark::engine

@@ -81,7 +81,29 @@ ledger::StepRun Reconciler::StepRunOf(const Action& action) const {
   run.lock_timeout = plan_.policy.lock_timeout;
   run.statement_timeout = plan_.policy.statement_timeout;
   run.concurrent_lock_timeout = plan_.policy.concurrent_lock_timeout;
+  if (auto resume = resume_at_.find(step.id); resume != resume_at_.end() && forward && !run.fake) {
+    run.resume_at = resume->second;
+  }
   run.plan = Ref();
+  run.restore_point = restore_point_;
+  if (step.kind == plan::StepKind::kBackfill && forward && !run.fake) {
+    ledger::BackfillRun& backfill = run.backfill.emplace();
+    backfill.batch_delay = step.backfill.batch_delay;
+    backfill.max_batches = step.backfill.max_batches;
+    backfill.pause = [this](Millis delay) {
+      return options_.clock->SleepFor(delay, options_.stop);
+    };
+    if (observer_.on_backfill_progress) {
+      backfill.on_progress = [this, action](const ledger::BackfillProgress& progress) {
+        observer_.on_backfill_progress(action, progress);
+      };
+    }
+  }
+  if (observer_.on_step_blocked) {
+    run.on_blocked = [this, action](const std::vector<ledger::Blocker>& blockers) {
+      observer_.on_step_blocked(action, blockers);
+    };
+  }
   return run;
 }
 
@@ -94,9 +116,13 @@ ledger::StepResult Reconciler::RunWithRetries(const ledger::StepRun& run, int* a
   *attempts = 0;
   while (true) {
     ++*attempts;
+    const int64_t batches_before = result.backfill ? result.backfill->batches : 0;
     result = store_->Run(run);
     notes.insert(notes.end(), result.notes.begin(), result.notes.end());
     result.notes = notes;
+    // A back-fill that got on before a batch met lock_timeout keeps its batches: the tries
+    // are counted from its last progress.
+    if (result.backfill && result.backfill->batches > batches_before) *attempts = 1;
     if (result.ok || !result.error.lock_timeout || result.error.dirty ||
         *attempts >= options_.lock_timeout_attempts) {
       return result;
@@ -131,10 +157,23 @@ void Reconciler::RecordSuccess(const Action& action, const ledger::StepRun& run,
 // A failed step: the failure for the status, and whether the plan stalls (fix something)
 // or is still progressing (the next reconcile retries).
 void Reconciler::RecordFailure(const Action& action, const ledger::StepRun& run,
-                               const ledger::StepError& error, int attempts, size_t index) {
+                               const ledger::StepResult& result, int attempts, size_t index) {
+  const ledger::StepError& error = result.error;
   plan::Outcome& out = report_.outcome;
   const Step& step = *action.step;
   const bool forward = Forward(action);
+  std::string kept;  // a back-fill's batches done, which stay done
+  if (result.backfill) {
+    out.backfill = ledger::StatusOf(step.id, *result.backfill);
+    kept = " (" + ledger::RowsInBatches(*result.backfill) +
+           " done so far stay done; the next run goes on from there)";
+  }
+  if (error.stopped && !error.not_converging) {  // a shutdown between batches: no failure
+    SetPending(index);
+    out.progressing =
+        Problem{plan::Reason::kApplying, "back-fill " + step.id.ToString() + " " + error.message};
+    return;
+  }
   plan::StepFailure failure;
   failure.migration = step.id;
   failure.statement_index = error.statement_index;
@@ -155,6 +194,19 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepRun& run,
                           "step " + step.id.ToString() + ": " + error.message +
                               ". tidemark recorded no ledger row for it; fix the cause, then the "
                               "plan retries on its next change (or the next tidemark apply/run)"};
+  } else if (error.not_converging) {
+    out.stalled =
+        Problem{plan::Reason::kMigrationFailed,
+                "back-fill " + step.id.ToString() + " stopped unrecorded: " + error.message +
+                    ". Fix its statement so that it skips the rows it has done, or "
+                    "raise maxBatches"};
+  } else if (error.dirty && error.connection_lost &&
+             BuildsIndexAt(run.concurrent, error.statement_index)) {
+    out.progressing = Problem{plan::Reason::kDatabaseUnavailable,
+                              "lost the database connection while running " + step.id.ToString() +
+                                  where + " (" + error.message +
+                                  "); the next run checks that index build and goes on from it; "
+                                  "will retry"};
   } else if (error.dirty) {
     out.stalled =
         Problem{plan::Reason::kDirtyNonAtomic,
@@ -182,18 +234,61 @@ void Reconciler::RecordFailure(const Action& action, const ledger::StepRun& run,
         forward ? plan::Reason::kApplying : plan::Reason::kReverting,
         "step " + step.id.ToString() + where + " could not take its locks within " + budget +
             "ms (" + std::to_string(attempts) + " attempts; " +
-            (run.atomic ? "rolled back each time" : "nothing of it stays done") + "); will retry"};
+            (run.backfill ? "each batch that met it rolled back"
+             : run.atomic ? "rolled back each time"
+                          : "nothing of it stays done") +
+            ")" + kept +
+            (error.blockers.empty() ? ""
+                                    : "; blocked by " + ledger::DescribeBlockers(error.blockers)) +
+            "; will retry"};
   } else {
     out.stalled = Problem{
         plan::Reason::kMigrationFailed,
         "step " + step.id.ToString() + " failed" + where + ": " + sql_state + error.message +
-            ". The step was rolled back and earlier steps stay applied; fix the step's SQL or "
-            "the database, and the plan retries"};
+            (run.backfill ? ". Its failing batch was rolled back" + kept
+                          : ". The step was rolled back") +
+            " and earlier steps stay applied; fix the step's SQL or the database, and the plan "
+            "retries"};
   }
+}
+
+// The backup asked for, then the restore point (SPEC 1, lastRun.restorePoint): both before
+// the first change, and false, with nothing changed, when either cannot be had.
+bool Reconciler::BeforeFirstChange() {
+  if (actions_.empty()) return true;
+  plan::Outcome& out = report_.outcome;
+  if (options_.before_first_change) {
+    if (Status backed_up = options_.before_first_change(); !backed_up.ok()) {
+      out.stalled = Problem{plan::Reason::kBackupFailed,
+                            "the backup before the first change failed, so nothing was changed: " +
+                                backed_up.message()};
+      return false;
+    }
+  }
+  auto marked = store_->MarkRestorePoint();
+  if (!marked.ok()) {
+    SetDatabaseProblem(marked.status(),
+                       "cannot record the restore point before the first change "
+                       "(nothing was changed): ");
+    return false;
+  }
+  restore_point_ = *marked;
+  out.restore_point = *marked;
+  if (observer_.on_restore_point) observer_.on_restore_point(*marked);
+  return true;
 }
 
 void Reconciler::ExecuteActions() {
   plan::Outcome& out = report_.outcome;
+  size_t next = actions_.size();  // the first action not done
+  if (const std::optional<RunningTask> running =
+          options_.runner ? options_.runner->Running() : std::nullopt) {
+    // Claimed already, unless the process that started it stopped before it could.
+    if (running->task) ClaimStep(*running->task, running->run_id);
+    out.progressing = Problem{plan::Reason::kRunnerRunning,
+                              running->what + "; no other step starts until it finishes"};
+    return;
+  }
   for (size_t i = 0; i < actions_.size(); ++i) {
     const Action& action = actions_[i];
     if (options_.stop.stop_requested()) {
@@ -203,20 +298,34 @@ void Reconciler::ExecuteActions() {
                   "stopped before " + action.step->id.ToString() + " (" +
                       std::to_string(actions_.size() - i) +
                       " steps left): shutting down; the next run goes on from here"};
+      next = i;
       break;
     }
     const ledger::StepRun run = StepRunOf(action);
+    if (run.resume_at) {
+      out.notes.push_back(action.step->id.ToString() +
+                          ": an earlier run was interrupted at statement " +
+                          std::to_string(*run.resume_at + 1) + "; going on from there");
+    }
     if (observer_.on_step_start) observer_.on_step_start(action, i, actions_.size());
     int attempts = 1;
-    const ledger::StepResult result =
-        ByRunner(action) ? RunByRunner(action, run) : RunWithRetries(run, &attempts);
+    const std::optional<ledger::StepResult> ran =
+        ByRunner(action) ? RunByRunner(action, run, i + 1 == actions_.size())
+                         : RunWithRetries(run, &attempts);
+    if (!ran) {  // a Job runs the step: a later reconcile records it
+      SetPending(i);
+      next = i;
+      break;
+    }
+    const ledger::StepResult result = Redacted(*ran);
     if (observer_.on_step_done) observer_.on_step_done(action, result);
     for (const std::string& note : result.notes) {
       log::Info("step note", {{"step", action.step->id.ToString()}, {"note", note}});
       out.notes.push_back(action.step->id.ToString() + ": " + note);
     }
     if (!result.ok) {
-      RecordFailure(action, run, result.error, attempts, i);
+      RecordFailure(action, run, result, attempts, i);
+      next = i;
       break;
     }
     RecordSuccess(action, run, result);
@@ -226,6 +335,7 @@ void Reconciler::ExecuteActions() {
     RecordCompletedSquashes();
     PostMigrate();
   }
+  ApprovalOfRest(next);
   if (!report_.done.empty()) out.last_applied = report_.done.back();
   if (!record_only_.empty()) {
     std::string note;

@@ -7,7 +7,9 @@
 
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/redact.h"
 #include "engine/reconciler.h"
+#include "ledger/history.h"
 #include "sql/tables.h"
 
 namespace tidemark::engine {
@@ -125,9 +127,12 @@ bool Reconciler::LockLedger() {
   return true;
 }
 
-// Reads the ledger and its history, then records the resolutions of dirty steps.
+// Reads the ledger and its history (with spec.runner's post-migrate rows), then records the
+// resolutions of dirty steps.
 bool Reconciler::ReadLedger(const std::vector<std::string>& apps) {
-  auto read = store_->Read(apps);
+  std::vector<std::string> history_apps = apps;
+  if (plan_.runner) history_apps.push_back(ledger::kPostMigrateRow.app);
+  auto read = store_->Read(history_apps);
   if (!read.ok()) {
     SetDatabaseProblem(read.status(), "cannot read the ledger " + store_->Describe() + ": ");
     return false;
@@ -241,6 +246,20 @@ void Reconciler::ConvertFakeInitial() {
 }
 
 Report Reconciler::Run(const Connector& connect) {
+  Report report = RunPhases(connect);
+  if (store_) plan::RedactOutcome(store_->Secrets(), &report.outcome);
+  return report;
+}
+
+ledger::StepResult Reconciler::Redacted(ledger::StepResult result) const {
+  const std::vector<std::string> secrets = store_->Secrets();
+  result.error.statement = RedactValues(std::move(result.error.statement), secrets);
+  result.error.message = RedactValues(std::move(result.error.message), secrets);
+  for (std::string& note : result.notes) note = RedactValues(std::move(note), secrets);
+  return result;
+}
+
+Report Reconciler::RunPhases(const Connector& connect) {
   plan::Outcome& out = report_.outcome;
   if (plan_.suspend) {
     out.idle_reason = plan::Reason::kSuspended;
@@ -250,15 +269,20 @@ Report Reconciler::Run(const Connector& connect) {
   if (Execute() && !LockLedger()) return report_;
   if (!ReadLedger(PlanApps(plan_)) || !ComputeActions()) return report_;
   SetPending(0);
+  if (Execute() && (!RecordFinishedRunnerTasks() || !CheckRunnerClaims())) return report_;
   if (auto problem = CheckBeforeRunning()) {
     out.stalled = *problem;
+    return report_;
+  }
+  if (AwaitsApproval()) {
+    out.idle_reason = plan::Reason::kWaitingForApproval;
     return report_;
   }
   if (!Execute()) {
     if (DryRun() && !out.pending.empty()) out.idle_reason = plan::Reason::kDryRun;
     return report_;
   }
-  ExecuteActions();
+  if (BeforeFirstChange()) ExecuteActions();
   return report_;
 }
 
@@ -276,7 +300,9 @@ Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& conn
   (void)waited;
   LockRelease release(store.get());
   TM_ASSIGN_OR_RETURN(ledger::Recorded recorded, store->Read(PlanApps(plan)));
-  if (!recorded.history.dirty.count(id)) return false;
+  // A dirty step, or one that the history says spec.runner runs elsewhere (a Job that is
+  // gone, of a plan that is gone too).
+  if (!recorded.history.dirty.count(id) && !recorded.history.claims.count(id)) return false;
   TM_RETURN_IF_ERROR(
       store->Resolve(id, LedgerRows(*step), applied,
                      {plan.meta.ns, plan.meta.name, plan.meta.uid, plan.meta.generation}));

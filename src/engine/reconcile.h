@@ -21,6 +21,7 @@
 #include "plan/graph.h"
 #include "plan/model.h"
 #include "plan/status.h"
+#include "sql/lint.h"
 
 namespace tidemark::engine {
 
@@ -43,6 +44,12 @@ struct Options {
   // Runs python steps with the app's code under policy.pythonSteps: Run (spec.runner);
   // not owned. Null: such a step stalls the plan (InvalidSpec), nothing run.
   StepRunner* runner = nullptr;
+  // `apply --approve DIGEST`: run only when the pending actions have this digest, whatever
+  // policy.approval says; nullopt: spec.approvedDigest, when policy.approval is Required.
+  std::optional<std::string> approve;
+  // Runs under the lock once every rule passed, before the restore point and the first
+  // change (`apply --backup`: pg_dump); an error stops the run with nothing changed.
+  std::function<Status()> before_first_change;
 };
 
 // Progress callbacks; all optional. Called on the reconciling thread.
@@ -50,6 +57,12 @@ struct Observer {
   std::function<void(const plan::Action&, size_t index, size_t count)> on_step_start;
   std::function<void(const plan::Action&, const ledger::StepResult&)> on_step_done;
   std::function<void(double seconds)> on_lock_acquired;
+  std::function<void(const plan::RestorePoint&)> on_restore_point;  // before the first change
+  // While a step waits for a lock, with the sessions that hold it, once per new set of them.
+  // Called from the store's watching thread while the reconciling thread waits in the step.
+  std::function<void(const plan::Action&, const std::vector<ledger::Blocker>&)> on_step_blocked;
+  // After each batch of a back-fill, on the reconciling thread.
+  std::function<void(const plan::Action&, const ledger::BackfillProgress&)> on_backfill_progress;
 };
 
 // A step as `tidemark status` shows it.
@@ -62,6 +75,7 @@ struct Report {
   plan::Outcome outcome;
   std::vector<StepView> steps;         // display order, when the ledger was read
   std::vector<plan::StepRecord> done;  // actions executed by this reconcile
+  std::string approval_digest;         // of the actions it would run (plan/approval.h); "": none
   bool ledger_read = false;
 };
 
@@ -72,9 +86,10 @@ using Connector = std::function<Result<ledger::StorePtr>()>;
 Report Reconcile(const plan::MigrationPlan& plan, const Connector& connect, const Options& options,
                  const Observer& observer = {}, const std::function<std::string()>& now = nullptr);
 
-// Marks a dirty non-atomic step as resolved by a person (CLI `tidemark resolve`):
+// Marks a dirty non-atomic step, or a python step that the history says spec.runner runs
+// elsewhere (a claim whose Job is gone), as resolved by a person (CLI `tidemark resolve`):
 // `applied` records it in the ledger, otherwise its rows are removed. False when the step
-// was not dirty (nothing done); InvalidArgument when the plan has no such step.
+// was neither (nothing done); InvalidArgument when the plan has no such step.
 Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& connect,
                           const plan::StepId& id, bool applied,
                           std::chrono::milliseconds lock_wait);
@@ -83,8 +98,10 @@ Result<bool> ResolveDirty(const plan::MigrationPlan& plan, const Connector& conn
 // otherwise (InvalidArgument naming the step, line and column).
 Result<std::vector<std::string>> StepStatements(const plan::Step& step, bool forward);
 
-// Lint findings of the given steps' forward SQL.
-std::vector<plan::LintFinding> LintSteps(const std::vector<const plan::Step*>& steps);
+// Lint findings of the given steps' forward SQL, linted in the given order (the plan's), each
+// against the schema the ones before it leave.
+std::vector<plan::LintFinding> LintSteps(const std::vector<const plan::Step*>& steps,
+                                         sql::LintOptions options);
 
 // RFC 3339 UTC time with seconds, e.g. 2026-11-25T08:40:00Z.
 std::string NowRfc3339();

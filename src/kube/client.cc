@@ -236,9 +236,29 @@ Result<json> Client::PatchStatus(const ResourceRef& ref, const std::string& ns,
               Describe("patch status of", ref, ns, name));
 }
 
-Result<json> Client::Delete(const ResourceRef& ref, const std::string& ns,
-                            const std::string& name) const {
-  return Call(NewRequest("DELETE", ObjectPath(ref, ns, name)), Describe("delete", ref, ns, name));
+Result<json> Client::Delete(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                            const std::string& propagation) const {
+  const std::string body = propagation.empty() ? ""
+                                               : json{{"kind", "DeleteOptions"},
+                                                      {"apiVersion", "v1"},
+                                                      {"propagationPolicy", propagation}}
+                                                     .dump();
+  return Call(
+      NewRequest("DELETE", ObjectPath(ref, ns, name), body, body.empty() ? "" : "application/json"),
+      Describe("delete", ref, ns, name));
+}
+
+Result<std::string> Client::PodLog(const std::string& ns, const std::string& name,
+                                   int tail_lines) const {
+  const std::string what = Describe("get the log of", resources::kPods, ns, name);
+  TM_ASSIGN_OR_RETURN(
+      HttpResponse response,
+      transport_->Send(NewRequest("GET", ObjectPath(resources::kPods, ns, name) +
+                                             "/log?tailLines=" + std::to_string(tail_lines))));
+  if (response.status < 200 || response.status > 299) {
+    return StatusFromHttp(response.status, response.body, what, false);
+  }
+  return response.body;
 }
 
 }  // namespace tidemark::kube

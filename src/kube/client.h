@@ -39,6 +39,8 @@ inline const ResourceRef kConfigMaps{"", "v1", "configmaps", true};
 inline const ResourceRef kSecrets{"", "v1", "secrets", true};
 inline const ResourceRef kLeases{"coordination.k8s.io", "v1", "leases", true};
 inline const ResourceRef kEvents{"events.k8s.io", "v1", "events", true};
+inline const ResourceRef kJobs{"batch", "v1", "jobs", true};
+inline const ResourceRef kPods{"", "v1", "pods", true};
 }  // namespace resources
 
 struct ListOptions {
@@ -101,7 +103,12 @@ class Client {
   Result<json> PatchStatus(const ResourceRef& ref, const std::string& ns, const std::string& name,
                            PatchType type, const json& patch) const;
   // Returns what the server answers: the object when finalizers keep it, else a Status.
-  Result<json> Delete(const ResourceRef& ref, const std::string& ns, const std::string& name) const;
+  // `propagation` is DeleteOptions.propagationPolicy (Orphan, Background, Foreground); empty:
+  // the kind's default (batch/v1 Jobs orphan their pods).
+  Result<json> Delete(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                      const std::string& propagation = "") const;
+  // The last `tail_lines` lines of a pod's log (GET .../pods/NAME/log, text).
+  Result<std::string> PodLog(const std::string& ns, const std::string& name, int tail_lines) const;
 
   const Config& config() const { return transport_->config(); }
 

@@ -2,21 +2,19 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "base/files.h"
 
 namespace tidemark::kube {
 
-Result<std::string> ReadFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status::NotFound(what + ": cannot read " + path + ": " + std::strerror(errno));
+Result<std::string> ReadFile(const std::string& path, const std::string& what, size_t max_bytes) {
+  auto text = ReadFileUpTo(path, max_bytes);
+  if (text.ok()) return text;
+  if (text.status().code() == StatusCode::kNotFound) {
+    return Status::NotFound(what + ": " + text.status().message());
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  return Status::InvalidArgument(what + ": " + text.status().message() +
+                                 " such a file may; point it at the right file");
 }
 
 std::string Trim(std::string text) {

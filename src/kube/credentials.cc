@@ -31,7 +31,7 @@ class TokenFileSource : public CredentialSource {
     std::lock_guard lock(mutex_);
     const MonoTime now = clock_->Now();
     if (read_at_ && now < *read_at_ + refresh_) return Credentials{token_, "", ""};
-    auto text = ReadFile(path_, "token file");
+    auto text = ReadFile(path_, "token file", kMaxTokenFileBytes);
     if (!text.ok() || Trim(*text).empty()) {
       const Status error =
           text.ok() ? Status::InvalidArgument("token file " + path_ + " is empty") : text.status();

@@ -206,7 +206,7 @@ Result<CredentialSourcePtr> ReadUser(const NamedEntry& user, const std::string& 
   if (!token_file.empty() && fixed.token.empty()) {
     const std::string path = ResolvePath(token_file, user.file);
     // Fail now, with the field's name, rather than on the first request.
-    auto first = ReadFile(path, where + ".tokenFile");
+    auto first = ReadFile(path, where + ".tokenFile", kMaxTokenFileBytes);
     if (!first.ok()) return first.status();
     if (!fixed.client_cert_pem.empty()) {
       return Status::InvalidArgument(where +

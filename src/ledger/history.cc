@@ -30,6 +30,12 @@ History Summarize(std::vector<HistoryRow> rows) {
   History history;
   std::map<StepId, std::string> last_error;
   for (const HistoryRow& row : rows) {
+    if (row.action == "runner-start") {
+      history.claims[row.step] = {row.direction == "forward", row.runner_run_id, row.plan,
+                                  row.started_at};
+      continue;
+    }
+    history.claims.erase(row.step);  // any later row of the step ends the runner's claim
     if (row.action == "failure" || row.action == "abandoned") {
       ++history.failures[row.step];
       last_error[row.step] = row.error;

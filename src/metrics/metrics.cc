@@ -8,6 +8,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <chrono>
 #include <span>
 
 #include "base/log.h"
@@ -25,6 +26,9 @@ const prometheus::Histogram::BucketBoundaries kStepBuckets = {
 // The advisory lock is free at once, or held by another run for as long as its steps take.
 const prometheus::Histogram::BucketBoundaries kLockWaitBuckets = {0.001, 0.01, 0.1, 0.5, 1,  5,
                                                                   10,    30,   60,  300, 600};
+// A rollout takes seconds to hours (a large app, a slow canary).
+const prometheus::Histogram::BucketBoundaries kPostDeployWaitBuckets = {
+    1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600};
 
 // The per-plan gauges: not in the registry (see Metrics::PlanValues), hence their help here.
 constexpr char kPlanPendingSteps[] = "tidemark_plan_pending_steps";
@@ -36,6 +40,23 @@ constexpr char kDriftHelp[] =
     "Ledger drift of a plan: applied steps whose SQL changed (checksum_mismatch) and ledger "
     "rows the plan does not know (unknown_applied).";
 
+constexpr char kBlockingSessions[] = "tidemark_step_blocking_sessions";
+constexpr char kBlockingSessionsHelp[] =
+    "Sessions holding a lock that the plan's running step waits for (pg_blocking_pids).";
+
+constexpr char kPostDeployPendingSince[] = "tidemark_post_deploy_pending_since_seconds";
+constexpr char kPostDeployPendingSinceHelp[] =
+    "Unix time at which a plan's post-deploy steps started waiting for the app's rollout "
+    "(spec.rollout); absent while none waits.";
+
+constexpr char kBackfillRows[] = "tidemark_backfill_rows_total";
+constexpr char kBackfillRowsHelp[] =
+    "Rows changed by the batches of a plan's back-fill steps (kind: Backfill), by migration.";
+constexpr char kBackfillBatches[] = "tidemark_backfill_batches_total";
+constexpr char kBackfillBatchesHelp[] =
+    "Batches of a plan's back-fill steps that changed rows, each its own transaction, by "
+    "migration.";
+
 constexpr char kReconcileTotal[] = "tidemark_reconcile_total";
 constexpr char kReconcileDuration[] = "tidemark_reconcile_duration_seconds";
 constexpr char kStepsTotal[] = "tidemark_steps_total";
@@ -43,6 +64,7 @@ constexpr char kStepDuration[] = "tidemark_step_duration_seconds";
 constexpr char kRunnerSteps[] = "tidemark_runner_steps_total";
 constexpr char kRunnerStepDuration[] = "tidemark_runner_step_duration_seconds";
 constexpr char kLockWait[] = "tidemark_lock_wait_seconds";
+constexpr char kPostDeployWait[] = "tidemark_post_deploy_wait_seconds";
 constexpr char kWorkqueueDepth[] = "tidemark_workqueue_depth";
 constexpr char kWatchRestarts[] = "tidemark_watch_restarts_total";
 constexpr char kLeader[] = "tidemark_leader";
@@ -71,9 +93,10 @@ auto& Register(Builder builder, const char* name, const char* help,
 
 const std::vector<std::string>& FamilyNames() {
   static const std::vector<std::string> names = {
-      kReconcileTotal,     kReconcileDuration, kStepsTotal, kStepDuration, kRunnerSteps,
-      kRunnerStepDuration, kPlanPendingSteps,  kPlanReady,  kLockWait,     kDrift,
-      kWorkqueueDepth,     kWatchRestarts,     kLeader,     kBuildInfo};
+      kReconcileTotal,     kReconcileDuration, kStepsTotal,     kStepDuration, kRunnerSteps,
+      kRunnerStepDuration, kPlanPendingSteps,  kPlanReady,      kLockWait,     kDrift,
+      kWorkqueueDepth,     kWatchRestarts,     kLeader,         kBuildInfo,    kBlockingSessions,
+      kPostDeployWait,     kBackfillRows,      kBackfillBatches};
   return names;
 }
 
@@ -97,6 +120,10 @@ Metrics::Metrics(std::string version)
                                      *registry_)),
       lock_wait_(Register(prometheus::BuildHistogram(), kLockWait,
                           "Time spent waiting for a ledger's advisory lock.", *registry_)),
+      post_deploy_wait_(Register(prometheus::BuildHistogram(), kPostDeployWait,
+                                 "Time a plan's post-deploy steps waited for the app's rollout "
+                                 "(spec.rollout), observed when they are released.",
+                                 *registry_)),
       workqueue_depth_(Register(prometheus::BuildGauge(), kWorkqueueDepth,
                                 "Plans waiting in the work queue.", *registry_)),
       watch_restarts_(Register(prometheus::BuildCounter(), kWatchRestarts,
@@ -108,6 +135,7 @@ Metrics::Metrics(std::string version)
       reconcile_duration_seconds_(&reconcile_duration_.Add({}, kReconcileBuckets)),
       step_duration_seconds_(&step_duration_.Add({}, kStepBuckets)),
       lock_wait_seconds_(&lock_wait_.Add({}, kLockWaitBuckets)),
+      post_deploy_wait_seconds_(&post_deploy_wait_.Add({}, kPostDeployWaitBuckets)),
       workqueue_depth_value_(&workqueue_depth_.Add({})),
       leader_value_(&leader_.Add({})) {
   for (ReconcileResult result : kReconcileResults) {
@@ -164,12 +192,39 @@ void Metrics::SetDrift(std::string_view ns, std::string_view plan, int64_t check
   values.unknown_applied = static_cast<double>(unknown_applied);
 }
 
+void Metrics::SetBlockingSessions(std::string_view ns, std::string_view plan, int64_t sessions) {
+  std::lock_guard lock(plans_mutex_);
+  plans_[PlanKey(ns, plan)].blocking_sessions = static_cast<double>(sessions);
+}
+
+void Metrics::SetPostDeployPendingSince(std::string_view ns, std::string_view plan,
+                                        std::optional<WallTime> since) {
+  std::optional<double> seconds;
+  if (since) seconds = std::chrono::duration<double>(since->time_since_epoch()).count();
+  std::lock_guard lock(plans_mutex_);
+  plans_[PlanKey(ns, plan)].post_deploy_pending_since = seconds;
+}
+
+void Metrics::AddBackfillBatch(std::string_view ns, std::string_view plan,
+                               std::string_view migration, int64_t rows) {
+  if (rows <= 0) return;
+  std::lock_guard lock(plans_mutex_);
+  auto& backfills = plans_[PlanKey(ns, plan)].backfills;
+  auto found = backfills.find(migration);
+  if (found == backfills.end())
+    found = backfills.emplace(std::string(migration), PlanValues::Backfill{}).first;
+  found->second.rows += static_cast<double>(rows);
+  found->second.batches += 1;
+}
+
 void Metrics::ForgetPlan(std::string_view ns, std::string_view plan) {
   std::lock_guard lock(plans_mutex_);
   plans_.erase(PlanKey(ns, plan));
 }
 
 void Metrics::ObserveLockWait(double seconds) { lock_wait_seconds_->Observe(seconds); }
+
+void Metrics::ObservePostDeployWait(double seconds) { post_deploy_wait_seconds_->Observe(seconds); }
 
 void Metrics::SetWorkqueueDepth(int64_t depth) {
   workqueue_depth_value_->Set(static_cast<double>(depth));
@@ -196,9 +251,21 @@ std::string Metrics::Serialize() const {
       metric.gauge.value = value;
       return metric;
     };
+    const auto counter = [](Labels labels, double value) {
+      prometheus::ClientMetric metric;
+      metric.label = std::move(labels);
+      metric.counter.value = value;
+      return metric;
+    };
+    prometheus::MetricFamily rows{
+        kBackfillRows, kBackfillRowsHelp, prometheus::MetricType::Counter, {}};
+    prometheus::MetricFamily batches{
+        kBackfillBatches, kBackfillBatchesHelp, prometheus::MetricType::Counter, {}};
     prometheus::MetricFamily pending = gauge(kPlanPendingSteps, kPlanPendingStepsHelp);
     prometheus::MetricFamily ready = gauge(kPlanReady, kPlanReadyHelp);
     prometheus::MetricFamily drift = gauge(kDrift, kDriftHelp);
+    prometheus::MetricFamily blocking = gauge(kBlockingSessions, kBlockingSessionsHelp);
+    prometheus::MetricFamily held = gauge(kPostDeployPendingSince, kPostDeployPendingSinceHelp);
     const std::string checksum_kind(kDriftKinds[0]), unknown_kind(kDriftKinds[1]);
     for (const auto& [key, values] : plans_) {
       const auto& [ns, plan] = key;
@@ -208,9 +275,24 @@ std::string Metrics::Serialize() const {
                                     values.checksum_mismatches));
       drift.metric.push_back(sample({{"kind", unknown_kind}, {"namespace", ns}, {"plan", plan}},
                                     values.unknown_applied));
+      blocking.metric.push_back(
+          sample({{"namespace", ns}, {"plan", plan}}, values.blocking_sessions));
+      if (values.post_deploy_pending_since) {
+        held.metric.push_back(
+            sample({{"namespace", ns}, {"plan", plan}}, *values.post_deploy_pending_since));
+      }
+      for (const auto& [migration, backfill] : values.backfills) {
+        const Labels labels{{"migration", migration}, {"namespace", ns}, {"plan", plan}};
+        rows.metric.push_back(counter(labels, backfill.rows));
+        batches.metric.push_back(counter(labels, backfill.batches));
+      }
     }
-    for (prometheus::MetricFamily* family : {&pending, &ready, &drift}) {
+    for (prometheus::MetricFamily* family : {&pending, &ready, &drift, &blocking}) {
       families.push_back(std::move(*family));
+    }
+    // As prometheus-cpp, no family without a series.
+    for (prometheus::MetricFamily* family : {&held, &rows, &batches}) {
+      if (!family->metric.empty()) families.push_back(std::move(*family));
     }
   }
   return prometheus::TextSerializer().Serialize(families);

@@ -16,12 +16,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "base/action.h"
+#include "base/clock.h"
 #include "plan/graph.h"
 
 namespace prometheus {
@@ -41,8 +43,9 @@ inline constexpr ReconcileResult kReconcileResults[] = {
 inline constexpr plan::ActionKind kStepActions[] = {
     plan::ActionKind::kApply, plan::ActionKind::kRevert, plan::ActionKind::kFake};
 inline constexpr std::string_view kDriftKinds[] = {"checksum_mismatch", "unknown_applied"};
-inline constexpr std::string_view kWatchedResources[] = {"migrationplans", "configmaps", "secrets",
-                                                         "leases"};
+inline constexpr std::string_view kWatchedResources[] = {
+    "migrationplans", "configmaps",          "secrets", "leases",     "deployments",
+    "statefulsets",   "controllerrevisions", "pods",    "replicasets"};
 
 // Every metric family name exported, for documentation checks (dashboards, alerts).
 const std::vector<std::string>& FamilyNames();
@@ -66,10 +69,23 @@ class Metrics {
   // Counts of applied steps whose SQL changed, and of ledger rows the plan does not know.
   void SetDrift(std::string_view ns, std::string_view plan, int64_t checksum_mismatches,
                 int64_t unknown_applied);
+  // Sessions holding a lock the plan's running step waits for (0 once the step is done).
+  void SetBlockingSessions(std::string_view ns, std::string_view plan, int64_t sessions);
+  // When the plan's post-deploy steps started waiting for the rollout (PostDeployPending's
+  // lastTransitionTime), exported in seconds since the epoch; nullopt: none waits, no series.
+  void SetPostDeployPendingSince(std::string_view ns, std::string_view plan,
+                                 std::optional<WallTime> since);
   // The plan was deleted (or is no longer watched): removes every series naming it.
   void ForgetPlan(std::string_view ns, std::string_view plan);
+  // A back-fill step of the plan ran a batch that changed `rows` rows (the last, which changes
+  // none, is no batch): tidemark_backfill_rows_total, tidemark_backfill_batches_total.
+  void AddBackfillBatch(std::string_view ns, std::string_view plan, std::string_view migration,
+                        int64_t rows);
   // Time spent waiting for the ledger's advisory lock.
   void ObserveLockWait(double seconds);
+  // How long a plan's post-deploy steps waited for the app's rollout (spec.rollout), observed
+  // when the gate opens.
+  void ObservePostDeployWait(double seconds);
   void SetWorkqueueDepth(int64_t depth);
   // A watch of `resource` (migrationplans|configmaps|secrets|leases) had to restart.
   void IncWatchRestart(std::string_view resource);
@@ -80,13 +96,20 @@ class Metrics {
 
  private:
   // The values of the gauges that name one plan (tidemark_plan_pending_steps,
-  // tidemark_plan_ready, tidemark_drift), exported by Serialize(). Kept here rather than as
+  // tidemark_plan_ready, tidemark_drift, ...), exported by Serialize(). Kept here rather than as
   // prometheus-cpp series, which cost about 1.3 KiB per plan (a label map per series).
   struct PlanValues {
     double pending = 0;
     double ready = 0;
     double checksum_mismatches = 0;
     double unknown_applied = 0;
+    double blocking_sessions = 0;
+    std::optional<double> post_deploy_pending_since;
+    struct Backfill {
+      double rows = 0;
+      double batches = 0;
+    };
+    std::map<std::string, Backfill, std::less<>> backfills;  // by migration, app.name
   };
   using PlanKey = std::pair<std::string, std::string>;  // namespace, name
 
@@ -98,6 +121,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& runner_steps_total_;
   prometheus::Family<prometheus::Histogram>& runner_step_duration_;
   prometheus::Family<prometheus::Histogram>& lock_wait_;
+  prometheus::Family<prometheus::Histogram>& post_deploy_wait_;
   prometheus::Family<prometheus::Gauge>& workqueue_depth_;
   prometheus::Family<prometheus::Counter>& watch_restarts_;
   prometheus::Family<prometheus::Gauge>& leader_;
@@ -107,6 +131,7 @@ class Metrics {
   prometheus::Histogram* reconcile_duration_seconds_;
   prometheus::Histogram* step_duration_seconds_;
   prometheus::Histogram* lock_wait_seconds_;
+  prometheus::Histogram* post_deploy_wait_seconds_;
   prometheus::Gauge* workqueue_depth_value_;
   prometheus::Gauge* leader_value_;
 

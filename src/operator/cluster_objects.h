@@ -20,8 +20,12 @@ class ClusterObjects : public resource::ObjectSource {
                                                            const std::string& name) override;
   Result<std::string> SecretValue(const std::string& ns, const std::string& name,
                                   const std::string& key) override;
+  Result<std::map<std::string, std::string>> SecretData(const std::string& ns,
+                                                        const std::string& name) override;
 
  private:
+  Result<runtime::ObjectPtr> Secret(const std::string& ns, const std::string& name) const;
+
   const runtime::KindCache& config_maps_;
   const runtime::KindCache& secrets_;
 };

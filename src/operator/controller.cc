@@ -12,6 +12,8 @@
 #include "http/probe_server.h"
 #include "metrics/metrics.h"
 #include "operator/cluster_objects.h"
+#include "operator/job_runner.h"
+#include "operator/rollout_gate.h"
 #include "runtime/controller.h"
 #include "runtime/event_recorder.h"
 #include "runtime/leader_election.h"
@@ -44,7 +46,8 @@ bool OnlyStatusChanged(const runtime::Store& store, const runtime::WatcherEvent&
 }
 
 // Everything that runs while this replica leads: the MigrationPlan controller, with the
-// ConfigMaps and Secrets that plans name as watched kinds.
+// ConfigMaps and Secrets that plans name, the runner Jobs they own, and the workloads their
+// rollout gates read, as watched kinds.
 class PlanController {
  public:
   PlanController(const ControllerOptions& options, const kube::Client& client,
@@ -53,10 +56,21 @@ class PlanController {
         config_maps_(
             controller_.Watches(kube::resources::kConfigMaps, Naming(NamedKind::kConfigMap))),
         secrets_(controller_.Watches(kube::resources::kSecrets, Naming(NamedKind::kSecret))),
+        deployments_(controller_.Watches(kDeployments, Naming(NamedKind::kDeployment))),
+        stateful_sets_(controller_.Watches(kStatefulSets, Naming(NamedKind::kStatefulSet))),
+        replica_sets_(controller_.Watches(kReplicaSets, ByOwner())),
+        revisions_(controller_.Watches(kControllerRevisions, ByOwner())),
+        pods_(controller_.Watches(kPods, ByOwner())),
         objects_(config_maps_, secrets_),
+        rollouts_({deployments_, stateful_sets_, replica_sets_, revisions_, pods_}),
         sink_(client, &events),
+        jobs_(client, controller_.Watches(
+                          kube::resources::kJobs,
+                          [this](const std::string& job_key) { return jobs_.PlansOwning(job_key); },
+                          "app.kubernetes.io/managed-by=tidemark")),
         sessions_(objects_, options.reconciler),
-        reconciler_(sink_, objects_, sessions_, index_, metrics, options.reconciler) {
+        reconciler_(sink_, objects_, sessions_, rollouts_, index_, metrics, options.reconciler,
+                    &jobs_) {
     controller_.For(kMigrationPlans, options.label_selector, OnlyStatusChanged);
   }
 
@@ -82,17 +96,31 @@ class PlanController {
     return runtime;
   }
 
-  // The plans that name a changed ConfigMap or Secret, as their last decode said.
+  // The plans that name a changed ConfigMap, Secret or workload, as their last decode said.
   runtime::KeyMapper Naming(NamedKind kind) {
     return [this, kind](const std::string& key) { return index_.PlansNaming(kind, key); };
+  }
+  // The plans whose rollout gate reads a changed ReplicaSet, ControllerRevision or Pod.
+  runtime::ObjectMapper ByOwner() {
+    return [this](const std::string&, const json& object) {
+      return PlansWaitingOnOwner(index_, replica_sets_, object);
+    };
   }
 
   PlanIndex index_;  // before the controller, whose watches read it until they stop
   runtime::Controller controller_;
   runtime::KindCache& config_maps_;
   runtime::KindCache& secrets_;
+  // What spec.rollout's gate reads (operator/rollout_gate.h).
+  runtime::KindCache& deployments_;
+  runtime::KindCache& stateful_sets_;
+  runtime::KindCache& replica_sets_;
+  runtime::KindCache& revisions_;
+  runtime::KindCache& pods_;
   ClusterObjects objects_;
+  CachedRollouts rollouts_;
   ClusterSink sink_;
+  JobControl jobs_;  // the runner Jobs plans own, watched: a change re-queues the owner
   PooledSessions sessions_;
   PlanReconciler reconciler_;
 };

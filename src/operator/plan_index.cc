@@ -11,6 +11,13 @@ void PlanIndex::Record(const plan::MigrationPlan& plan) {
   for (const std::string& name : plan::SecretNames(plan.database)) {
     named.emplace_back(NamedKind::kSecret, plan.meta.ns + "/" + name);
   }
+  if (plan.rollout) {
+    for (const plan::WorkloadRef& workload : plan.rollout->workloads) {
+      named.emplace_back(workload.kind == plan::WorkloadKind::kDeployment ? NamedKind::kDeployment
+                                                                          : NamedKind::kStatefulSet,
+                         plan.meta.ns + "/" + workload.name);
+    }
+  }
   std::lock_guard lock(mutex_);
   ForgetLocked(key);
   for (const Named& object : named) by_object_[object].insert(key);

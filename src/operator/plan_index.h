@@ -1,6 +1,6 @@
-// Which ConfigMaps and Secrets each MigrationPlan names, as the plan's last decode said
-// (controller-runtime's field index). The watched kinds' key mappers read it, so a change to
-// a Secret requeues exactly the plans that name it, without decoding every plan of the
+// Which ConfigMaps, Secrets and workloads (spec.rollout) each MigrationPlan names, as the plan's
+// last decode said (controller-runtime's field index). The watched kinds' key mappers read it, so a
+// change to a Secret requeues exactly the plans that name it, without decoding every plan of the
 // namespace again or walking their raw JSON a second way.
 //
 // The reconciler records a plan's names each time it decodes the plan, and forgets them
@@ -18,7 +18,7 @@
 
 namespace tidemark::op {
 
-enum class NamedKind { kConfigMap, kSecret };
+enum class NamedKind { kConfigMap, kSecret, kDeployment, kStatefulSet };
 
 class PlanIndex {
  public:

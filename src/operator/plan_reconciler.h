@@ -4,7 +4,8 @@
 //
 // It is built from interfaces so that tests can run it against fakes without a server:
 // PlanSink (status and event writes to the cluster), SessionSource (database sessions) and
-// resource::ObjectSource (the ConfigMaps and Secrets a plan names). Each decode records what the
+// resource::ObjectSource (the ConfigMaps and Secrets a plan names) and RolloutSource (whether
+// the workloads of spec.rollout have rolled out). Each decode records what the
 // plan names in the PlanIndex the controller's watches read. controller.cc wires the
 // real ones: ClusterSink over the API client and event recorder, PooledSessions over
 // postgres::SessionPool.
@@ -15,6 +16,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "base/action.h"
@@ -22,6 +24,7 @@
 #include "kube/client.h"
 #include "metrics/metrics.h"
 #include "operator/plan_index.h"
+#include "operator/rollout_gate.h"
 #include "plan/next_action.h"
 #include "plan/status.h"
 #include "postgres/pg_store.h"
@@ -93,11 +96,15 @@ class PooledSessions : public SessionSource {
   postgres::SessionPool pool_;
 };
 
+class JobControl;  // operator/job_runner.h
+
 class PlanReconciler : public runtime::Reconciler {
  public:
-  // Everything passed must outlive the reconciler.
+  // Everything passed must outlive the reconciler. `jobs` runs python steps as Jobs
+  // (spec.runner.jobTemplate); null: such steps stall the plan (InvalidSpec).
   PlanReconciler(PlanSink& sink, resource::ObjectSource& objects, SessionSource& sessions,
-                 PlanIndex& index, metrics::Metrics& metrics, ReconcilerOptions options);
+                 RolloutSource& rollouts, PlanIndex& index, metrics::Metrics& metrics,
+                 ReconcilerOptions options, JobControl* jobs = nullptr);
 
   Action Reconcile(const nlohmann::json& object, std::stop_token stop) override;
   // A deleted plan: the database is left as it is; its metric series and index entry go.
@@ -108,20 +115,29 @@ class PlanReconciler : public runtime::Reconciler {
  private:
   struct Context;  // one reconcile's plan identity and log fields
 
-  engine::Report Run(const nlohmann::json& object, const Context& context, std::stop_token stop);
+  // `gate` gets the verdict of the plan's spec.rollout, when it has one.
+  engine::Report Run(const nlohmann::json& object, const Context& context, std::stop_token stop,
+                     std::optional<GateVerdict>* gate);
   engine::Observer ObserveRun(const Context& context, std::jthread& progress);
   // Writes the status when it differs from the stored one (merge patch on /status).
   Status PublishStatus(const nlohmann::json& object, const nlohmann::json& status);
   // Writes the conditions of a run under way (`working`: Applying or Reverting).
-  void PublishProgress(const Context& context, const plan::Problem& working);
+  // With a back-fill's counts under way, status.backfill too.
+  void PublishProgress(const Context& context, const plan::Problem& working,
+                       const std::optional<plan::BackfillStatus>& backfill = std::nullopt);
   void RecordEvents(const nlohmann::json& object, const engine::Report& report);
+  // The gate of spec.rollout opened since the last status: an event, and the wait observed.
+  void RecordGateOpened(const nlohmann::json& object, const Context& context,
+                        const engine::Report& report);
 
   PlanSink& sink_;
   resource::ObjectSource& objects_;
   SessionSource& sessions_;
+  RolloutSource& rollouts_;
   PlanIndex& index_;
   metrics::Metrics& metrics_;
   const ReconcilerOptions options_;
+  JobControl* jobs_;
 };
 
 }  // namespace tidemark::op

@@ -14,6 +14,10 @@ const char* PhaseName(Phase phase) {
   return phase == Phase::kPostDeploy ? "PostDeploy" : "PreDeploy";
 }
 
+const char* WorkloadKindName(WorkloadKind kind) {
+  return kind == WorkloadKind::kStatefulSet ? "StatefulSet" : "Deployment";
+}
+
 std::vector<std::string> SecretNames(const DatabaseSpec& database) {
   std::vector<std::string> names;
   for (const Value* value : {&database.dsn, &database.host, &database.port, &database.dbname,

@@ -71,8 +71,31 @@ inline constexpr size_t kMaxIrreversibleReason = 1024;
 enum class Phase { kPreDeploy, kPostDeploy };
 const char* PhaseName(Phase phase);  // "PreDeploy", "PostDeploy"
 
+// A step's lintAllow entry: the step's findings of `rule` are accepted for `reason`, as a
+// `-- tidemark:allow RULE reason` comment accepts one statement's (docs/lint.md). The
+// sql layer checks that `rule` names a rule.
+struct LintAllow {
+  std::string rule;
+  std::string reason;
+};
+// A lintAllow reason is a note for reviewers, quoted in findings: one short paragraph.
+inline constexpr size_t kMaxLintAllowReason = 1024;
+
+// What a step is: SQL run once (atomic or statement by statement), or a back-fill: one
+// batch statement (UPDATE, DELETE, INSERT ... SELECT) run again and again, each batch in a
+// transaction of its own, until a batch changes no row (docs/plan-format.md, "Back-fills").
+enum class StepKind { kSql, kBackfill };
+
+// A back-fill's pacing.
+struct BackfillSpec {
+  std::chrono::milliseconds batch_delay{100};  // the pause after each batch, for replicas
+  int64_t max_batches = 0;  // 0: no limit; else the batches after which it stops, unfinished
+};
+
 struct Step {
   StepId id;
+  StepKind kind = StepKind::kSql;
+  BackfillSpec backfill;  // kind kBackfill only
   std::vector<StepId> dependencies;
   bool atomic = true;                   // false: statements one by one, outside a transaction
   std::string forward;                  // SQL; may be empty (a RunPython-only step)
@@ -82,7 +105,8 @@ struct Step {
   bool python = false;                  // had code (RunPython) that SQL cannot carry
   std::optional<bool> initial;          // Django's Migration.initial; unset: no in-app parent
   Phase phase = Phase::kPreDeploy;
-  std::string origin;  // where it was defined, for messages
+  std::vector<LintAllow> lint_allow;  // findings accepted for the whole step
+  std::string origin;                 // where it was defined, for messages
 };
 
 struct Target {
@@ -99,6 +123,8 @@ enum class LintPolicy { kOff, kWarn, kBlock };
 enum class ChecksumPolicy { kBlock, kWarn, kIgnore };
 enum class UnknownAppliedPolicy { kWarn, kBlock };
 enum class PythonStepsPolicy { kBlock, kRecordOnly, kRun };
+// Required: a run executes only what a person approved (spec.approvedDigest, plan/approval.h).
+enum class ApprovalPolicy { kNone, kRequired };
 
 struct Policy {
   RevertPolicy revert = RevertPolicy::kDeny;
@@ -112,6 +138,7 @@ struct Policy {
   ChecksumPolicy checksum = ChecksumPolicy::kBlock;
   UnknownAppliedPolicy unknown_applied = UnknownAppliedPolicy::kWarn;
   PythonStepsPolicy python_steps = PythonStepsPolicy::kBlock;
+  ApprovalPolicy approval = ApprovalPolicy::kNone;
 };
 
 // An environment variable the runner gets: written in the plan, or from a source.
@@ -130,6 +157,24 @@ struct RunnerSpec {
   std::chrono::milliseconds timeout{60 * 60'000};
   bool post_migrate = true;       // after a run that changed the ledger, `post-migrate` once
   std::string job_template_json;  // in a cluster: a batch/v1 JobTemplateSpec, as JSON
+};
+
+// spec.rollout: the app's workloads whose rollout post-deploy steps wait for (the
+// controller's gate; the command line's --phase does the same by hand).
+enum class WorkloadKind { kDeployment, kStatefulSet };
+const char* WorkloadKindName(WorkloadKind kind);  // "Deployment", "StatefulSet"
+
+struct WorkloadRef {
+  WorkloadKind kind = WorkloadKind::kDeployment;
+  std::string name;  // in the plan's namespace
+
+  auto operator<=>(const WorkloadRef&) const = default;
+};
+
+inline constexpr size_t kMaxRolloutWorkloads = 64;
+
+struct RolloutSpec {
+  std::vector<WorkloadRef> workloads;  // 1 to kMaxRolloutWorkloads
 };
 
 enum class ResolvedState { kApplied, kUnapplied };
@@ -155,6 +200,8 @@ struct MigrationPlan {
   std::vector<Target> targets;
   Policy policy;
   std::optional<RunnerSpec> runner;
+  std::string approved_digest;         // the digest of the pending actions a person approved
+  std::optional<RolloutSpec> rollout;  // none: post-deploy steps run with the rest
   std::vector<StepId> fake;
   bool fake_initial = false;
   bool dry_run = false;

@@ -18,8 +18,16 @@ struct RequeuePolicy {
 };
 
 // The Action after a reconcile that ended with `outcome`; `status_published` is false when
-// its status could not be written (the controller then retries with back-off).
+// its status could not be written (the controller then retries with back-off). A reconcile
+// that `moved_on` (MovedOn) restarts the back-off, should it need one.
 tidemark::Action NextAction(const Outcome& outcome, bool status_published,
-                            const RequeuePolicy& policy);
+                            const RequeuePolicy& policy, bool moved_on = false);
+
+// Whether a reconcile moved its plan on: it ran a step, or its published status `now` ends
+// with another reason than the status it started from (`before`; none on a first reconcile).
+// Without this, the failures of a long wait (a Secret that came late: every watch event
+// reconciles and fails again) would make the first hitch after it wait minutes.
+bool MovedOn(size_t steps_run, bool status_published, const std::vector<Condition>& before,
+             const PlanStatus& now);
 
 }  // namespace tidemark::plan

@@ -10,12 +10,16 @@ const char* ReasonName(Reason reason) {
       return "Pending";
     case Reason::kWaitingForRollout:
       return "WaitingForRollout";
+    case Reason::kWaitingForApproval:
+      return "WaitingForApproval";
     case Reason::kApplying:
       return "Applying";
     case Reason::kReverting:
       return "Reverting";
     case Reason::kWaitingForLock:
       return "WaitingForLock";
+    case Reason::kRunnerRunning:
+      return "RunnerRunning";
     case Reason::kDatabaseUnavailable:
       return "DatabaseUnavailable";
     case Reason::kInvalidSpec:
@@ -50,6 +54,8 @@ const char* ReasonName(Reason reason) {
       return "InternalError";
     case Reason::kRunnerFailed:
       return "RunnerFailed";
+    case Reason::kBackupFailed:
+      return "BackupFailed";
     case Reason::kTransactionPooler:
       return "TransactionPooler";
     case Reason::kDryRun:

@@ -8,13 +8,15 @@ namespace tidemark::plan {
 enum class Reason {
   // Ready
   kUpToDate,
-  kPending,            // read-only: steps to run
-  kWaitingForRollout,  // pre-deploy steps applied; post-deploy ones wait for the rollout
+  kPending,             // read-only: steps to run
+  kWaitingForRollout,   // pre-deploy steps applied; post-deploy ones wait for the rollout
+  kWaitingForApproval,  // policy.approval: Required, and the pending actions are not approved
   // Reconciling: will go on by itself
   kApplying,
   kReverting,
   kWaitingForLock,
   kDatabaseUnavailable,
+  kRunnerRunning,  // a python step runs in a Job: the plan goes on when the Job changes
   // Stalled: needs a person
   kInvalidSpec,
   kDependencyCycle,
@@ -32,6 +34,7 @@ enum class Reason {
   kPhaseOrder,         // one phase asked for while the other must run first
   kInternalError,      // an unexpected exception (a bug): retried with back-off
   kRunnerFailed,       // spec.runner failed, timed out, or did not change the ledger
+  kBackupFailed,       // the backup asked for before the first change (apply --backup) failed
   kTransactionPooler,  // the session moves between server sessions: its advisory lock means nothing
   // Nothing executed on purpose
   kDryRun,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/redact.h"
 #include "base/text.h"
 
 namespace tidemark::plan {
@@ -27,6 +28,7 @@ std::string DescribeHeld(const Outcome& outcome) {
       std::to_string(count) + " post-deploy " + (count == 1 ? "step waits" : "steps wait") +
       " for the app's rollout, next: " + RecordedActionName(outcome.held.front().action) + " " +
       outcome.held.front().migration.ToString();
+  if (!outcome.held_for.empty()) text += "; waiting for " + outcome.held_for;
   return text;
 }
 
@@ -60,6 +62,21 @@ const char* SeverityName(Severity severity) {
   return severity == Severity::kError ? "error" : "warning";
 }
 
+void RedactOutcome(const std::vector<std::string>& secrets, Outcome* outcome) {
+  const auto redact = [&secrets](std::string& text) {
+    text = RedactValues(std::move(text), secrets);
+  };
+  for (std::optional<Problem>* problem : {&outcome->stalled, &outcome->progressing}) {
+    if (*problem) redact((*problem)->message);
+  }
+  if (outcome->failure) {
+    redact(outcome->failure->statement);
+    redact(outcome->failure->message);
+  }
+  for (LintFinding& finding : outcome->lint) redact(finding.message);
+  for (std::string& note : outcome->notes) redact(note);
+}
+
 Problem UnexpectedError(const std::string& what) {
   return Problem{Reason::kInternalError,
                  "tidemark met an unexpected error: " + what +
@@ -78,7 +95,10 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
     return std::decay_t<decltype(list)>(list.begin(), list.begin() + std::min(list.size(), count));
   };
   status.pending = first(outcome.pending, kMaxPendingListed);
+  status.approval = outcome.approval;
   status.last_applied = outcome.last_applied;
+  status.restore_point = outcome.restore_point;
+  status.backfill = outcome.backfill;
   status.failure = outcome.failure;
   if (status.failure) {
     status.failure->statement = Truncate(status.failure->statement, kMaxFailureStatement);
@@ -103,11 +123,12 @@ PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          Make("Stalled", false, p.reason, "")};
   } else if (outcome.idle_reason == Reason::kSuspended || !outcome.pending.empty()) {
     const Reason reason = outcome.idle_reason.value_or(Reason::kPending);
-    const std::string message =
-        DescribePending(outcome) + (reason == Reason::kDryRun ? "; dryRun is set, nothing executed"
-                                    : reason == Reason::kSuspended
-                                        ? "; suspend is set, nothing touched"
-                                        : "");
+    std::string message = DescribePending(outcome);
+    if (reason == Reason::kDryRun) message += "; dryRun is set, nothing executed";
+    if (reason == Reason::kSuspended) message += "; suspend is set, nothing touched";
+    if (reason == Reason::kWaitingForApproval && outcome.approval) {
+      message += "; " + DescribeApproval(*outcome.approval);
+    }
     status.conditions = {Make("Ready", false, reason, message),
                          Make("Reconciling", false, reason, message),
                          Make("Stalled", false, reason, "")};

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "plan/approval.h"
 #include "plan/graph.h"
 
 namespace tidemark::plan {
@@ -26,6 +27,22 @@ struct StepRecord {
   RecordedAction action = RecordedAction::kApply;
   std::string at;  // RFC 3339
   int64_t duration_ms = 0;
+};
+
+// Where the database was just before a run's first change: a point-in-time recovery target
+// (Cloud SQL's "restore to a time", recovery_target_lsn).
+struct RestorePoint {
+  std::string at;       // the server's clock, RFC 3339 UTC with microseconds
+  std::string wal_lsn;  // pg_current_wal_lsn(), e.g. 0/1A2B3C8
+};
+
+// A back-fill under way or left unfinished (status.backfill): its counts over every run, and
+// the rate of the run that reported them.
+struct BackfillStatus {
+  StepId migration;
+  int64_t rows = 0;
+  int64_t batches = 0;
+  double rows_per_second = 0;
 };
 
 struct StepFailure {
@@ -62,14 +79,18 @@ struct Drift {
 struct Outcome {
   std::optional<Problem> stalled;      // needs a person (Stalled reasons of SPEC 1)
   std::optional<Problem> progressing;  // will retry by itself (WaitingForLock, ...)
-  std::optional<Reason> idle_reason;   // DryRun or Suspended: nothing executed on purpose
+  std::optional<Reason> idle_reason;   // DryRun, Suspended, WaitingForApproval: nothing executed
   std::vector<PendingAction> pending;  // what remains, in order
   std::vector<PendingAction> held;     // post-deploy actions waiting (--phase pre, rollout)
+  std::optional<Approval> approval;    // when approval is required and something is pending
+  std::string held_for;                // what they wait for, when known (spec.rollout's gate)
   int64_t total = 0;                   // steps in the graph
   int64_t applied = 0;
   int64_t to_revert = 0;
   std::optional<StepRecord> last_applied;
+  std::optional<RestorePoint> restore_point;  // recorded by this reconcile before its first change
   std::optional<StepFailure> failure;
+  std::optional<BackfillStatus> backfill;  // a back-fill this reconcile left unfinished
   std::vector<LintFinding> lint;
   Drift drift;
   std::vector<std::string> notes;  // said in the Ready/Reconciling message
@@ -89,8 +110,11 @@ struct PlanStatus {
   std::vector<Condition> conditions;
   int64_t total = 0, applied = 0, pending_count = 0, to_revert = 0;
   std::vector<PendingAction> pending;  // at most kMaxPendingListed; lint and drift alike
+  std::optional<Approval> approval;
   std::optional<StepRecord> last_applied;
+  std::optional<RestorePoint> restore_point;  // lastRun.restorePoint
   std::optional<StepFailure> failure;
+  std::optional<BackfillStatus> backfill;
   std::vector<LintFinding> lint;
   Drift drift;
 
@@ -109,6 +133,10 @@ inline constexpr size_t kMaxFailureMessage = 4096;
 // Stalled/InternalError for an exception that escaped a reconcile (`what` says which), as
 // the controller and `tidemark run` report it.
 Problem UnexpectedError(const std::string& what);
+
+// `outcome` with each of `secrets` replaced by "***" in every text it holds (messages,
+// statements, notes, lint): the database may echo a password that a run must not show.
+void RedactOutcome(const std::vector<std::string>& secrets, Outcome* outcome);
 
 PlanStatus ComputeStatus(const Outcome& outcome, int64_t generation,
                          const std::vector<Condition>& previous, const std::string& now);

@@ -16,8 +16,6 @@ namespace tidemark::postgres {
 // libpq keyword/value pairs for PQconnectdbParams; a "dsn" given first is expanded there.
 struct ConnectionParams {
   std::vector<std::pair<std::string, std::string>> keywords;
-  // For messages: host, port, dbname and user, never the password.
-  std::string Describe() const;
 };
 
 // Resolves the database fields. `allow_local_sources` permits `env:` and `file:` sources
@@ -25,5 +23,12 @@ struct ConnectionParams {
 Result<ConnectionParams> ResolveConnection(const plan::DatabaseSpec& database,
                                            const std::string& ns, resource::ObjectSource& objects,
                                            bool allow_local_sources);
+
+// The libpq environment variables (PGHOST, PGDATABASE, PGPASSWORD, ...) that give a libpq
+// client program (pg_dump) the same connection as `params`, a connection string among
+// them expanded: nothing of it, the password least of all, goes on a command line.
+// InvalidArgument naming a parameter that has no such variable.
+Result<std::vector<std::pair<std::string, std::string>>> ClientEnvironment(
+    const ConnectionParams& params);
 
 }  // namespace tidemark::postgres

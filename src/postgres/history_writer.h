@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ledger/store.h"
 #include "postgres/session.h"
@@ -32,11 +33,19 @@ struct HistoryEntry {
   // run_by = 'runner': spec.runner ran the step (a column added to older history tables
   // when first needed, so it is written only then).
   bool by_runner = false;
+  // With by_runner: the runner's id of the run (StepResult::runner_run_id), in column
+  // runner_run_id (added with run_by); "" writes none.
+  std::string runner_run_id = "";
 };
 
+// The run's restore point (StepRun::restore_point) goes in the columns restore_at and
+// restore_lsn, which Store::MarkRestorePoint made sure exist.
 // Appends the INSERT of `run`'s history row into `table` (quoted) to `query`: its text to
-// query->sql, its parameters to query->params, numbered after those already there.
+// query->sql, its parameters to query->params, numbered after those already there. The
+// error is stored with each of `secrets` (Store::Secrets: the session's password) masked,
+// as everywhere else it shows: a statement or server message may quote the password.
 void AppendHistoryInsert(const std::string& table, const ledger::StepRun& run,
-                         const HistoryEntry& entry, Query* query);
+                         const HistoryEntry& entry, const std::vector<std::string>& secrets,
+                         Query* query);
 
 }  // namespace tidemark::postgres

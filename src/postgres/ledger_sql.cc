@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "ledger/history.h"
 #include "postgres/pg_store_impl.h"
@@ -86,6 +87,10 @@ Result<bool> PgStore::Exists(const std::string& table, bool& known) {
 
 namespace {
 
+// The longest pause between two tries of a busy ledger lock: how late a waiter may notice
+// that the lock is free.
+constexpr std::chrono::milliseconds kLockPollCeiling{100};
+
 // The id column as Django's PostgreSQL backend creates it for the recorder's auto field.
 const char* SerialType(plan::LedgerIdType type) {
   switch (type) {
@@ -121,10 +126,33 @@ Status PgStore::EnsureTables() {
                       " \"duration_ms\" double precision,"
                       " \"plan_namespace\" text, \"plan_name\" text, \"plan_uid\" text,"
                       " \"plan_generation\" bigint, \"statement_index\" integer,"
-                      " \"sql_state\" text, \"error\" text, \"run_by\" text)")
+                      " \"sql_state\" text, \"error\" text, \"run_by\" text,"
+                      " \"runner_run_id\" text,"
+                      " \"restore_at\" timestamptz, \"restore_lsn\" pg_lsn)")
           .status());
+  if (!history_exists_) history_has_run_by_ = true;  // made just now, with the runner columns
   ledger_exists_ = history_exists_ = true;
   return Status::Ok();
+}
+
+Result<plan::RestorePoint> PgStore::MarkRestorePoint() {
+  // Outside a transaction, now() is this statement's time: just before the first change.
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr point,
+      Exec(conn_, Query{"SELECT to_char(now() AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), pg_current_wal_lsn()::text, "
+                        "EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND "
+                        "attname = 'restore_lsn' AND NOT attisdropped)",
+                        {HistoryTable()}}));
+  if (PQgetvalue(point.get(), 0, 2)[0] != 't') {
+    // A history table from before restore points: a moment of its lock, under the ledger's
+    // advisory lock, once.
+    TM_RETURN_IF_ERROR(Exec(conn_, "ALTER TABLE " + HistoryTable() +
+                                       " ADD COLUMN IF NOT EXISTS \"restore_at\" timestamptz,"
+                                       " ADD COLUMN IF NOT EXISTS \"restore_lsn\" pg_lsn")
+                           .status());
+  }
+  return plan::RestorePoint{PQgetvalue(point.get(), 0, 0), PQgetvalue(point.get(), 0, 1)};
 }
 
 Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
@@ -144,42 +172,31 @@ Result<double> PgStore::Lock(std::chrono::milliseconds max_wait) {
     ledger_exists_ = PQgetvalue(locked, 0, 1)[0] == 't';
     history_exists_ = PQgetvalue(locked, 0, 2)[0] == 't';
   };
-  TM_ASSIGN_OR_RETURN(
-      ResultPtr tried,
-      Exec(conn_, Query{"SELECT " + on_own_session("pg_try_advisory_lock($1::bigint)") +
-                            select_lock_and_tables,
-                        params}));
-  if (moved(tried.get())) return MovedSession(PQgetvalue(tried.get(), 0, 3));
-  if (PQgetvalue(tried.get(), 0, 0)[0] == 't') {
-    learn_tables(tried.get());
-    return 0.0;
-  }
+  const Query try_lock{
+      "SELECT " + on_own_session("pg_try_advisory_lock($1::bigint)") + select_lock_and_tables,
+      params};
+  // The wait is a series of short tries, never one pg_advisory_lock: a statement waiting
+  // for the lock keeps a transaction open, and a CREATE INDEX CONCURRENTLY in the holder's
+  // run waits for every open transaction to end, so holder and waiter would deadlock (and
+  // the server cancel one of them).
   const auto start = Clock::now();
-  // lock_timeout bounds the wait of pg_advisory_lock like any other heavyweight lock.
-  TM_RETURN_IF_ERROR(
-      Exec(conn_, "SET lock_timeout = '" +
-                      Milliseconds(std::max(max_wait, std::chrono::milliseconds(1))) + "'")
-          .status());
-  // Run as it is: a lock_timeout error is told apart by its SQLSTATE.
-  const ResultPtr result = RunParams(
-      conn_,
-      {"SELECT " + on_own_session("pg_advisory_lock($1::bigint)::text") + select_lock_and_tables,
-       params});
-  const bool locked = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
-  const std::string state = locked ? "" : StepErrorOf(conn_, result.get(), -1, "").sql_state;
-  if (!locked && Lost()) return Status::Unavailable("database connection lost while locking");
-  TM_RETURN_IF_ERROR(Exec(conn_, "RESET lock_timeout").status());
-  const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-  if (!locked) {
-    if (state == kLockTimeoutState) {
+  std::chrono::milliseconds pause{5};
+  while (true) {
+    TM_ASSIGN_OR_RETURN(ResultPtr tried, Exec(conn_, try_lock));
+    if (moved(tried.get())) return MovedSession(PQgetvalue(tried.get(), 0, 3));
+    if (PQgetvalue(tried.get(), 0, 0)[0] == 't') {
+      learn_tables(tried.get());
+      return std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    const auto left =
+        max_wait - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    if (left <= std::chrono::milliseconds(0)) {
       return Status::DeadlineExceeded("another session holds the migration lock of " + Describe() +
                                       " (advisory lock " + lock_key_ + ")");
     }
-    return QueryError(conn_, result.get(), "pg_advisory_lock");
+    std::this_thread::sleep_for(std::min(pause, left));
+    pause = std::min(pause * 2, kLockPollCeiling);
   }
-  if (moved(result.get())) return MovedSession(PQgetvalue(result.get(), 0, 3));
-  learn_tables(result.get());
-  return waited;
 }
 
 Status PgStore::Unlock() {
@@ -203,15 +220,19 @@ Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {
   std::vector<std::string> parts;
   if (ledger_exists) {
     parts.push_back(
-        "SELECT NULL, app, name, NULL::bigint, NULL, NULL, NULL::integer, NULL, NULL"
+        "SELECT NULL, app, name, NULL::bigint, NULL, NULL, NULL::integer, NULL, NULL, NULL, NULL"
         " FROM " +
         LedgerTable() + " WHERE app = ANY($1::varchar[])");
   }
   if (history_exists) {
     parts.push_back(
         "SELECT action, app, name, id, direction, coalesce(checksum, ''),"
-        " coalesce(statement_index, 0), started_at::text, coalesce(error, '') FROM " +
-        HistoryTable() + " WHERE app = ANY($1::varchar[])");
+        " coalesce(statement_index, 0), started_at::text, coalesce(error, ''),"
+        // A claim's run and plan; through to_jsonb, which a table without the column (made
+        // before runners) answers with NULL.
+        " CASE WHEN action = 'runner-start' THEN to_jsonb(h)->>'runner_run_id' END,"
+        " CASE WHEN action = 'runner-start' THEN plan_namespace || '/' || plan_name END FROM " +
+        HistoryTable() + " h WHERE app = ANY($1::varchar[])");
   }
   if (parts.empty()) return recorded;
   std::string sql;
@@ -225,10 +246,17 @@ Result<ledger::Recorded> PgStore::Read(const std::vector<std::string>& apps) {
       recorded.applied.insert(std::move(step));
       continue;
     }
-    history.push_back({std::atoll(PQgetvalue(rows, r, 3)), std::move(step), PQgetvalue(rows, r, 0),
-                       PQgetvalue(rows, r, 4), PQgetvalue(rows, r, 5),
-                       std::atoi(PQgetvalue(rows, r, 6)), PQgetvalue(rows, r, 7),
-                       PQgetvalue(rows, r, 8)});
+    ledger::HistoryRow row{std::atoll(PQgetvalue(rows, r, 3)),
+                           std::move(step),
+                           PQgetvalue(rows, r, 0),
+                           PQgetvalue(rows, r, 4),
+                           PQgetvalue(rows, r, 5),
+                           std::atoi(PQgetvalue(rows, r, 6)),
+                           PQgetvalue(rows, r, 7),
+                           PQgetvalue(rows, r, 8)};
+    row.runner_run_id = PQgetvalue(rows, r, 9);
+    row.plan = PQgetvalue(rows, r, 10);
+    history.push_back(std::move(row));
   }
   recorded.history = ledger::Summarize(std::move(history));
   return recorded;
@@ -250,7 +278,7 @@ Query PgStore::RecordQuery(const StepRun& run, const HistoryEntry& entry) const 
                 " WHERE (app, name) IN (SELECT a, n FROM unnest($1::varchar[], $2::varchar[]) AS"
                 " t(a, n)) RETURNING 1) ";
   }
-  AppendHistoryInsert(HistoryTable(), run, entry, &query);
+  AppendHistoryInsert(HistoryTable(), run, entry, Secrets(), &query);
   return query;
 }
 

@@ -48,6 +48,11 @@ class PgStore : public ledger::Store {
   std::string Describe() const override {
     return database_ + "/" + options_.schema + "/" + options_.ledger.table;
   }
+  std::vector<std::string> Secrets() const override {
+    const char* password = PQpass(conn_);  // from the password field, the DSN or ~/.pgpass
+    if (password == nullptr || *password == '\0') return {};
+    return {password};
+  }
   Result<bool> LedgerExists() override { return Exists(options_.ledger.table, ledger_exists_); }
   Status EnsureTables() override;
   Result<double> Lock(std::chrono::milliseconds max_wait) override;
@@ -56,10 +61,15 @@ class PgStore : public ledger::Store {
   ledger::StepResult Run(const ledger::StepRun& run) override;
   Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
   Status RecordRunnerStep(const ledger::StepRun& run, const ledger::StepResult& result) override;
+  Status RecordRunnerClaim(const ledger::StepRun& run, const std::string& run_id,
+                           bool started) override;
+  Result<plan::RestorePoint> MarkRestorePoint() override;
   Status Resolve(const ledger::StepId& id, const std::vector<ledger::StepId>& records, bool applied,
                  const ledger::PlanRef& plan) override;
 
  private:
+  // Adds the history's run_by and runner_run_id columns when it lacks them.
+  Status EnsureRunnerColumns();
   // The commands of an atomic step's pipeline, and where its parts are among them.
   struct AtomicPipeline {
     std::vector<Query> commands;
@@ -105,9 +115,19 @@ class PgStore : public ledger::Store {
   // leftover) of that name exists; dropping it, with a note saying so.
   std::string QualifiedIndex(const ledger::ConcurrentStatement& build) const;
   Result<bool> InvalidIndexExists(const ledger::ConcurrentStatement& build);
+  // Whether the index of the build is valid; nothing when there is no such index.
+  Result<std::optional<bool>> IndexValid(const ledger::ConcurrentStatement& build);
   std::optional<ledger::StepError> DropInvalidIndex(const ledger::ConcurrentStatement& build,
                                                     const std::string& statement,
                                                     std::vector<std::string>* notes);
+  // backfill_runs.cc.
+  std::string BackfillTable() const;
+  ledger::StepResult RunBackfill(const ledger::StepRun& run);
+  Result<ledger::BackfillProgress> BackfillStart(const ledger::StepRun& run,
+                                                 std::vector<std::string>* notes);
+  std::optional<ledger::StepError> RunBatch(const ledger::StepRun& run,
+                                            ledger::BackfillProgress* progress,
+                                            Clock::time_point start, bool* done);
   // Best effort: the failure itself is reported to the caller either way.
   void RecordFailure(const ledger::StepRun& run, const ledger::StepError& error,
                      double duration_ms);

@@ -42,6 +42,11 @@ std::string ArrayLiteral(const std::vector<std::string>& values);
 // A duration as a PostgreSQL setting takes it: "250ms".
 std::string Milliseconds(std::chrono::milliseconds d);
 
+// The milliseconds since `start`, for history rows' durations.
+inline double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 // An SQL boolean: whether the table (a parameter) exists in the schema (a parameter).
 std::string TableExistsSql(const std::string& schema, const std::string& table);
 

@@ -3,13 +3,85 @@
 
 #include <algorithm>
 
+#include "base/redact.h"
 #include "postgres/pg_store.h"
 #include "postgres/pg_store_impl.h"
 #include "postgres/session.h"
 
 namespace tidemark::postgres {
+namespace {
+
+// libpq's message with what it quotes masked (but the "=" it says is missing): it quotes
+// the part of a connection string it stopped at, which may be the password.
+std::string MaskQuoted(const std::string& message) {
+  std::string out;
+  for (size_t at = 0; at < message.size();) {
+    const size_t open = message.find('"', at);
+    const size_t close = open == std::string::npos ? open : message.find('"', open + 1);
+    if (close == std::string::npos) {
+      out += message.substr(at);
+      break;
+    }
+    const std::string quoted = message.substr(open + 1, close - open - 1);
+    out += message.substr(at, open - at) + '"' + (quoted == "=" ? quoted : "***") + '"';
+    at = close + 1;
+  }
+  return out;
+}
+
+// A connection string libpq cannot parse is refused before connecting, and neither it nor
+// what libpq quotes of it is shown: RedactDsn cannot find the password in a string that is
+// not well formed (`password=two words` unquoted).
+Status CheckConnectionString(const ConnectionParams& params) {
+  for (const auto& [key, value] : params.keywords) {
+    const bool expanded = value.find('=') != std::string::npos ||
+                          value.starts_with("postgresql://") || value.starts_with("postgres://");
+    if (key != "dbname" || !expanded) continue;  // libpq's rule for expand_dbname
+    char* error = nullptr;
+    if (PQconninfoOption* parsed = PQconninfoParse(value.c_str(), &error)) {
+      PQconninfoFree(parsed);
+      continue;
+    }
+    std::string message = error != nullptr ? error : "out of memory";
+    PQfreemem(error);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
+    return Status::InvalidArgument("the connection string is not valid: " + MaskQuoted(message) +
+                                   "; fix spec.database.dsn (or --database, DATABASE_URL)");
+  }
+  return Status::Ok();
+}
+
+// Where a session goes, for messages: "host:port/dbname as user" (a unix socket's folder
+// as the host), as libpq resolved it from every source (the DSN, the fields, PG*
+// variables, defaults); never the password, nor the connection string.
+std::string Target(PGconn* conn) {
+  auto field = [](const char* value) { return std::string(value != nullptr ? value : ""); };
+  return field(PQhost(conn)) + ":" + field(PQport(conn)) + "/" + field(PQdb(conn)) + " as " +
+         field(PQuser(conn));
+}
+
+// A session that did not open: libpq's message (the password masked, should the server or
+// libpq quote it) after where it went, and for a refused login what to fix.
+Status ConnectionFailure(PGconn* conn) {
+  const char* password = PQpass(conn);
+  std::string message = RedactValues(PQerrorMessage(conn), {password != nullptr ? password : ""});
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  std::string failure = "cannot connect to " + Target(conn) + ": " + message;
+  if (message.find("authentication failed") != std::string::npos ||
+      message.find("no password supplied") != std::string::npos) {
+    failure +=
+        "; the server refused the login: check the user and the password given"
+        " (spec.database.password or passwordFrom, the DSN's password, or ~/.pgpass)"
+        " and that the role may log in";
+  }
+  return Status::Unavailable(std::move(failure));
+}
+
+}  // namespace
 
 Result<PGconn*> OpenSession(const ConnectionParams& params, const ConnectOptions& options) {
+  TM_RETURN_IF_ERROR(CheckConnectionString(params));
   std::vector<const char*> keys, values;
   bool has_application_name = false, has_timeout = false;
   for (const auto& [key, value] : params.keywords) {
@@ -32,11 +104,9 @@ Result<PGconn*> OpenSession(const ConnectionParams& params, const ConnectOptions
   PGconn* conn = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (conn == nullptr) return Status::Unavailable("out of memory connecting to the database");
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = PQerrorMessage(conn);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-      message.pop_back();
+    Status failed = ConnectionFailure(conn);
     PQfinish(conn);
-    return Status::Unavailable("cannot connect to " + params.Describe() + ": " + message);
+    return failed;
   }
   // Server notices ("relation already exists, skipping") are not for the user's terminal.
   PQsetNoticeProcessor(

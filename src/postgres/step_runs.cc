@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "ledger/history.h"
+#include "postgres/blocker_watch.h"
 #include "postgres/pg_store_impl.h"
 
 namespace tidemark::postgres {
@@ -16,10 +17,6 @@ namespace {
 
 constexpr char kResetTimeouts[] = "RESET lock_timeout; RESET statement_timeout";
 
-double MillisecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 const ledger::ConcurrentStatement* FindConcurrent(const StepRun& run, size_t index) {
   for (const ledger::ConcurrentStatement& statement : run.concurrent) {
     if (statement.statement_index == index) return &statement;
@@ -30,7 +27,14 @@ const ledger::ConcurrentStatement* FindConcurrent(const StepRun& run, size_t ind
 }  // namespace
 
 StepResult PgStore::Run(const StepRun& run) {
-  return run.atomic || run.fake ? RunAtomic(run) : RunNonAtomic(run);
+  BlockerWatch watch(conn_, run.on_blocked);
+  StepResult result = run.backfill && !run.fake ? RunBackfill(run)
+                      : run.atomic || run.fake  ? RunAtomic(run)
+                                                : RunNonAtomic(run);
+  // Who held the lock, for the status: the watch saw them while the step waited.
+  std::vector<ledger::Blocker> blockers = watch.Stop();
+  if (!result.ok && result.error.lock_timeout) result.error.blockers = std::move(blockers);
+  return result;
 }
 
 void PgStore::RecordFailure(const StepRun& run, const StepError& error, double duration_ms) {
@@ -46,7 +50,7 @@ void PgStore::RecordFailure(const StepRun& run, const StepError& error, double d
                        .statement_index = error.statement_index,
                        .sql_state = error.sql_state,
                        .error = error.message},
-                      &failure);
+                      Secrets(), &failure);
   // The step's own error is what the caller reports; a lost failure row only makes the
   // next `attempts` count one short, so it is logged, not returned.
   if (auto written = Exec(conn_, failure); !written.ok()) {
@@ -55,22 +59,60 @@ void PgStore::RecordFailure(const StepRun& run, const StepError& error, double d
   }
 }
 
+Status PgStore::EnsureRunnerColumns() {
+  if (history_has_run_by_) return Status::Ok();
+  TM_ASSIGN_OR_RETURN(
+      ResultPtr has,
+      Exec(conn_, Query{"SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                        "AND attname = 'runner_run_id' AND NOT attisdropped)",
+                        {HistoryTable()}}));
+  if (PQgetvalue(has.get(), 0, 0)[0] != 't') {
+    // History tables made before runners existed lack the columns: a moment of the table's
+    // lock, under the ledger's advisory lock, once.
+    TM_RETURN_IF_ERROR(Exec(conn_, "ALTER TABLE " + HistoryTable() +
+                                       " ADD COLUMN IF NOT EXISTS \"run_by\" text,"
+                                       " ADD COLUMN IF NOT EXISTS \"runner_run_id\" text")
+                           .status());
+  }
+  history_has_run_by_ = true;
+  return Status::Ok();
+}
+
+Status PgStore::RecordRunnerClaim(const StepRun& run, const std::string& run_id, bool started) {
+  TM_RETURN_IF_ERROR(EnsureRunnerColumns());
+  Query row;
+  AppendHistoryInsert(HistoryTable(), run,
+                      {.action = started ? "runner-start" : "runner-lost",
+                       .by_runner = true,
+                       .runner_run_id = run_id},
+                      Secrets(), &row);
+  return Exec(conn_, row).status();
+}
+
 Status PgStore::RecordRunnerStep(const StepRun& run, const StepResult& result) {
-  if (!history_has_run_by_) {
-    // History tables made before runners existed lack the column; this takes the table's
-    // lock for a moment, under the ledger's advisory lock.
-    TM_RETURN_IF_ERROR(
-        Exec(conn_, "ALTER TABLE " + HistoryTable() + " ADD COLUMN IF NOT EXISTS \"run_by\" text")
-            .status());
-    history_has_run_by_ = true;
+  TM_RETURN_IF_ERROR(EnsureRunnerColumns());
+  if (!result.runner_run_id.empty()) {
+    // Recorded before (by a controller that stopped before it could note so on its Job)?
+    // The ledger's lock keeps every other tidemark out between this and the write.
+    TM_ASSIGN_OR_RETURN(ResultPtr seen,
+                        Exec(conn_, Query{"SELECT EXISTS (SELECT FROM " + HistoryTable() +
+                                              " WHERE app = $1 AND name = $2 AND runner_run_id = $3"
+                                              " AND action NOT IN ('runner-start', 'runner-lost'))",
+                                          {run.id.app, run.id.name, result.runner_run_id}}));
+    if (PQgetvalue(seen.get(), 0, 0)[0] == 't') {
+      log::Info("runner step recorded before",
+                {{"step", run.id.ToString()}, {"run", result.runner_run_id}});
+      return Status::Ok();
+    }
   }
   Query row;
   HistoryEntry entry{.action = result.ok ? ledger::HistoryAction(run) : "failure",
                      .duration = Duration::kGiven,
                      .duration_ms = result.duration_ms,
-                     .by_runner = true};
+                     .by_runner = true,
+                     .runner_run_id = result.runner_run_id};
   if (!result.ok) entry.error = result.error.message;
-  AppendHistoryInsert(HistoryTable(), run, entry, &row);
+  AppendHistoryInsert(HistoryTable(), run, entry, Secrets(), &row);
   TM_RETURN_IF_ERROR(Exec(conn_, row).status());
   // The runner's Django wrote and committed the ledger row itself; the waiters (tidemark
   // wait) hear of it now instead of at their slow re-check.
@@ -201,18 +243,27 @@ StepResult PgStore::RunNonAtomic(const StepRun& run) {
 
 Result<std::string> PgStore::StartMarker(const StepRun& run) {
   Query marker;
-  AppendHistoryInsert(HistoryTable(), run, {.action = "start", .statement_index = 0}, &marker);
+  AppendHistoryInsert(
+      HistoryTable(), run,
+      {.action = "start", .statement_index = static_cast<int>(run.resume_at.value_or(0))},
+      Secrets(), &marker);
   marker.sql += " RETURNING id";
   TM_ASSIGN_OR_RETURN(const ResultPtr inserted, Exec(conn_, marker));
   return std::string(PQgetvalue(inserted.get(), 0, 0));
 }
 
-Result<bool> PgStore::InvalidIndexExists(const ledger::ConcurrentStatement& build) {
+Result<std::optional<bool>> PgStore::IndexValid(const ledger::ConcurrentStatement& build) {
   TM_ASSIGN_OR_RETURN(const ResultPtr found,
-                      Exec(conn_, Query{"SELECT count(*) FROM pg_index WHERE NOT indisvalid AND "
-                                        "indexrelid = to_regclass($1)",
+                      Exec(conn_, Query{"SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                                        "to_regclass($1)",
                                         {QualifiedIndex(build)}}));
-  return std::string(PQgetvalue(found.get(), 0, 0)) != "0";
+  if (PQntuples(found.get()) == 0) return std::optional<bool>();
+  return std::optional<bool>(PQgetvalue(found.get(), 0, 0)[0] == 't');
+}
+
+Result<bool> PgStore::InvalidIndexExists(const ledger::ConcurrentStatement& build) {
+  TM_ASSIGN_OR_RETURN(const std::optional<bool> valid, IndexValid(build));
+  return valid.has_value() && !*valid;
 }
 
 std::string PgStore::QualifiedIndex(const ledger::ConcurrentStatement& build) const {
@@ -266,9 +317,9 @@ std::optional<StepError> PgStore::RunOneByOne(const StepRun& run, const std::str
                       "'; SET statement_timeout = '" + Milliseconds(run.statement_timeout) + "'")
           .status();
   if (!settings.ok()) return failed(-1, settings);
-  for (size_t i = 0; i < run.statements.size(); ++i) {
+  for (size_t i = run.resume_at.value_or(0); i < run.statements.size(); ++i) {
     const int index = static_cast<int>(i);
-    if (i > 0) {
+    if (i > run.resume_at.value_or(0)) {
       const Status progress =
           Exec(conn_, Query{"UPDATE " + HistoryTable() + " SET statement_index = $1 WHERE id = $2",
                             {std::to_string(i), marker_id}})
@@ -277,6 +328,15 @@ std::optional<StepError> PgStore::RunOneByOne(const StepRun& run, const std::str
     }
     const ledger::ConcurrentStatement* concurrent = FindConcurrent(run, i);
     const bool builds_index = concurrent != nullptr && !concurrent->index_name.empty();
+    if (builds_index && run.resume_at == i) {
+      const Result<std::optional<bool>> valid = IndexValid(*concurrent);
+      if (!valid.ok()) return failed(index, valid.status());
+      if (valid->value_or(false)) {
+        notes->push_back("the interrupted run had built the index " + QualifiedIndex(*concurrent) +
+                         " before it stopped; kept it");
+        continue;
+      }
+    }
     if (concurrent != nullptr) {
       const Status budget =
           Exec(conn_, "SET lock_timeout = '" + Milliseconds(run.concurrent_lock_timeout) + "'")

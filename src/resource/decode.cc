@@ -4,30 +4,28 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <regex>
 #include <set>
 
 #include "base/text.h"
+#include "resource/decode_parts.h"
 #include "resource/decoder.h"
 #include "resource/documents.h"
 
 namespace tidemark::resource {
-namespace {
 
 using nlohmann::json;
 
-bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-// App labels are Python identifiers; step names are module names (may start with a digit).
-bool IsAppLabel(const std::string& s) {
-  return !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0])) &&
-         std::all_of(s.begin(), s.end(), IsWordChar);
-}
-bool IsStepName(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), IsWordChar);
-}
 // Kubernetes object names (DNS-1123 subdomain).
 const std::regex kObjectName("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$");
-const std::regex kSqlIdentifier("^[A-Za-z_][A-Za-z0-9_$]*$");
+
+bool CheckObjectName(Decoder& d, const std::string& path, const std::string& name) {
+  if (std::regex_match(name, kObjectName) && name.size() <= 253) return true;
+  d.Fail(path,
+         "\"" + name + "\" is not a Kubernetes name (lower-case letters, digits, '-' and '.')");
+  return false;
+}
 
 std::string TooLong(const std::string& value, size_t limit, const std::string& what) {
   return GroupThousands(value.size()) + " bytes, more than the " + GroupThousands(limit) + " of " +
@@ -69,6 +67,19 @@ void DecodeValueSource(Decoder& d, const json& node, const std::string& path, pl
   }
   value->from = source;
 }
+
+namespace {
+
+bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+// App labels are Python identifiers; step names are module names (may start with a digit).
+bool IsAppLabel(const std::string& s) {
+  return !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0])) &&
+         std::all_of(s.begin(), s.end(), IsWordChar);
+}
+bool IsStepName(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsWordChar);
+}
+const std::regex kSqlIdentifier("^[A-Za-z_][A-Za-z0-9_$]*$");
 
 void DecodeDatabase(Decoder& d, const json& node, const std::string& path, plan::DatabaseSpec* db) {
   if (!d.ExpectMap(node, path)) return;
@@ -131,9 +142,10 @@ void DecodeLedger(Decoder& d, const json& node, const std::string& path, plan::L
 void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Step* step) {
   step->origin = path;
   if (!d.ExpectMap(node, path)) return;
-  d.CheckFields(node, path,
-                {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces",
-                 "python", "initial", "irreversibleReason", "phase"});
+  d.CheckFields(
+      node, path,
+      {"app", "name", "dependencies", "atomic", "forward", "backward", "replaces", "python",
+       "initial", "irreversibleReason", "phase", "lintAllow", "kind", "batchDelay", "maxBatches"});
   if (auto s = d.RequiredStringAt(node, path, "app", "the Django app label, e.g. shop")) {
     step->id.app = *s;
     if (s->size() > kMaxNameBytes) {
@@ -161,6 +173,9 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
       node, path, "phase",
       {{"PreDeploy", plan::Phase::kPreDeploy}, {"PostDeploy", plan::Phase::kPostDeploy}},
       &step->phase);
+  if (const json* list = d.ListAt(node, path, "lintAllow")) {
+    DecodeLintAllow(d, *list, path + ".lintAllow", &step->lint_allow);
+  }
   // A null SQL field counts as absent: a null backward leaves the step irreversible.
   const auto sql = [&](const char* key) -> std::optional<std::string> {
     const json* field = Field(node, key);
@@ -174,6 +189,7 @@ void DecodeStep(Decoder& d, const json& node, const std::string& path, plan::Ste
   };
   if (auto s = sql("forward")) step->forward = *s;
   if (auto s = sql("backward")) step->backward = *s;
+  DecodeStepKind(d, node, path, step);
   if (auto s = d.StringAt(node, path, "irreversibleReason")) {
     if (step->backward) {
       d.Fail(path + ".irreversibleReason",
@@ -192,7 +208,7 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
   if (!d.ExpectMap(node, path)) return;
   d.CheckFields(node, path,
                 {"revert", "lockTimeout", "statementTimeout", "concurrentLockTimeout", "lint",
-                 "checksum", "unknownApplied", "pythonSteps"});
+                 "checksum", "unknownApplied", "pythonSteps", "approval"});
   d.OneOfAt<RevertPolicy>(node, path, "revert",
                           {{"Deny", RevertPolicy::kDeny}, {"Allow", RevertPolicy::kAllow}},
                           &policy->revert);
@@ -214,6 +230,10 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
                                 {"RecordOnly", PythonStepsPolicy::kRecordOnly},
                                 {"Run", PythonStepsPolicy::kRun}},
                                &policy->python_steps);
+  d.OneOfAt<ApprovalPolicy>(
+      node, path, "approval",
+      {{"None", ApprovalPolicy::kNone}, {"Required", ApprovalPolicy::kRequired}},
+      &policy->approval);
   const std::pair<const char*, std::chrono::milliseconds*> durations[] = {
       {"lockTimeout", &policy->lock_timeout},
       {"statementTimeout", &policy->statement_timeout},
@@ -223,84 +243,6 @@ void DecodePolicy(Decoder& d, const json& node, const std::string& path, plan::P
     if (s && !ParseDuration(*s, target)) {
       d.Fail(d.Join(path, name), "\"" + *s + "\" is not a duration; write e.g. 5s, 15m, 1h30m");
     }
-  }
-}
-
-// Environment variable names as POSIX shells accept them.
-const std::regex kEnvName("^[A-Za-z_][A-Za-z0-9_]*$");
-
-void DecodeRunnerEnv(Decoder& d, const json& list, const std::string& path,
-                     std::vector<plan::EnvVar>* env) {
-  std::set<std::string> seen;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const std::string item_path = d.Index(path, i);
-    const json& item = list[i];
-    if (!d.ExpectMap(item, item_path)) continue;
-    d.CheckFields(item, item_path, {"name", "value", "valueFrom"});
-    plan::EnvVar var;
-    if (auto s = d.RequiredStringAt(item, item_path, "name", "the variable's name")) {
-      var.name = *s;
-      if (!std::regex_match(*s, kEnvName)) {
-        d.Fail(item_path + ".name", "\"" + *s + "\" is not a variable name (letters, digits, _)");
-      } else if (!seen.insert(*s).second) {
-        d.Fail(item_path + ".name", "\"" + *s + "\" is set twice");
-      }
-    }
-    const json* source = Field(item, "valueFrom");
-    if (Field(item, "value") && source) {
-      d.Fail(item_path, "set either value or valueFrom, not both");
-    } else if (source) {
-      DecodeValueSource(d, *source, item_path + ".valueFrom", &var.value);
-    } else if (auto s = d.StringAt(item, item_path, "value")) {
-      var.value.literal = *s;
-    } else if (!Field(item, "value")) {
-      d.Fail(item_path + ".value", "required: the value, or valueFrom a Secret, env or file");
-    }
-    env->push_back(std::move(var));
-  }
-}
-
-void DecodeRunner(Decoder& d, const json& node, const std::string& path, plan::RunnerSpec* runner) {
-  if (!d.ExpectMap(node, path)) return;
-  d.CheckFields(node, path,
-                {"command", "workingDir", "env", "timeout", "postMigrate", "jobTemplate"});
-  if (const json* list = d.ListAt(node, path, "command")) {
-    for (size_t i = 0; i < list->size(); ++i) {
-      if (auto s = d.String((*list)[i], d.Index(path + ".command", i))) {
-        runner->command.push_back(*s);
-      }
-    }
-    if (runner->command.empty() || runner->command.front().empty()) {
-      d.Fail(path + ".command", "must name a program, e.g. [python3, manage.py, tidemark_step]");
-    }
-  }
-  if (auto s = d.StringAt(node, path, "workingDir")) runner->working_dir = *s;
-  if (const json* list = d.ListAt(node, path, "env")) {
-    DecodeRunnerEnv(d, *list, path + ".env", &runner->env);
-  }
-  if (auto s = d.StringAt(node, path, "timeout")) {
-    if (!ParseDuration(*s, &runner->timeout) || runner->timeout.count() == 0) {
-      d.Fail(path + ".timeout", "\"" + *s + "\" is not a positive duration; write e.g. 30m, 1h");
-    }
-  }
-  d.BoolAt(node, path, "postMigrate", &runner->post_migrate);
-  if (const json* job = Field(node, "jobTemplate")) {
-    const json* containers = nullptr;
-    if (job->is_object()) {
-      const json* spec = Field(*job, "spec");
-      const json* pod = spec && spec->is_object() ? Field(*spec, "template") : nullptr;
-      const json* pod_spec = pod && pod->is_object() ? Field(*pod, "spec") : nullptr;
-      containers = pod_spec && pod_spec->is_object() ? Field(*pod_spec, "containers") : nullptr;
-    }
-    if (!containers || !containers->is_array() || containers->empty()) {
-      d.Fail(path + ".jobTemplate.spec.template.spec.containers",
-             "required: a batch/v1 JobTemplateSpec with the app's container first");
-    } else {
-      runner->job_template_json = job->dump();
-    }
-  }
-  if (runner->command.empty() && runner->job_template_json.empty()) {
-    d.Fail(path, "set command (tidemark run and apply), jobTemplate (the controller), or both");
   }
 }
 
@@ -363,9 +305,10 @@ void DecodeResolutions(Decoder& d, const json& list, const std::string& path,
 void DecodeSpec(Decoder& d, const json& spec, plan::MigrationPlan* plan) {
   const std::string path = "spec";
   if (!d.ExpectMap(spec, path)) return;
-  d.CheckFields(spec, path,
-                {"database", "ledger", "migrations", "migrationsFrom", "targets", "policy", "fake",
-                 "fakeInitial", "dryRun", "suspend", "resolve", "runner"});
+  d.CheckFields(
+      spec, path,
+      {"database", "ledger", "migrations", "migrationsFrom", "targets", "policy", "fake",
+       "fakeInitial", "dryRun", "suspend", "resolve", "runner", "approvedDigest", "rollout"});
   if (const json* db = Field(spec, "database")) {
     DecodeDatabase(d, *db, "spec.database", &plan->database);
   }
@@ -393,11 +336,15 @@ void DecodeSpec(Decoder& d, const json& spec, plan::MigrationPlan* plan) {
   if (const json* runner = Field(spec, "runner")) {
     DecodeRunner(d, *runner, "spec.runner", &plan->runner.emplace());
   }
+  if (const json* rollout = Field(spec, "rollout")) {
+    DecodeRollout(d, *rollout, "spec.rollout", &plan->rollout.emplace());
+  }
   if (plan->policy.python_steps == plan::PythonStepsPolicy::kRun && !plan->runner) {
     d.Fail("spec.runner",
            "required with policy.pythonSteps: Run: how to run a step with the app's code, e.g. "
            "{command: [python3, manage.py, tidemark_step]}");
   }
+  DecodeApprovedDigest(d, spec, path, &plan->approved_digest);
   if (const json* fake = Field(spec, "fake")) plan->fake = d.Ids(*fake, "spec.fake");
   d.BoolAt(spec, path, "fakeInitial", &plan->fake_initial);
   d.BoolAt(spec, path, "dryRun", &plan->dry_run);
@@ -424,11 +371,7 @@ void DecodeMetadata(Decoder& d, const json& object, plan::ObjectMeta* meta) {
   }
   if (auto s = d.StringAt(*metadata, "metadata", "name")) {
     meta->name = *s;
-    if (!std::regex_match(*s, kObjectName) || s->size() > 253) {
-      d.Fail("metadata.name", "\"" + *s +
-                                  "\" is not a Kubernetes name (lower-case "
-                                  "letters, digits, '-' and '.')");
-    }
+    CheckObjectName(d, "metadata.name", *s);
   }
   if (auto s = d.StringAt(*metadata, "metadata", "namespace")) meta->ns = *s;
   if (const json* uid = Field(*metadata, "uid")) meta->uid = ScalarText(*uid).value_or("");
@@ -457,11 +400,13 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
        it != std::sregex_iterator(); ++it) {
     if (static_cast<size_t>(it->position()) != consumed) return false;
     consumed += it->length();
-    const double number = std::stod((*it)[1]);
+    // strtod, not stod: hundreds of digits are HUGE_VAL, not an exception.
+    const double number = std::strtod((*it)[1].str().c_str(), nullptr);
     const std::string unit = (*it)[2];
     total_ms += number * (unit == "ms" ? 1 : unit == "s" ? 1e3 : unit == "m" ? 6e4 : 3.6e6);
   }
   if (consumed == 0 || consumed != text.size()) return false;
+  if (!(total_ms <= static_cast<double>(kMaxDuration.count()))) return false;  // NaN too
   *out = std::chrono::milliseconds(static_cast<int64_t>(total_ms));
   return true;
 }

@@ -42,6 +42,9 @@ Result<plan::MigrationPlan> DecodePlan(const nlohmann::json& object, const std::
 Result<std::vector<plan::Step>> DecodeSteps(const nlohmann::json& list, const std::string& origin);
 
 // Parses "5s", "15m", "1h30m", "250ms", "0" (Go duration syntax, as Kubernetes writes it).
+// False for anything else and for more than kMaxDuration: PostgreSQL's longest timeout,
+// about 596 h (a longer one was undefined behaviour, past int64's milliseconds).
+inline constexpr std::chrono::milliseconds kMaxDuration{2'147'483'647};
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out);
 std::string FormatDuration(std::chrono::milliseconds duration);
 

@@ -1,7 +1,11 @@
 #include "resource/documents.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <sstream>
 
 #include "base/text.h"
 
@@ -84,6 +88,51 @@ Status YamlError(const std::string& origin, const YAML::Exception& e) {
                                  std::to_string(e.mark.column + 1) + ": " + e.msg);
 }
 
+// yaml-cpp 0.7 (Debian's) loops for ever in LoadAll on some malformed texts, such as a "," where
+// a document starts (yaml-cpp issue 1040), adding a null document each time round without
+// reading on, until memory runs out. This pass over the parser's events, keeping nothing,
+// finds a document that starts where the one before it did and refuses the text there.
+class StuckParserCheck : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> stuck_at;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (last_start_ && last_start_->pos == mark.pos) stuck_at = mark;
+    last_start_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::optional<YAML::Mark> last_start_;
+};
+
+Status CheckParserProgress(const std::string& text, const std::string& origin) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  StuckParserCheck check;
+  try {
+    while (!check.stuck_at && parser.HandleNextDocument(check)) {
+    }
+  } catch (const YAML::Exception& e) {
+    return YamlError(origin, e);
+  }
+  if (!check.stuck_at) return Status::Ok();
+  return Status::InvalidArgument(origin + ": not valid YAML at line " +
+                                 std::to_string(check.stuck_at->line + 1) + ", column " +
+                                 std::to_string(check.stuck_at->column + 1) +
+                                 ": a document cannot start with this character");
+}
+
 Result<json> ParseJson(const std::string& text, const std::string& origin) {
   // nlohmann's parser keeps its own stack, so depth costs no recursion; values past the
   // limit are discarded as they start, and the text is refused.
@@ -97,7 +146,9 @@ Result<json> ParseJson(const std::string& text, const std::string& origin) {
   json value;
   try {
     value = json::parse(text, limit_depth);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // A parse_error, or an out_of_range for a number too large for a double ("number
+    // overflow parsing '1e999'"), which the parser throws as well.
     if (too_deep) return Status::InvalidArgument(TooDeep(origin));
     // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." without its tag,
     // and what it quotes of the text made printable.
@@ -120,6 +171,7 @@ Result<std::vector<json>> ParseDocuments(const std::string& text, const std::str
     TM_ASSIGN_OR_RETURN(json document, ParseJson(text, origin));
     return std::vector<json>{std::move(document)};
   }
+  TM_RETURN_IF_ERROR(CheckParserProgress(text, origin));
   std::vector<YAML::Node> nodes;
   try {
     nodes = YAML::LoadAll(text);

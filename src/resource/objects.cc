@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "base/base64.h"
+#include "base/files.h"
 #include "plan/graph.h"
 #include "resource/decode.h"
 #include "resource/documents.h"
@@ -18,10 +17,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
-
-}  // namespace
-
-namespace {
 
 // The string values at `key` of `object` (a ConfigMap's or Secret's data); a value that is
 // no scalar reads as "".
@@ -37,14 +32,6 @@ std::map<std::string, std::string> StringMap(const json& object, const char* key
 std::string TextAt(const json& object, const char* key, const std::string& fallback) {
   const auto found = object.find(key);
   return found == object.end() ? fallback : ScalarText(*found).value_or(fallback);
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 }  // namespace
@@ -98,15 +85,21 @@ Result<std::map<std::string, std::string>> LoadedFiles::ConfigMapData(const std:
   return found->second;
 }
 
-Result<std::string> LoadedFiles::SecretValue(const std::string& ns, const std::string& name,
-                                             const std::string& key) {
+Result<std::map<std::string, std::string>> LoadedFiles::SecretData(const std::string& ns,
+                                                                   const std::string& name) {
   auto found = secrets_.find(Key(ns, name));
   if (found == secrets_.end()) {
     return Status::NotFound("Secret " + name + " (namespace " + ns +
                             ") is not among the loaded files; add it, or use env: or file:");
   }
-  auto value = found->second.find(key);
-  if (value == found->second.end()) {
+  return found->second;
+}
+
+Result<std::string> LoadedFiles::SecretValue(const std::string& ns, const std::string& name,
+                                             const std::string& key) {
+  TM_ASSIGN_OR_RETURN(const auto data, SecretData(ns, name));
+  auto value = data.find(key);
+  if (value == data.end()) {
     return Status::NotFound("Secret " + name + " has no key \"" + key + "\"");
   }
   return value->second;
@@ -141,8 +134,13 @@ Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths) {
     if (const auto size = fs::file_size(file, error); !error) {
       TM_RETURN_IF_ERROR(CheckTextSize(size, file));
     }
-    auto text = ReadFile(file);
-    if (!text.ok()) return text.status();
+    auto text = ReadFileUpTo(file, kMaxTextBytes);
+    if (!text.ok()) {
+      // Past the size check only a file that is none (a pipe, a device) can be too long.
+      if (text.status().code() == StatusCode::kNotFound) return text.status();
+      return Status::InvalidArgument(text.status().message() +
+                                     " a plan file may; name the plan files themselves");
+    }
     Status added = loaded.AddText(*text, file);
     if (!added.ok()) errors.push_back(added.message());
   }
@@ -201,10 +199,15 @@ Result<std::string> ResolveValue(const plan::Value& value, const std::string& fi
       return std::string(env);
     }
     case Kind::kFile: {
-      auto content = ReadFile(source.file);
-      if (!content.ok()) {
-        return Status::NotFound(field + "From.file: cannot read " + source.file +
+      auto content = ReadFileUpTo(source.file, kMaxValueFileBytes);
+      if (!content.ok() && content.status().code() == StatusCode::kNotFound) {
+        return Status::NotFound(field + "From.file: " + content.status().message() +
                                 "; check the path and its permissions");
+      }
+      if (!content.ok()) {
+        return Status::InvalidArgument(field + "From.file: " + content.status().message() +
+                                       " such a file may; point it at the file that holds "
+                                       "only the value");
       }
       std::string text = *content;
       while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();

@@ -4,6 +4,7 @@
 // parameters in postgres/connection.h.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ class ObjectSource {
   // One decoded value of a Secret; NotFound naming the Secret or the key when absent.
   virtual Result<std::string> SecretValue(const std::string& ns, const std::string& name,
                                           const std::string& key) = 0;
+  // Every decoded value of a Secret by key (what `envFrom: secretRef` gives a container);
+  // NotFound when absent.
+  virtual Result<std::map<std::string, std::string>> SecretData(const std::string& ns,
+                                                                const std::string& name) = 0;
 };
 
 // The documents of plan files: plans, and the ConfigMaps and Secrets beside them.
@@ -35,6 +40,8 @@ class LoadedFiles : public ObjectSource {
                                                            const std::string& name) override;
   Result<std::string> SecretValue(const std::string& ns, const std::string& name,
                                   const std::string& key) override;
+  Result<std::map<std::string, std::string>> SecretData(const std::string& ns,
+                                                        const std::string& name) override;
 
   // Adds the documents of one YAML/JSON text; `origin` names it in messages.
   Status AddText(const std::string& text, const std::string& origin);
@@ -50,6 +57,9 @@ Result<LoadedFiles> LoadFiles(const std::vector<std::string>& paths);
 // Appends the steps of spec.migrationsFrom to plan->migrations. The graph is checked
 // later (plan::Validate, or the engine's diff), so that problems keep their reasons.
 Status CompletePlan(plan::MigrationPlan* plan, ObjectSource& objects);
+
+// The most a `file:` source of a field's value (a password, a connection string) may hold.
+inline constexpr size_t kMaxValueFileBytes = 64 << 10;
 
 // One field's value: its literal, or read from its source (`field` names it in messages:
 // "spec.database.password"). `allow_local_sources` permits `env:` and `file:` sources (the

@@ -31,12 +31,27 @@ nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
     out["pending"].push_back(
         {{"action", plan::RecordedActionName(p.action)}, {"migration", p.migration.ToString()}});
   }
+  if (status.approval) {
+    out["approval"] = {{"digest", status.approval->digest},
+                       {"approved", status.approval->Approved()}};
+  }
   if (status.last_applied) {
     const StepRecord& r = *status.last_applied;
     out["lastApplied"] = {{"migration", r.migration.ToString()},
                           {"action", plan::RecordedActionName(r.action)},
                           {"at", r.at},
                           {"durationMs", r.duration_ms}};
+  }
+  if (status.restore_point) {
+    out["lastRun"] = {
+        {"restorePoint",
+         {{"at", status.restore_point->at}, {"walLsn", status.restore_point->wal_lsn}}}};
+  }
+  if (status.backfill) {
+    out["backfill"] = {{"migration", status.backfill->migration.ToString()},
+                       {"rows", status.backfill->rows},
+                       {"batches", status.backfill->batches},
+                       {"rowsPerSecond", static_cast<int64_t>(status.backfill->rows_per_second)}};
   }
   if (status.failure) {
     const StepFailure& f = *status.failure;
@@ -55,7 +70,8 @@ nlohmann::ordered_json StatusToJson(const PlanStatus& status) {
     out["lint"].push_back({{"migration", l.migration.ToString()},
                            {"rule", l.rule},
                            {"severity", plan::SeverityName(l.severity)},
-                           {"message", l.message}});
+                           {"message", l.message},
+                           {"accepted", l.accepted}});
   }
   nlohmann::ordered_json drift = {{"checksumMismatches", nlohmann::ordered_json::array()},
                                   {"unknownApplied", nlohmann::ordered_json::array()}};

@@ -14,6 +14,11 @@ namespace tidemark::resource {
 // The `status` object, fields in the CRD's order.
 nlohmann::ordered_json StatusToJson(const plan::PlanStatus& status);
 
+// The status fields that describe the last run that changed the ledger. A reconcile that
+// changes nothing leaves them out of its status, and they stay as that run left them; every
+// other field is the plan's state now, and a field left out is gone.
+inline constexpr const char* kLastRunFields[] = {"lastApplied", "lastRun"};
+
 // The conditions of a stored status (for lastTransitionTime bookkeeping); entries that are
 // no object are skipped, missing fields read as empty.
 std::vector<plan::Condition> ConditionsFromJson(const nlohmann::ordered_json& status);

@@ -32,9 +32,20 @@ KindCache& Controller::For(const kube::ResourceRef& ref, const std::string& labe
   return *primary_.cache;
 }
 
-KindCache& Controller::Watches(const kube::ResourceRef& ref, KeyMapper to_primary) {
+KindCache& Controller::Watches(const kube::ResourceRef& ref, KeyMapper to_primary,
+                               const std::string& label_selector) {
+  return Watches(
+      ref,
+      [to_primary = std::move(to_primary)](const std::string& key, const nlohmann::json&) {
+        return to_primary(key);
+      },
+      label_selector);
+}
+
+KindCache& Controller::Watches(const kube::ResourceRef& ref, ObjectMapper to_primary,
+                               const std::string& label_selector) {
   Kind kind;
-  kind.cache = std::make_unique<KindCache>(ref, "", options_.namespaces);
+  kind.cache = std::make_unique<KindCache>(ref, label_selector, options_.namespaces);
   kind.to_primary = std::move(to_primary);
   watched_.push_back(std::move(kind));
   return *watched_.back().cache;
@@ -99,7 +110,9 @@ void Controller::QueueFor(const Kind& kind, bool primary, const WatcherEvent& ev
       return;
     default:
       for (const std::string& key : keys) {
-        for (const std::string& primary_key : kind.to_primary(key)) queue_.Add(primary_key);
+        for (const std::string& primary_key : kind.to_primary(key, event.object)) {
+          queue_.Add(primary_key);
+        }
       }
   }
 }
@@ -140,6 +153,7 @@ void Controller::Carry(const std::string& key, Reconciler& reconciler) {
       queue_.AddAfter(key, action.delay());
       return;
     case Action::Kind::kBackoff:
+      if (action.restarts_backoff()) queue_.Forget(key);
       queue_.AddRateLimited(key);
       return;
     case Action::Kind::kAwaitChange:

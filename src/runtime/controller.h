@@ -57,6 +57,10 @@ class Reconciler {
 
 // Watched object's key ("ns/name") -> the primary keys to reconcile again.
 using KeyMapper = std::function<std::vector<std::string>(const std::string& key)>;
+// The same with the object as its event carried it (a deleted one as it last was), for
+// mappers that follow an object's owners (a Pod to its ReplicaSet to its Deployment).
+using ObjectMapper =
+    std::function<std::vector<std::string>(const std::string& key, const nlohmann::json& object)>;
 // True for a primary event that needs no reconcile; `cached` still holds the old object.
 using EventFilter = std::function<bool(const Store& cached, const WatcherEvent& event)>;
 
@@ -84,8 +88,13 @@ class Controller {
   // The reconciled kind. Call once. The cache lives as long as the Controller.
   KindCache& For(const kube::ResourceRef& ref, const std::string& label_selector,
                  EventFilter ignore = nullptr);
-  // A kind whose objects the primary objects name. The cache lives as long as the Controller.
-  KindCache& Watches(const kube::ResourceRef& ref, KeyMapper to_primary);
+  // A kind whose objects the primary objects name (or that they own), those matching
+  // `label_selector` only; the mapper is given the key, or the key and the object. The cache
+  // lives as long as the Controller.
+  KindCache& Watches(const kube::ResourceRef& ref, KeyMapper to_primary,
+                     const std::string& label_selector = "");
+  KindCache& Watches(const kube::ResourceRef& ref, ObjectMapper to_primary,
+                     const std::string& label_selector = "");
 
   // Starts the watchers and the workers.
   void Start(Reconciler& reconciler);
@@ -98,8 +107,8 @@ class Controller {
  private:
   struct Kind {
     std::unique_ptr<KindCache> cache;
-    EventFilter ignore;    // primary only
-    KeyMapper to_primary;  // watched kinds only
+    EventFilter ignore;       // primary only
+    ObjectMapper to_primary;  // watched kinds only
   };
 
   void Watch(Kind& kind, bool primary);

@@ -4,78 +4,31 @@
 #include <optional>
 #include <set>
 
+#include "sql/lint_allow.h"
 #include "sql/lint_rules.h"
 #include "sql/tables.h"
+#include "sql/volatility.h"
 
 namespace tidemark::sql {
 namespace {
 
 using nlohmann::json;
 
-// Functions that are never volatile, so a DEFAULT calling them adds the column without a
-// rewrite (PostgreSQL 11+). Any other function is treated as volatile.
-const std::set<std::string> kNonVolatileFunctions = {"now",
-                                                     "transaction_timestamp",
-                                                     "statement_timestamp",
-                                                     "current_setting",
-                                                     "lower",
-                                                     "upper",
-                                                     "length",
-                                                     "char_length",
-                                                     "btrim",
-                                                     "ltrim",
-                                                     "rtrim",
-                                                     "replace",
-                                                     "substring",
-                                                     "substr",
-                                                     "concat",
-                                                     "concat_ws",
-                                                     "abs",
-                                                     "round",
-                                                     "floor",
-                                                     "ceil",
-                                                     "md5",
-                                                     "date_trunc",
-                                                     "make_interval",
-                                                     "make_date",
-                                                     "to_jsonb",
-                                                     "jsonb_build_object",
-                                                     "jsonb_build_array",
-                                                     "json_build_object",
-                                                     "json_build_array",
-                                                     "timezone"};
-const std::set<std::string> kVolatileFunctions = {
-    "random",    "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4", "clock_timestamp",
-    "timeofday", "nextval",         "setval",           "txid_current"};
 const std::set<std::string> kSerialTypes = {"serial",  "serial2",   "serial4",
                                             "serial8", "bigserial", "smallserial"};
 
-std::string LastName(const json& names) {
-  if (!names.is_array() || names.empty()) return "";
-  const json& last = names.back();
-  return last.contains("String") ? last["String"].value("sval", "") : "";
-}
-
-// The first function `expr` calls that is volatile or unknown, with why; nullopt when every
-// call is known not to be volatile.
-std::optional<std::string> VolatileCall(const json& expr) {
-  if (expr.is_object()) {
-    if (expr.contains("FuncCall")) {
-      const std::string name = LastName(expr["FuncCall"].value("funcname", json::array()));
-      if (kVolatileFunctions.count(name)) return name + "(), which is volatile";
-      if (!kNonVolatileFunctions.count(name)) {
-        return name + "(), unknown to tidemark and so treated as volatile";
-      }
-    }
-    for (const auto& [key, value] : expr.items()) {
-      if (auto call = VolatileCall(value)) return call;
-    }
-  } else if (expr.is_array()) {
-    for (const auto& value : expr) {
-      if (auto call = VolatileCall(value)) return call;
-    }
+// `USING column` or `USING column::type` (Django writes this when the field's type changes):
+// no other expression than the type change itself, so it rewrites only if that does.
+bool IsCastOfColumn(const json& expr, const std::string& column,
+                    const std::optional<ColumnType>& type) {
+  const json* value = &expr;
+  if (expr.contains("TypeCast")) {
+    const auto cast = TypeOf(expr["TypeCast"].value("typeName", json()));
+    if (!cast || !type || cast->ToString() != type->ToString()) return false;
+    value = &expr["TypeCast"]["arg"];
   }
-  return std::nullopt;
+  return value->contains("ColumnRef") &&
+         LastName(value->at("ColumnRef").value("fields", json::array())) == column;
 }
 
 bool IsNullConstant(const json& expr) {
@@ -105,18 +58,15 @@ std::optional<std::string> WriteBlockingLockMode(int mode) {
   }
 }
 
-plan::LintFinding Finding(const plan::Step& step, const LintRule& rule, int index,
-                          const std::string& what) {
-  return {
-      step.id,       rule.name,
-      rule.severity, "statement " + std::to_string(index + 1) + ": " + what + ": " + rule.summary,
-      index,         ""};
-}
-
 class StepLinter {
  public:
-  StepLinter(const plan::Step& step, std::vector<plan::LintFinding>* findings)
-      : step_(step), findings_(findings), in_transaction_(step.atomic) {}
+  StepLinter(const plan::Step& step, const LintOptions& options, Schema& schema,
+             std::vector<plan::LintFinding>* findings)
+      : step_(step),
+        options_(options),
+        schema_(schema),
+        findings_(findings),
+        in_transaction_(step.atomic) {}
 
   void Statement(const json& tree, int index) {
     index_ = index;
@@ -140,9 +90,18 @@ class StepLinter {
       const std::string target = QualifiedName(reindex.value("relation", json()));
       const std::string what = "REINDEX " + (target.empty() ? reindex.value("name", "") : target);
       if (HasOption(reindex.value("params", json::array()), "concurrently")) {
+        if (ServerBefore(12)) {
+          Report(kNeedsNewerServer, what + " CONCURRENTLY needs PostgreSQL 12" + ServerRuns());
+        }
         ConcurrentlyCheck(what + " CONCURRENTLY");
       } else {
-        Report(kReindexWithoutConcurrently, what);
+        Report(
+            kReindexWithoutConcurrently,
+            what + (ServerBefore(12) ? " (PostgreSQL " + std::to_string(*options_.server_version) +
+                                           " has no REINDEX CONCURRENTLY: CREATE INDEX "
+                                           "CONCURRENTLY a copy, then DROP INDEX CONCURRENTLY "
+                                           "the old one)"
+                                     : ""));
       }
     } else if (tree.contains("AlterDomainStmt")) {
       AlterDomain(tree["AlterDomainStmt"]);
@@ -172,6 +131,7 @@ class StepLinter {
     } else if (tree.contains("TransactionStmt")) {
       Transaction(tree["TransactionStmt"].value("kind", ""));
     }
+    schema_.Apply(tree);
   }
 
   // Findings about the step as a whole, once every statement is seen.
@@ -195,6 +155,13 @@ class StepLinter {
   }
 
   bool IsNew(const std::string& table) const { return created_.count(table) > 0; }
+
+  bool ServerBefore(int major) const {
+    return options_.server_version && *options_.server_version < major;
+  }
+  std::string ServerRuns() const {
+    return ", the server runs " + std::to_string(*options_.server_version);
+  }
 
   void Transaction(const std::string& kind) {
     const bool begins = kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START";
@@ -263,10 +230,15 @@ class StepLinter {
       const json& def = cmd.value("def", json::object());
       if (subtype == "AT_AddColumn") {
         AddColumn(table, def.value("ColumnDef", json::object()));
+      } else if (subtype == "AT_ColumnDefault" && !cmd.contains("def")) {
+        DropDefault(table, column);
       } else if (subtype == "AT_SetNotNull") {
-        Report(kSetNotNull, "ALTER COLUMN " + column + " SET NOT NULL on " + table);
+        // A validated CHECK (column IS NOT NULL) lets PostgreSQL 12+ skip the scan.
+        if (!schema_.HasValidNotNullCheck(table, column) || ServerBefore(12)) {
+          Report(kSetNotNull, "ALTER COLUMN " + column + " SET NOT NULL on " + table);
+        }
       } else if (subtype == "AT_AlterColumnType") {
-        Report(kColumnTypeChange, "ALTER COLUMN " + column + " TYPE on " + table);
+        TypeChange(table, column, def.value("ColumnDef", json::object()));
       } else if (subtype == "AT_DropColumn") {
         Report(kDropColumn, "DROP COLUMN " + column + " of " + table);
       } else if (subtype == "AT_AddConstraint") {
@@ -280,9 +252,17 @@ class StepLinter {
         const std::string what =
             "DETACH PARTITION " + QualifiedName(partition.value("name", json())) + " of " + table;
         if (partition.value("concurrent", false)) {
+          if (ServerBefore(14)) {
+            Report(kNeedsNewerServer, what + " CONCURRENTLY needs PostgreSQL 14" + ServerRuns());
+          }
           ConcurrentlyCheck(what + " CONCURRENTLY");
         } else {
-          Report(kDetachWithoutConcurrently, what);
+          Report(kDetachWithoutConcurrently,
+                 what + (ServerBefore(14)
+                             ? " (PostgreSQL " + std::to_string(*options_.server_version) +
+                                   " has no DETACH PARTITION CONCURRENTLY: detach at "
+                                   "a quiet time, bounded by policy.lockTimeout)"
+                             : ""));
         }
       } else if (subtype == "AT_SetTableSpace") {
         Report(kSetTablespace, "SET TABLESPACE " + column + " on " + table);
@@ -310,6 +290,10 @@ class StepLinter {
                    " on " + what);
       }
       if (kind == "CONSTR_FOREIGN") references = true;
+      if (kind == "CONSTR_CHECK" && !constraint.value("skip_validation", false)) {
+        Report(kConstraintWithoutNotValid,
+               "inline CHECK on " + what + ", checked against every row");
+      }
       if (kind == "CONSTR_IDENTITY") Report(kColumnRewritesTable, what + " is an identity column");
       if (kind == "CONSTR_GENERATED")
         Report(kColumnRewritesTable, what + " is GENERATED ... STORED");
@@ -318,7 +302,11 @@ class StepLinter {
       }
     }
     if (kSerialTypes.count(type)) Report(kColumnRewritesTable, what + " is " + type);
-    if (default_expr) {
+    if (default_expr && ServerBefore(11)) {
+      Report(kColumnRewritesTable, what + " has a DEFAULT, which PostgreSQL " +
+                                       std::to_string(*options_.server_version) +
+                                       " writes into every row (11+ only for a volatile one)");
+    } else if (default_expr) {
       if (auto call = VolatileCall(*default_expr)) {
         Report(kVolatileDefault, what + ": DEFAULT calls " + *call);
       }
@@ -328,6 +316,45 @@ class StepLinter {
     }
     if (not_null && !default_expr && !kSerialTypes.count(type)) {
       Report(kNotNullWithoutDefault, what);
+    }
+    if (not_null && default_expr) {
+      defaulted_not_null_[{table, column.value("colname", "")}] = index_;
+    }
+  }
+
+  // Django's AddField with a default adds the column NOT NULL with a DEFAULT for the existing
+  // rows, then drops the default: the old release's INSERTs, which leave the column out,
+  // fail from then on. Harmless once no old release runs (phase: PostDeploy).
+  void DropDefault(const std::string& table, const std::string& column) {
+    auto added = defaulted_not_null_.find({table, column});
+    if (added == defaulted_not_null_.end() || step_.phase == plan::Phase::kPostDeploy) return;
+    Report(kDropDefaultBreaksOldInserts, "DROP DEFAULT of column " + column + " of " + table +
+                                             ", added NOT NULL with a DEFAULT "
+                                             "by statement " +
+                                             std::to_string(added->second + 1));
+  }
+
+  // A type change PostgreSQL makes in the catalogue only (a widening, varchar to text) is
+  // safe; any other, or one from a type tidemark does not know, rewrites the table.
+  void TypeChange(const std::string& table, const std::string& column, const json& def) {
+    const std::optional<ColumnType> to = TypeOf(def.value("typeName", json()));
+    const std::string what =
+        "ALTER COLUMN " + column + " TYPE " + (to ? to->ToString() : "") + " on " + table;
+    if (def.contains("raw_default") && !IsCastOfColumn(def["raw_default"], column, to)) {
+      Report(kColumnTypeChange, what + " USING an expression, which rewrites every row");
+      return;
+    }
+    if (def.contains("collClause")) {
+      Report(kColumnTypeChange, what + " with a COLLATE, which rebuilds the column's indexes");
+      return;
+    }
+    const std::optional<ColumnType> from = schema_.Find(table, column);
+    if (!from || !to) {
+      Report(kColumnTypeChange, what +
+                                    " (its current type is unknown: no earlier step creates "
+                                    "it; tidemark lint --database reads it from the database)");
+    } else if (auto why = RewriteReason(*from, *to)) {
+      Report(kColumnTypeChange, what + " " + *why);
     }
   }
 
@@ -412,6 +439,8 @@ class StepLinter {
   }
 
   const plan::Step& step_;
+  const LintOptions& options_;
+  Schema& schema_;
   std::vector<plan::LintFinding>* findings_;
   std::set<std::string> created_;
   bool in_transaction_;
@@ -419,77 +448,31 @@ class StepLinter {
   // What the current transaction did, whose locks it still holds.
   std::set<std::string> altered_;
   std::map<std::string, std::set<std::string>> not_valid_;  // table -> constraints
+  // Columns the step added NOT NULL with a DEFAULT: (table, column) -> statement index.
+  std::map<std::pair<std::string, std::string>, int> defaulted_not_null_;
   int index_ = 0;
 };
 
-// `-- tidemark:allow RULE reason` lines in a statement's text (its leading comments).
-struct Allow {
-  std::string rule;
-  std::string reason;
-};
-
-std::vector<Allow> Allows(const std::string& text) {
-  static const std::string kMarker = "-- tidemark:allow";
-  std::vector<Allow> allows;
-  for (size_t at = text.find(kMarker); at != std::string::npos;
-       at = text.find(kMarker, at + kMarker.size())) {
-    const size_t end = std::min(text.find('\n', at), text.size());
-    std::string rest = text.substr(at + kMarker.size(), end - at - kMarker.size());
-    auto trim = [](std::string s) {
-      const size_t first = s.find_first_not_of(" \t\r");
-      if (first == std::string::npos) return std::string();
-      return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
-    };
-    rest = trim(rest);
-    const size_t space = rest.find_first_of(" \t");
-    Allow allow;
-    allow.rule = rest.substr(0, space);
-    allow.reason = space == std::string::npos ? "" : trim(rest.substr(space));
-    allows.push_back(std::move(allow));
-  }
-  return allows;
-}
-
-// Marks the findings of statement `index` that an allow accepts; a malformed allow is itself a
-// finding.
-void ApplyAllows(const plan::Step& step, const std::vector<Allow>& allows, int index,
-                 std::vector<plan::LintFinding>* findings) {
-  for (const Allow& allow : allows) {
-    std::string problem;
-    bool known = false;
-    for (const LintRule& rule : LintRules()) known = known || allow.rule == rule.name;
-    if (!known) {
-      problem = "`-- tidemark:allow " + allow.rule + "` names no lint rule";
-    } else if (allow.reason.empty()) {
-      problem = "`-- tidemark:allow " + allow.rule + "` gives no reason";
-    }
-    if (!problem.empty()) {
-      findings->push_back(Finding(step, kInvalidAllow, index, problem));
-      continue;
-    }
-    for (plan::LintFinding& finding : *findings) {
-      if (finding.statement_index != index || finding.rule != allow.rule) continue;
-      if (!finding.accepted.empty()) continue;
-      finding.accepted = allow.reason;
-      finding.message += " (accepted: " + allow.reason + ")";
-    }
-  }
-}
-
 }  // namespace
 
-std::vector<plan::LintFinding> LintStep(const plan::Step& step,
-                                        const std::vector<Statement>& statements) {
+PlanLinter::PlanLinter(LintOptions options)
+    : options_(std::move(options)), schema_(options_.default_schema, std::move(options_.catalog)) {}
+
+std::vector<plan::LintFinding> PlanLinter::Lint(const plan::Step& step,
+                                                const std::vector<Statement>& statements) {
   std::vector<plan::LintFinding> findings;
-  StepLinter linter(step, &findings);
+  StepLinter linter(step, options_, schema_, &findings);
   for (size_t i = 0; i < statements.size(); ++i) {
     linter.Statement(statements[i].tree, static_cast<int>(i));
   }
   linter.Finish();
-  for (size_t i = 0; i < statements.size(); ++i) {
-    ApplyAllows(step, Allows(statements[i].text), static_cast<int>(i), &findings);
-  }
+  AcceptAllowedFindings(step, statements, &findings);
   return findings;
+}
+
+std::vector<plan::LintFinding> LintStep(const plan::Step& step,
+                                        const std::vector<Statement>& statements) {
+  return PlanLinter().Lint(step, statements);
 }
 
 }  // namespace tidemark::sql

@@ -20,7 +20,10 @@ const LintRule kSetNotNull{
     "NOT NULL) NOT VALID constraint, VALIDATE it, then SET NOT NULL"};
 const LintRule kColumnTypeChange{
     "changing-column-type", plan::Severity::kError,
-    "changing a column's type usually rewrites the table under an ACCESS EXCLUSIVE lock"};
+    "such a type change rewrites the table and its indexes under an ACCESS EXCLUSIVE lock that "
+    "blocks reads and writes; widen instead (varchar(n) to varchar(m > n) or text, numeric(p,s) "
+    "to numeric(q > p,s) change only the catalogue), or add a new column, back-fill it in "
+    "batches and switch the code over"};
 const LintRule kConstraintWithoutNotValid{
     "constraint-missing-not-valid", plan::Severity::kError,
     "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the table under lock; "
@@ -121,9 +124,21 @@ const LintRule kTransactionControl{
     "a step's SQL must not end the transaction tidemark runs it in: an atomic step is one "
     "transaction with its ledger row, which a COMMIT or ROLLBACK would end early; in a step with "
     "atomic: false, close every BEGIN with COMMIT"};
-const LintRule kInvalidAllow{"invalid-lint-allow", plan::Severity::kWarning,
-                             "write `-- tidemark:allow RULE reason`, naming a rule of "
-                             "docs/lint.md and why its finding is accepted"};
+const LintRule kDropDefaultBreaksOldInserts{
+    "dropping-default-breaks-running-inserts", plan::Severity::kWarning,
+    "adding the column and dropping its default is fast (ACCESS EXCLUSIVE, briefly), but once "
+    "the default is gone the release still running fails every INSERT that leaves the column "
+    "out, on its NOT NULL; move the ALTER COLUMN ... DROP DEFAULT to a step with phase: "
+    "PostDeploy, or keep the default (Django 5: db_default)"};
+const LintRule kNeedsNewerServer{
+    "requires-newer-server", plan::Severity::kError,
+    "the server's PostgreSQL does not have this form and refuses the statement; write the form "
+    "the message names, or upgrade the server first"};
+const LintRule kInvalidAllow{
+    "invalid-lint-allow", plan::Severity::kWarning,
+    "write `-- tidemark:allow RULE reason` before a statement, or a step's lintAllow entry "
+    "{rule, reason}, naming a rule of docs/lint.md that it raises and why its finding is "
+    "accepted"};
 
 const std::vector<LintRule>& LintRules() {
   static const std::vector<LintRule> rules = {kIndexWithoutConcurrently,
@@ -156,8 +171,23 @@ const std::vector<LintRule>& LintRules() {
                                               kValidateInSameTransaction,
                                               kBackfillInSameTransaction,
                                               kTransactionControl,
+                                              kDropDefaultBreaksOldInserts,
+                                              kNeedsNewerServer,
                                               kInvalidAllow};
   return rules;
+}
+
+plan::LintFinding Finding(const plan::Step& step, const LintRule& rule, int index,
+                          const std::string& what) {
+  return {
+      step.id,       rule.name,
+      rule.severity, "statement " + std::to_string(index + 1) + ": " + what + ": " + rule.summary,
+      index,         ""};
+}
+
+plan::LintFinding StepFinding(const plan::Step& step, const LintRule& rule,
+                              const std::string& what) {
+  return {step.id, rule.name, rule.severity, what + ": " + rule.summary, -1, ""};
 }
 
 }  // namespace tidemark::sql

@@ -1,7 +1,10 @@
 #pragma once
 // The catalogue of lint rules: each rule's name, severity and summary (the lock it takes,
-// what it blocks, what to do instead). Internal to the sql layer: lint.cc raises them,
-// LintRules() (lint.h) lists them for the docs, the tests and `-- tidemark:allow`.
+// what it blocks, what to do instead), and the findings that raise them. Internal to the sql
+// layer: lint.cc and lint_allow.cc raise them, LintRules() (lint.h) lists them for the docs,
+// the tests and `-- tidemark:allow`.
+
+#include <string>
 
 #include "sql/lint.h"
 
@@ -37,6 +40,15 @@ extern const LintRule kSetLogged;
 extern const LintRule kValidateInSameTransaction;
 extern const LintRule kBackfillInSameTransaction;
 extern const LintRule kTransactionControl;
+extern const LintRule kDropDefaultBreaksOldInserts;
+extern const LintRule kNeedsNewerServer;
 extern const LintRule kInvalidAllow;
+
+// A finding of `rule` about statement `index` (from 0) of `step`: "statement N: what: summary".
+plan::LintFinding Finding(const plan::Step& step, const LintRule& rule, int index,
+                          const std::string& what);
+// A finding about the step as a whole, not one of its statements.
+plan::LintFinding StepFinding(const plan::Step& step, const LintRule& rule,
+                              const std::string& what);
 
 }  // namespace tidemark::sql

@@ -9,6 +9,12 @@ std::string QualifiedName(const nlohmann::json& relation) {
   return schema.empty() ? name : schema + "." + name;
 }
 
+std::string LastName(const nlohmann::json& names) {
+  if (!names.is_array() || names.empty()) return "";
+  const nlohmann::json& last = names.back();
+  return last.contains("String") ? last["String"].value("sval", "") : "";
+}
+
 std::vector<std::string> CreatedTables(const std::vector<Statement>& statements) {
   std::vector<std::string> tables;
   for (const Statement& statement : statements) {
@@ -17,6 +23,14 @@ std::vector<std::string> CreatedTables(const std::vector<Statement>& statements)
         QualifiedName(statement.tree["CreateStmt"].value("relation", nlohmann::json())));
   }
   return tables;
+}
+
+bool IsBatchStatement(const Statement& statement) {
+  const nlohmann::json& tree = statement.tree;
+  if (tree.contains("UpdateStmt") || tree.contains("DeleteStmt")) return true;
+  if (!tree.contains("InsertStmt")) return false;
+  const nlohmann::json select = tree["InsertStmt"].value("selectStmt", nlohmann::json::object());
+  return select.contains("SelectStmt") && !select["SelectStmt"].contains("valuesLists");
 }
 
 std::optional<ConcurrentStatement> Concurrently(const Statement& statement) {

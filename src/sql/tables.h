@@ -16,9 +16,16 @@ namespace tidemark::sql {
 // "schema.name" of a parse tree's RangeVar when the SQL qualifies the name, else "name".
 std::string QualifiedName(const nlohmann::json& relation);
 
+// The last part of a parse tree's dotted name list (`pg_catalog.now` -> "now"); "" if none.
+std::string LastName(const nlohmann::json& names);
+
 // The tables the CREATE TABLE statements among `statements` (parsed with trees) create, in
 // order: "schema.name" when the SQL qualifies the name, else "name".
 std::vector<std::string> CreatedTables(const std::vector<Statement>& statements);
+
+// Whether `statement` (parsed with its tree) is a back-fill's batch statement: an UPDATE,
+// a DELETE, or an INSERT ... SELECT (not VALUES), which can run again until it changes no row.
+bool IsBatchStatement(const Statement& statement);
 
 // A statement run CONCURRENTLY: CREATE INDEX, DROP INDEX, REINDEX, or DETACH PARTITION.
 struct ConcurrentStatement {

@@ -1,5 +1,7 @@
 #include "tests/cli/cli_fixture.h"
 
+#include <httplib.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -49,6 +51,19 @@ std::vector<std::string> CliTest::LedgerRows() const {
 std::string Describe(const ProcessResult& result) {
   return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out +
          "--- stderr\n" + result.err;
+}
+
+std::string ScrapeMetrics(int port) {
+  httplib::Client client("127.0.0.1", port);
+  auto response = client.Get("/metrics");
+  return response && response->status == 200 ? response->body : "";
+}
+
+void ExpectValidExposition(const std::string& exposition) {
+  ProcessOptions input;
+  input.input = exposition;
+  const ProcessResult promtool = RunProcess({"promtool", "check", "metrics"}, input);
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.out << promtool.err;
 }
 
 }  // namespace tidemark::testing

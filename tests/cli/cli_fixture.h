@@ -49,4 +49,10 @@ inline constexpr char kExpandContractSteps[] =
 // The output of a process, for failure messages.
 std::string Describe(const ProcessResult& result);
 
+// The body of GET /metrics on 127.0.0.1:`port` (`run --watch --metrics-addr`); "" when it
+// does not answer 200.
+std::string ScrapeMetrics(int port);
+// promtool check metrics accepts `exposition`.
+void ExpectValidExposition(const std::string& exposition);
+
 }  // namespace tidemark::testing

@@ -161,8 +161,10 @@ TEST_F(FailureTest, UnreachableDatabaseIsRetryableAndRedacted) {
   ProcessResult result = RunProcess({BuiltProgram("tidemark"), "apply", "-f", dir_, "--database",
                                      "postgresql://app:sup3rs3cret@127.0.0.1:1/shop"});
   EXPECT_EQ(result.exit_code, 1) << Describe(result);
-  EXPECT_THAT(result.err, HasSubstr("DatabaseUnavailable: cannot connect to "));
-  EXPECT_THAT(result.err, HasSubstr("app:***@127.0.0.1:1/shop"));
+  // Where it went and as whom, not the connection string (nor its password).
+  EXPECT_THAT(result.err, HasSubstr("DatabaseUnavailable: cannot connect to 127.0.0.1:1/shop as "
+                                    "app: connection to server at \"127.0.0.1\", port 1 failed: "
+                                    "Connection refused"));
   EXPECT_THAT(result.err + result.out, ::testing::Not(HasSubstr("sup3rs3cret")));
 }
 

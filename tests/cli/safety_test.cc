@@ -102,6 +102,56 @@ TEST_F(SafetyTest, LintWarnsOrBlocks) {
   EXPECT_THAT(lint.out, HasSubstr("a.0002: error:"));
 }
 
+TEST_F(SafetyTest, AStepsLintAllowIsShownAndLetsLintBlockRunIt) {
+  WriteSteps(
+      "    - {app: a, name: \"0001\", forward: \"CREATE TABLE t (x int)\"}\n"
+      "    - app: a\n"
+      "      name: \"0002\"\n"
+      "      dependencies: [a.0001]\n"
+      "      forward: \"CREATE INDEX tx ON t (x)\"\n"
+      "      lintAllow: [{rule: require-concurrent-index-creation, reason: t is tiny}]\n",
+      "  policy: {lint: Block}\n");
+  ProcessResult lint = Tidemark({"lint"});
+  EXPECT_EQ(lint.exit_code, 0) << Describe(lint);
+  EXPECT_THAT(lint.out, HasSubstr("a.0002: error: statement 1: CREATE INDEX tx on t:"));
+  EXPECT_THAT(lint.out, HasSubstr("(accepted in lintAllow: t is tiny) "
+                                  "[require-concurrent-index-creation]"));
+  ProcessResult json = Tidemark({"lint", "-o", "json"});
+  EXPECT_THAT(json.out, HasSubstr("\"accepted\": \"t is tiny\""));
+  ProcessResult applied = Tidemark({"apply"});
+  EXPECT_EQ(applied.exit_code, 0) << Describe(applied);
+  EXPECT_TRUE(TableExists("tx"));
+}
+
+TEST_F(SafetyTest, LintReadsColumnTypesAndTheVersionFromTheDatabase) {
+  Query("CREATE TABLE shop_item (id int, name varchar(20))");
+  WriteSteps(
+      "    - {app: a, name: \"0001\", forward: \"ALTER TABLE shop_item ALTER COLUMN name TYPE "
+      "varchar(40)\"}\n"
+      "    - {app: a, name: \"0002\", dependencies: [a.0001], forward: \"ALTER TABLE shop_item "
+      "ALTER COLUMN name TYPE varchar(30)\"}\n"
+      "    - {app: a, name: \"0003\", dependencies: [a.0002], atomic: false,\n"
+      "       forward: \"REINDEX INDEX CONCURRENTLY shop_item_pkey\"}\n");
+  // Without a database, the column's type is unknown: both changes may rewrite.
+  ProcessResult offline =
+      RunProcess({BuiltProgram("tidemark"), "lint", "-f", dir_}, ProcessOptions{});
+  EXPECT_EQ(offline.exit_code, 1) << Describe(offline);
+  EXPECT_THAT(offline.out, HasSubstr("a.0001: error: statement 1: ALTER COLUMN name TYPE "
+                                     "varchar(40) on shop_item (its current type is unknown"));
+  // With it, widening varchar(20) is catalogue-only; narrowing what 0001 left is not.
+  ProcessResult live = Tidemark({"lint"});
+  EXPECT_EQ(live.exit_code, 1) << Describe(live);
+  EXPECT_THAT(live.out, Not(HasSubstr("a.0001:")));
+  EXPECT_THAT(live.out, HasSubstr("a.0002: error: statement 1: ALTER COLUMN name TYPE "
+                                  "varchar(30) on shop_item narrows varchar(40) to varchar(30)"));
+  EXPECT_THAT(live.out, Not(HasSubstr("requires-newer-server")));
+  ProcessResult old_server = Tidemark({"lint", "--pg-version", "11"});
+  EXPECT_THAT(old_server.out,
+              HasSubstr("a.0003: error: statement 1: REINDEX shop_item_pkey CONCURRENTLY needs "
+                        "PostgreSQL 12, the server runs 11"));
+  EXPECT_EQ(Tidemark({"lint", "--pg-version", "nine"}).exit_code, 2);
+}
+
 TEST_F(SafetyTest, LockIsPerLedgerWithTheDocumentedKey) {
   Query("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b");
   const std::string steps =

@@ -1,6 +1,5 @@
 // `tidemark run --watch`: keeps reconciling as the files change, and serves /metrics.
 #include <gmock/gmock.h>
-#include <httplib.h>
 #include <signal.h>
 
 #include <filesystem>
@@ -13,14 +12,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Scrape(int port) {
-  httplib::Client client("127.0.0.1", port);
-  auto response = client.Get("/metrics");
-  return response && response->status == 200 ? response->body : "";
-}
-
 bool EventuallyContains(int port, const std::string& text) {
-  return Eventually([&] { return Scrape(port).find(text) != std::string::npos; });
+  return Eventually([&] { return ScrapeMetrics(port).find(text) != std::string::npos; });
 }
 
 class WatchTest : public CliTest {};
@@ -34,7 +27,7 @@ TEST_F(WatchTest, FollowsFileChangesAndServesMetrics) {
                                         "127.0.0.1:" + std::to_string(port)}));
   ASSERT_TRUE(
       EventuallyContains(port, "tidemark_plan_ready{namespace=\"default\",plan=\"shop\"} 1"));
-  EXPECT_THAT(Scrape(port),
+  EXPECT_THAT(ScrapeMetrics(port),
               HasSubstr("tidemark_steps_total{action=\"apply\",result=\"success\"} 1"));
 
   WriteSteps(first +
@@ -44,10 +37,7 @@ TEST_F(WatchTest, FollowsFileChangesAndServesMetrics) {
       EventuallyContains(port, "tidemark_steps_total{action=\"apply\",result=\"success\"} 2"));
   EXPECT_TRUE(TableExists("t2"));
 
-  ProcessOptions input;
-  input.input = Scrape(port);
-  const ProcessResult promtool = RunProcess({"promtool", "check", "metrics"}, input);
-  EXPECT_EQ(promtool.exit_code, 0) << promtool.out << promtool.err;
+  ExpectValidExposition(ScrapeMetrics(port));
 
   watch.Kill(SIGTERM);
   const ProcessResult ended = watch.Wait();

@@ -144,3 +144,8 @@ def steps_by_label(plan):
 def write_yaml(path, documents):
     with open(path, "w", encoding="utf-8") as output:
         yaml.safe_dump_all(documents, output, sort_keys=False)
+
+
+def read_yaml(path):
+    with open(path, encoding="utf-8") as text:
+        return list(yaml.safe_load_all(text))

@@ -16,6 +16,7 @@ SERVER = None
 SETTINGS = support.RUNNER_SETTINGS
 ROWS = 4000
 SECRET = "s3cr3t-runner-token"
+FILE_SECRET = "s3cr3t-from-a-secret-document"  # a Secret beside the plan, given by secretKeyRef
 
 
 def setUpModule():
@@ -134,6 +135,60 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(signal_rows("quiet"), ([], [], []))
         self.assertEqual(self.django("quiet", "migrate", "--check", check=False).returncode, 0)
 
+    def test_a_failed_post_migrate_runs_again_on_the_next_apply(self):
+        # The run ends in a python step (stock.0005), which carries the post-migrate: the
+        # step done, post_migrate broken (exit 4); a post-migrate alone fails too.
+        failing = ["sh", "-c", 'if [ "$1" = post-migrate ]; then echo "signal handlers broke" >&2; exit 6; fi; '
+                               'if [ "$4" = --post-migrate ]; then "$0" manage.py tidemark_step "$1" "$2" "$3" || exit; '
+                               'echo "signal handlers broke" >&2; exit 4; fi; '
+                               'exec "$0" manage.py tidemark_step "$@"', support.PYTHON]
+        SERVER.create_database("post_migrate_retried")
+        output = self.apply(self.plan("post_migrate_fails", runner={"command": failing}), "post_migrate_retried",
+                            expect=1)
+        self.assertIn("RunnerFailed", output)
+        self.assertIn("the steps were applied, but the runner's post-migrate exited with code 4", output)
+        self.assertIn("signal handlers broke", output)
+        self.assertIn("tidemark runs it again on its next run", output)
+        self.assertEqual(signal_rows("post_migrate_retried"), ([], [], []))
+        # Nothing is pending, but the post-migrate is owed: the next apply runs it.
+        output = self.apply(self.plan("run"), "post_migrate_retried", "-o", "json")
+        self.assertIn('"UpToDate"', output)
+        self.assertIn("post-migrate runs again: the last one failed after its steps were applied (1 failure)",
+                      output)
+        django = self.twin("post_migrate_django")
+        self.django(django, "migrate")
+        self.assertEqual(signal_rows("post_migrate_retried"), signal_rows(django))
+        self.assertEqual(history("post_migrate_retried", "", "post-migrate"),
+                         [("failure", "runner", True), ("apply", "runner", True)])
+        # Then it is done: no third run.
+        self.assertNotIn("post-migrate", self.apply(self.plan("run"), "post_migrate_retried", "-o", "json"))
+        self.assertEqual(len(history("post_migrate_retried", "", "post-migrate")), 2)
+
+    def test_a_run_ending_in_a_python_step_emits_post_migrate_from_that_process(self):
+        calls = os.path.join(self.dir, "carried-calls")
+        logging = ["sh", "-c", 'echo "$*" >> "%s"; exec "$0" manage.py tidemark_step "$@"' % calls, support.PYTHON]
+        db, django = self.twin("carried"), self.twin("carried_django")
+        for name in (db, django):
+            self.migrate_all_but_stock(name)
+        # What post_migrate writes comes back only if the run emits it.
+        SERVER.query(db, "DELETE FROM auth_group_permissions; DELETE FROM auth_group; "
+                         "DELETE FROM auth_permission; DELETE FROM django_content_type")
+        self.apply(self.plan("carried", runner={"command": logging}), db, "--target", "stock.0003_fill_code")
+        with open(calls, encoding="utf-8") as f:
+            self.assertEqual(f.read().splitlines(), ["apply stock 0003_fill_code --post-migrate"])
+        self.django(django, "migrate", "stock", "0003_fill_code")
+        self.assertEqual(signal_rows(db), signal_rows(django))
+        self.assertIn(("stock keepers", "add_item"), signal_rows(db)[2])
+        codes = "SELECT id, code FROM stock_item ORDER BY id"  # stock_item as of 0003
+        self.assertEqual(SERVER.query(db, codes), SERVER.query(django, codes))
+        self.assertEqual(history(db, "", "post-migrate"), [("apply", "runner", True)])
+
+    def migrate_all_but_stock(self, dbname):
+        listed = self.django(dbname, "showmigrations", "--list").stdout.splitlines()
+        for app in [line for line in listed if line and not line[0].isspace()]:
+            if app != "stock":
+                self.django(dbname, "migrate", app)
+
     def test_revert_runs_reverse_code_and_refuses_irreversible(self):
         plan = self.plan("revert", revert=True)
         db = self.twin("revert")
@@ -250,6 +305,24 @@ class RunnerTest(unittest.TestCase):
         self.assertNotIn(("stock", "0003_fill_code"), SERVER.ledger(db))
         self.assertEqual(history(db, "stock", "0003_fill_code"), [("failure", "runner", True)] * 2)
         self.assertNotIn(SECRET, str(SERVER.query(db, "SELECT error FROM tidemark_history")))
+
+    def test_values_from_a_secret_beside_the_plan_are_hidden_too(self):
+        db = self.at_fill_code("secret_document")
+        failing = ["sh", "-c", 'echo "api key $SHOP_API_KEY."; exit 5']
+        path = self.plan("secret_document", runner={"command": failing})
+        documents = support.read_yaml(path)
+        documents[0]["spec"]["runner"]["env"].append(
+            {"name": "SHOP_API_KEY", "valueFrom": {"secretKeyRef": {"name": "shop-runner", "key": "api-key"}}})
+        documents.append({"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": "shop-runner",
+                                       "namespace": documents[0]["metadata"].get("namespace", "default")},
+                          "stringData": {"api-key": FILE_SECRET}})
+        support.write_yaml(path, documents)
+        for output in (self.apply(path, db, expect=1), self.apply(path, db, "-o", "json", expect=1)):
+            self.assertIn("api key ***.", output)
+            self.assertNotIn(FILE_SECRET, output)
+        self.assertNotIn(FILE_SECRET, str(SERVER.query(db, "SELECT error FROM tidemark_history")))
+        self.assertEqual(history(db, "stock", "0003_fill_code"), [("failure", "runner", True)] * 2)
 
 
 if __name__ == "__main__":

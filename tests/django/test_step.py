@@ -11,6 +11,7 @@ import support
 SERVER = None
 SETTINGS = support.RUNNER_SETTINGS
 ROWS = 3000
+STOCK_STEPS = ("0001_initial", "0002_item_code", "0003_fill_code", "0004_code_not_null", "0005_count_items")
 
 
 def setUpModule():
@@ -109,24 +110,26 @@ class StepTest(unittest.TestCase):
         self.assertEqual(SERVER.schema(db), schema)
         self.assertEqual(len(stock_ledger(db)), 5)
 
-    def test_apply_emits_no_post_migrate_and_post_migrate_equals_migrate(self):
-        SERVER.create_database("by_migrate")
-        manage("by_migrate", "migrate")
-        SERVER.create_database("by_steps")
-        # The other apps by Django, their signal rows then removed; stock's migrations
-        # through tidemark_step, which emits no post_migrate: the rows come back only with
-        # post-migrate.
-        listed = manage("by_steps", "showmigrations", "--list").stdout.splitlines()
+    def database_without_signal_rows(self, name):
+        """Every app but stock migrated by Django, their signal rows then removed: what
+        post_migrate writes comes back only when stock's steps emit it."""
+        SERVER.create_database(name)
+        listed = manage(name, "showmigrations", "--list").stdout.splitlines()
         apps = [line for line in listed if line and not line[0].isspace()]
         self.assertIn("stock", apps)
         for app in apps:
             if app != "stock":
-                manage("by_steps", "migrate", app)
-        SERVER.query("by_steps", "DELETE FROM auth_group_permissions; DELETE FROM auth_group; "
-                                 "DELETE FROM auth_permission; DELETE FROM django_content_type; "
-                                 "DELETE FROM django_site")
-        for name in ("0001_initial", "0002_item_code", "0003_fill_code", "0004_code_not_null",
-                     "0005_count_items"):
+                manage(name, "migrate", app)
+        SERVER.query(name, "DELETE FROM auth_group_permissions; DELETE FROM auth_group; "
+                           "DELETE FROM auth_permission; DELETE FROM django_content_type; "
+                           "DELETE FROM django_site")
+        return name
+
+    def test_apply_emits_no_post_migrate_and_post_migrate_equals_migrate(self):
+        SERVER.create_database("by_migrate")
+        manage("by_migrate", "migrate")
+        self.database_without_signal_rows("by_steps")
+        for name in STOCK_STEPS:
             step("by_steps", "apply", "stock", name)
         self.assertEqual(signal_rows("by_steps"), {"content types": [], "permissions": [], "sites": [],
                                                    "groups": []})
@@ -136,6 +139,30 @@ class StepTest(unittest.TestCase):
         self.assertIn(("stock keepers", "add_item"), signal_rows("by_steps")["groups"])
         self.assertEqual(SERVER.ledger("by_steps"), SERVER.ledger("by_migrate"))
         self.assertEqual(SERVER.schema("by_steps"), SERVER.schema("by_migrate"))
+
+    def test_post_migrate_flag_emits_it_after_the_step_in_the_same_process(self):
+        SERVER.create_database("flag_by_migrate")
+        manage("flag_by_migrate", "migrate")
+        self.database_without_signal_rows("flag_by_steps")
+        for name in STOCK_STEPS[:-1]:
+            step("flag_by_steps", "apply", "stock", name)
+        result = step("flag_by_steps", "apply", "stock", STOCK_STEPS[-1], "--post-migrate")
+        self.assertIn("applied stock.%s" % STOCK_STEPS[-1], result.stdout)
+        self.assertIn("post_migrate emitted", result.stdout)
+        self.assertEqual(signal_rows("flag_by_steps"), signal_rows("flag_by_migrate"))
+        self.assertEqual(SERVER.ledger("flag_by_steps"), SERVER.ledger("flag_by_migrate"))
+
+    def test_a_post_migrate_that_fails_after_the_step_exits_4_with_the_step_kept(self):
+        db = self.database_without_signal_rows("flag_fails")
+        for name in STOCK_STEPS[:-1]:
+            step(db, "apply", "stock", name)
+        # auth's handler then fails: the table it writes is gone.
+        SERVER.query(db, "DROP TABLE auth_permission CASCADE")
+        result = step(db, "apply", "stock", STOCK_STEPS[-1], "--post-migrate", check=False)
+        self.assertEqual(result.returncode, 4, result.stdout + result.stderr)
+        self.assertIn("migration stock.%s was applied, but post_migrate failed after it" % STOCK_STEPS[-1],
+                      result.stderr)
+        self.assertEqual(stock_ledger(db), list(STOCK_STEPS))
 
 if __name__ == "__main__":
     unittest.main()

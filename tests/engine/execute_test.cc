@@ -268,5 +268,58 @@ INSTANTIATE_TEST_SUITE_P(
                   "Suspended", false}),
     [](const ::testing::TestParamInfo<QuietCase>& param) { return param.param.name; });
 
+// SPEC 1, lastRun.restorePoint: taken once, before the first change, and written in every
+// history row of the run; a run with nothing to do takes none.
+TEST_F(EngineExecuteTest, ARunRecordsItsRestorePointBeforeItsFirstChange) {
+  plan::MigrationPlan plan = Chain({SqlStep("0001", "SELECT 1"), SqlStep("0002", "SELECT 2")});
+  std::vector<std::string> seen;
+  engine::Observer observer;
+  observer.on_restore_point = [&](const plan::RestorePoint& point) {
+    seen.push_back("restore point " + point.wal_lsn + " after " + std::to_string(db_.Calls().run) +
+                   " runs");
+  };
+  const engine::Report report = engine::Reconcile(
+      plan, [this] { return db_.Connect(); }, {}, observer, [] { return std::string(kNow); });
+  ASSERT_TRUE(report.outcome.restore_point);
+  const std::string lsn = report.outcome.restore_point->wal_lsn;
+  EXPECT_THAT(seen, ElementsAre("restore point " + lsn + " after 0 runs"));
+  const std::vector<ledger::HistoryRow> rows = db_.HistoryRows();
+  ASSERT_EQ(rows.size(), 2u);
+  for (const ledger::HistoryRow& row : rows) EXPECT_EQ(row.restore_lsn, lsn) << row.step.ToString();
+
+  const engine::Report nothing = Reconcile(plan);
+  EXPECT_FALSE(nothing.outcome.restore_point);
+  EXPECT_EQ(db_.Calls().restore_points, 1);
+}
+
+TEST_F(EngineExecuteTest, AFailedBackupStopsTheRunWithNothingChanged) {
+  plan::MigrationPlan plan = Chain({SqlStep("0001", "SELECT 1")});
+  engine::Options options;
+  int backups = 0;
+  options.before_first_change = [&] {
+    ++backups;
+    return Status::Unavailable("pg_dump exited with code 1: connection refused");
+  };
+  const engine::Report report = Reconcile(plan, options);
+  ASSERT_TRUE(report.outcome.stalled);
+  EXPECT_EQ(report.outcome.stalled->reason, plan::Reason::kBackupFailed);
+  EXPECT_THAT(report.outcome.stalled->message,
+              HasSubstr("the backup before the first change failed, so nothing was changed: "
+                        "pg_dump exited with code 1"));
+  EXPECT_EQ(backups, 1);
+  EXPECT_EQ(db_.Calls().run, 0);
+  EXPECT_EQ(db_.Calls().restore_points, 0);
+  EXPECT_THAT(Ledger(), IsEmpty());
+
+  options.before_first_change = [&] {
+    ++backups;
+    return Status::Ok();
+  };
+  ReconcileDone(plan, options);
+  EXPECT_EQ(backups, 2);
+  ReconcileDone(plan, options);  // nothing to do: no backup
+  EXPECT_EQ(backups, 2);
+}
+
 }  // namespace
 }  // namespace tidemark::testing

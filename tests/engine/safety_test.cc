@@ -1,6 +1,7 @@
 // The engine's safety rules (SPEC 3 and 5): what refuses a plan before any step runs, what
 // only warns, and what a person can allow. A refused plan runs nothing and leaves the
 // ledger as it was.
+#include "plan/approval.h"
 #include "tests/engine/engine_fixture.h"
 
 namespace tidemark::testing {
@@ -155,6 +156,21 @@ TEST_F(EngineSafetyTest, AnAcceptedLintErrorDoesNotBlock) {
   EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});
 }
 
+TEST_F(EngineSafetyTest, LintBlockBlocksOnlyWhatTheStepsLintAllowDoesNotAccept) {
+  plan::Step step = SqlStep("0001", "CREATE INDEX i ON t (id); ALTER TABLE t ADD CHECK (id > 0)");
+  step.lint_allow = {{"require-concurrent-index-creation", "t holds 40 rows"}};
+  plan::MigrationPlan plan = Chain({step});
+  plan.policy.lint = plan::LintPolicy::kBlock;
+  ExpectRefused(plan, "LintBlocked", "step shop.0001: statement 2:");
+
+  plan.migrations[0].lint_allow.push_back({"constraint-missing-not-valid", "t holds 40 rows"});
+  const engine::Report report = Reconcile(plan);
+  EXPECT_FALSE(report.outcome.stalled);
+  ASSERT_EQ(report.outcome.lint.size(), 2u);
+  EXPECT_EQ(report.outcome.lint[1].accepted, "t holds 40 rows");
+  EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});
+}
+
 TEST_F(EngineSafetyTest, SqlThatDoesNotParseIsAnInvalidSpec) {
   plan::MigrationPlan plan =
       Chain({SqlStep("0001", "SELECT 1"), SqlStep("0002", "CREATE TABLE (")});
@@ -183,6 +199,43 @@ TEST_F(EngineSafetyTest, ADirtyStepInTheHistoryStopsThePlanUntilResolved) {
   EXPECT_EQ(Runs(Shop("0002")), 1);  // resolved as applied: not run again
 }
 
+// A run interrupted in an index build (the session lost, no error recorded) can be checked
+// in the catalog: the next run goes on from that build, without a person.
+TEST_F(EngineSafetyTest, AnInterruptedIndexBuildGoesOnFromWhereItStopped) {
+  plan::Step indexes =
+      SqlStep("0002", "SELECT 'before'; CREATE INDEX CONCURRENTLY i ON t (id); SELECT 'after'");
+  indexes.atomic = false;
+  plan::MigrationPlan plan = Chain({SqlStep("0001", "SELECT 1"), indexes});
+  db_.FailStatement("CREATE INDEX CONCURRENTLY i ON t (id)", StatementFailure::ConnectionLost(), 1);
+  const engine::Report lost = Reconcile(plan);
+  EXPECT_FALSE(lost.outcome.stalled);
+  ASSERT_TRUE(lost.outcome.progressing);
+  EXPECT_EQ(lost.outcome.progressing->reason, plan::Reason::kDatabaseUnavailable);
+  EXPECT_THAT(lost.outcome.progressing->message,
+              HasSubstr("the next run checks that index build and goes on from it; will retry"));
+  // Run again, the statement before the build would fail: it must not run.
+  db_.FailStatement("SELECT 'before'", StatementFailure::Error("22012", "division by zero"));
+  const engine::Report resumed = Reconcile(plan);
+  EXPECT_FALSE(resumed.outcome.stalled);
+  EXPECT_FALSE(resumed.outcome.progressing);
+  EXPECT_THAT(resumed.outcome.notes,
+              ElementsAre("shop.0002: an earlier run was interrupted at statement 2; going on "
+                          "from there"));
+  EXPECT_EQ(Ledger(), (std::set<plan::StepId>{Shop("0001"), Shop("0002")}));
+}
+
+TEST_F(EngineSafetyTest, AnInterruptedStatementThatIsNoIndexBuildNeedsAPerson) {
+  plan::Step step = SqlStep("0001", "CREATE INDEX CONCURRENTLY i ON t (id); SELECT 'gone'");
+  step.atomic = false;
+  plan::MigrationPlan plan = Chain({step});
+  db_.FailStatement("SELECT 'gone'", StatementFailure::ConnectionLost(), 1);
+  const engine::Report lost = Reconcile(plan);
+  ASSERT_TRUE(lost.outcome.stalled);
+  EXPECT_EQ(lost.outcome.stalled->reason, plan::Reason::kDirtyNonAtomic);
+  ExpectRefused(plan, "DirtyNonAtomic",
+                "non-atomic step shop.0001 stopped applying at statement 2");
+}
+
 TEST_F(EngineSafetyTest, AStepResolvedAsUnappliedRunsAgain) {
   plan::Step step = SqlStep("0001", "SELECT 1/0");
   step.atomic = false;
@@ -194,6 +247,63 @@ TEST_F(EngineSafetyTest, AStepResolvedAsUnappliedRunsAgain) {
   ReconcileDone(plan);
   EXPECT_EQ(Runs(Shop("0001")), 2);
   EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});
+}
+
+// policy.approval: Required runs exactly the actions a person approved, by their digest.
+TEST_F(EngineSafetyTest, ApprovalIsBoundToTheDigestOfWhatWouldRun) {
+  plan::MigrationPlan plan = Chain({SqlStep("0001", "SELECT 1"), SqlStep("0002", "SELECT 2")});
+  plan.policy.approval = plan::ApprovalPolicy::kRequired;
+  engine::Options read_only;
+  read_only.execute = false;
+  const engine::Report planned = Reconcile(plan, read_only);
+  const std::string digest = planned.approval_digest;
+  ASSERT_TRUE(plan::IsApprovalDigest(digest)) << digest;
+  ASSERT_TRUE(planned.outcome.approval);
+  EXPECT_EQ(planned.outcome.approval->digest, digest);
+
+  // Not approved: nothing runs, and the plan waits (not Stalled).
+  const engine::Report waiting = Reconcile(plan);
+  EXPECT_FALSE(waiting.outcome.stalled);
+  EXPECT_EQ(waiting.outcome.idle_reason, plan::Reason::kWaitingForApproval);
+  EXPECT_THAT(Pending(waiting.outcome), ElementsAre("apply shop.0001", "apply shop.0002"));
+  EXPECT_EQ(db_.Calls().run, 0);
+
+  // Approved, then the SQL changed: the old approval runs nothing.
+  plan.approved_digest = digest;
+  plan.migrations[1].forward = "SELECT 'two'";
+  const engine::Report stale = Reconcile(plan);
+  EXPECT_EQ(stale.outcome.idle_reason, plan::Reason::kWaitingForApproval);
+  EXPECT_NE(stale.outcome.approval->digest, digest);
+  EXPECT_EQ(stale.outcome.approval->approved, digest);
+  EXPECT_THAT(Ledger(), IsEmpty());
+
+  plan.migrations[1].forward = "SELECT 2";
+  ReconcileDone(plan);
+  EXPECT_EQ(Ledger(), (std::set<plan::StepId>{Shop("0001"), Shop("0002")}));
+
+  // The same digest does not approve what comes next: a new step waits for its own.
+  plan.migrations.push_back(SqlStep("0003", "SELECT 3"));
+  plan.migrations.back().dependencies = {Shop("0002")};
+  const engine::Report next = Reconcile(plan);
+  EXPECT_EQ(next.outcome.idle_reason, plan::Reason::kWaitingForApproval);
+  EXPECT_EQ(Runs(Shop("0003")), 0);
+}
+
+// --approve checks the digest whatever the policy says; nothing pending needs no approval.
+TEST_F(EngineSafetyTest, AnApprovalGivenOnTheCommandLineIsCheckedToo) {
+  plan::MigrationPlan plan = Chain({SqlStep("0001", "SELECT 1")});
+  engine::Options approve;
+  approve.approve = "sha256:" + std::string(64, '0');
+  const engine::Report refused = Reconcile(plan, approve);
+  EXPECT_EQ(refused.outcome.idle_reason, plan::Reason::kWaitingForApproval);
+  EXPECT_THAT(Ledger(), IsEmpty());
+  approve.approve = refused.approval_digest;
+  ReconcileDone(plan, approve);
+  EXPECT_EQ(Ledger(), std::set<plan::StepId>{Shop("0001")});
+  plan.policy.approval = plan::ApprovalPolicy::kRequired;
+  const engine::Report nothing = Reconcile(plan);
+  EXPECT_FALSE(nothing.outcome.idle_reason);
+  EXPECT_FALSE(nothing.outcome.approval);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "kube/config_files.h"
 #include "temp_dir.h"
 
 namespace tidemark::kube {
@@ -152,6 +153,38 @@ users: [{name: u, user: {tokenFile: token}}]
   std::filesystem::remove(token);  // a failed re-read keeps the last good token
   clock.Advance(std::chrono::seconds(60));
   EXPECT_EQ(GetCredentials(*config).token, "second");
+}
+
+// A token goes in every request's header: a token file past kMaxTokenFileBytes (or one that
+// never ends, a device named by mistake) is refused, naming the field and the file, and
+// not read past the bound. A rotated token that grows too large keeps the last good one.
+TEST(KubeconfigTest, TokenFileIsBoundedAndNamed) {
+  TempDir dir;
+  const std::string at_bound = dir.Write("token", std::string(kMaxTokenFileBytes, 'a'));
+  const std::string too_large = dir.Write("large", std::string(kMaxTokenFileBytes + 1, 'a'));
+  auto config_with = [&](const std::string& token_file) {
+    return dir.Write("config",
+                     "current-context: c\n"
+                     "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+                     "clusters: [{name: k, cluster: {server: \"https://k\"}}]\n"
+                     "users: [{name: u, user: {tokenFile: \"" +
+                         token_file + "\"}}]\n");
+  };
+  for (const std::string& file : {too_large, std::string("/dev/zero")}) {
+    const std::string kubeconfig = config_with(file);
+    auto config = LoadKubeconfig({kubeconfig, "", &SystemClock()});
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument) << file;
+    EXPECT_EQ(config.status().message(),
+              "kubeconfig " + kubeconfig + ": users[u].user.tokenFile: " + file +
+                  " holds more than the 65,536 bytes such a file may; point it at the right file");
+  }
+  FakeClock clock;
+  auto config = LoadKubeconfig({config_with(at_bound), "", &clock});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(GetCredentials(*config).token, std::string(kMaxTokenFileBytes, 'a'));
+  dir.Write("token", std::string(kMaxTokenFileBytes + 1, 'b'));
+  clock.Advance(std::chrono::seconds(60));
+  EXPECT_EQ(GetCredentials(*config).token, std::string(kMaxTokenFileBytes, 'a'));
 }
 
 TEST(KubeconfigTest, KubeconfigListMergesWithTheFirstFileWinning) {

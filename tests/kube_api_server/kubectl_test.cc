@@ -18,7 +18,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-const char kKubectl[] = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 const std::string kPlans = "/apis/tidemark.dev/v1alpha1/namespaces/prod/migrationplans";
 
 std::string ReadFile(const std::string& path) {
@@ -31,7 +30,8 @@ std::string ReadFile(const std::string& path) {
 class KubectlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(kKubectl)) << kKubectl << " is missing: run tools/install-deps";
+    ASSERT_TRUE(fs::exists(KubectlProgram()))
+        << KubectlProgram() << " is missing: run tools/install-deps";
     dir_ = fs::temp_directory_path() /
            ("tidemark-kubectl-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -52,7 +52,7 @@ class KubectlTest : public ::testing::Test {
   }
 
   std::vector<std::string> Command(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {kKubectl, "--kubeconfig", kubeconfig_, "--cache-dir",
+    std::vector<std::string> argv = {KubectlProgram(), "--kubeconfig", kubeconfig_, "--cache-dir",
                                      (dir_ / "cache").string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
@@ -131,6 +131,27 @@ TEST_F(KubectlTest, ApplyCreatesThenMergePatchesWithStrictValidation) {
   EXPECT_TRUE(strict_patch);
   const auto unchanged = Kubectl({"apply", "-f", "-"}, changed);
   EXPECT_EQ(unchanged.out, "migrationplan.tidemark.dev/shop unchanged\n");
+}
+
+// A hand-written plan leaves the steps' atomic, python, phase and kind to what absent means.
+// Were they schema defaults, the server would add them inside the list, and every apply (and
+// every GitOps diff) would see a change to the whole list.
+TEST_F(KubectlTest, ApplyingAPlanAgainIsUnchangedWhenItsStepsLeaveFieldsOut) {
+  Install();
+  const std::string plan =
+      "apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\n"
+      "metadata: {name: terse, namespace: prod}\n"
+      "spec:\n  database: {dsnFrom: {secretKeyRef: {name: shop-db, key: dsn}}}\n"
+      "  migrations: [{app: shop, name: '0001_initial', forward: 'CREATE TABLE t (id int)'}]\n";
+  const auto created = Kubectl({"apply", "-f", "-"}, plan);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(created.out, "migrationplan.tidemark.dev/terse created\n");
+  const json stored = api_->Get(kPlans + "/terse").body;
+  EXPECT_EQ(stored["spec"]["migrations"][0].size(), 3u) << stored["spec"]["migrations"][0].dump();
+  const auto again = Kubectl({"apply", "-f", "-"}, plan);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "migrationplan.tidemark.dev/terse unchanged\n");
+  EXPECT_EQ(api_->Get(kPlans + "/terse").body["metadata"]["generation"], 1);
 }
 
 TEST_F(KubectlTest, GetShowsThePrinterColumnsAndYaml) {
@@ -371,7 +392,7 @@ TEST_F(KubectlTest, StandaloneProgramServesKubectlAndStopsOnSigterm) {
                              SourcePath("crds/migrationplans.tidemark.dev.yaml"),
                              "--kubeconfig-out", kubeconfig});
   ASSERT_TRUE(Eventually([&] { return fs::exists(kubeconfig) && fs::file_size(kubeconfig) > 0; }));
-  const auto listed = RunProcess({kKubectl, "--kubeconfig", kubeconfig, "--cache-dir",
+  const auto listed = RunProcess({KubectlProgram(), "--kubeconfig", kubeconfig, "--cache-dir",
                                   (dir_ / "cache2").string(), "get", "mplan", "-A"});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.err, "No resources found\n");

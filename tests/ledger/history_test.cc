@@ -93,5 +93,21 @@ TEST(HistoryTest, AnAbandonedRunCountsAsAFailureButIsNotDirty) {
   EXPECT_EQ(history.failures.at({"shop", "0002"}), 1);
 }
 
+TEST(HistoryTest, ARunnerStartClaimsTheStepUntilItsNextRow) {
+  HistoryRow start = Row(2, "0002", "runner-start");
+  start.runner_run_id = "Job prod/j (uid 1)";
+  start.plan = "prod/shop";
+  History history = Summarize({Row(1, "0001", "apply"), start});
+  ASSERT_EQ(history.claims.count({"shop", "0002"}), 1u);
+  EXPECT_EQ(history.claims.at({"shop", "0002"}).run_id, "Job prod/j (uid 1)");
+  EXPECT_EQ(history.claims.at({"shop", "0002"}).plan, "prod/shop");
+  EXPECT_EQ(history.claims.at({"shop", "0002"}).since, "t2");
+  EXPECT_TRUE(history.dirty.empty());
+  for (const char* next : {"apply", "failure", "resolve", "runner-lost"}) {
+    EXPECT_TRUE(Summarize({start, Row(3, "0002", next)}).claims.empty()) << next;
+  }
+  EXPECT_EQ(Summarize({start, Row(3, "0002", "runner-lost")}).failures.size(), 0u);
+}
+
 }  // namespace
 }  // namespace tidemark::ledger

@@ -55,6 +55,9 @@ class Backend {
   virtual std::string Blocked() = 0;
   // A statement during which the connection is lost.
   virtual std::string LosingTheConnection() = 0;
+  // A back-fill's batch statement over `rows` rows that changes at most `batch` of them each
+  // time, those it has not changed yet.
+  virtual std::string Backfill(int rows, int batch) = 0;
 };
 
 class PostgresBackend : public Backend {
@@ -91,6 +94,14 @@ class PostgresBackend : public Backend {
   }
   std::string LosingTheConnection() override {
     return "SELECT pg_terminate_backend(pg_backend_pid())";
+  }
+  std::string Backfill(int rows, int batch) override {
+    server().Query(dsn_,
+                   "CREATE TABLE filled (id int PRIMARY KEY, c int); INSERT INTO filled "
+                   "SELECT g FROM generate_series(1, " +
+                       std::to_string(rows) + ") g");
+    return "UPDATE filled SET c = 1 WHERE id IN (SELECT id FROM filled WHERE c IS NULL LIMIT " +
+           std::to_string(batch) + ")";
   }
 
  private:
@@ -153,6 +164,15 @@ class MemoryBackend : public Backend {
     db_.FailStatement(statement, StatementFailure::ConnectionLost());
     return statement;
   }
+  std::string Backfill(int rows, int batch) override {
+    const std::string statement =
+        "UPDATE filled SET c = 1 WHERE id IN (SELECT id FROM filled WHERE c IS NULL LIMIT " +
+        std::to_string(batch) + ")";
+    std::vector<int64_t> batches;
+    for (int left = rows; left > 0; left -= batch) batches.push_back(std::min(left, batch));
+    db_.BatchRows(statement, batches);
+    return statement;
+  }
 
  private:
   MemoryDatabase db_;
@@ -213,6 +233,14 @@ StepRun Step(const StepId& id, std::vector<std::string> statements, bool atomic 
   run.checksum = "sum-" + id.name;
   run.lock_timeout = milliseconds(100);
   run.plan = {"default", "contract", "uid-1", 1};
+  return run;
+}
+
+// A back-fill of `id` with its one batch statement.
+StepRun Backfill(const StepId& id, const std::string& statement, int64_t max_batches = 0) {
+  StepRun run = Step(id, {statement});
+  ledger::BackfillRun& backfill = run.backfill.emplace();
+  backfill.max_batches = max_batches;
   return run;
 }
 
@@ -302,6 +330,31 @@ TEST_P(StoreContractTest, AnAtomicStepRecordsItsRowsAndChecksum) {
   EXPECT_TRUE(recorded.history.failures.empty());
   EXPECT_TRUE(recorded.history.dirty.empty());
   EXPECT_EQ(Existing(*store, {"t1"}), std::set<std::string>{"t1"});
+}
+
+// "0/1A2B3C8" as a number, to compare WAL positions.
+uint64_t LsnValue(const std::string& lsn) {
+  const size_t slash = lsn.find('/');
+  return (std::stoull(lsn.substr(0, slash), nullptr, 16) << 32) |
+         std::stoull(lsn.substr(slash + 1), nullptr, 16);
+}
+
+TEST_P(StoreContractTest, RestorePointsMoveForwardWithTheChangesTheyPrecede) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  auto before = store->MarkRestorePoint();
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_THAT(before->at,
+              ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}.*Z"));
+  EXPECT_THAT(before->wal_lsn, ::testing::MatchesRegex("[0-9A-F]+/[0-9A-F]+"));
+  StepRun run = Step(Shop("0001"), {backend_->Creating("t1")});
+  run.restore_point = *before;
+  const ledger::StepResult result = store->Run(run);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  auto after = store->MarkRestorePoint();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_GT(LsnValue(after->wal_lsn), LsnValue(before->wal_lsn));
+  EXPECT_GE(after->at, before->at);
 }
 
 TEST_P(StoreContractTest, AFailedAtomicStepLeavesTheLedgerAsItWas) {
@@ -529,6 +582,20 @@ TEST_P(StoreContractTest, ALostConnectionInANonAtomicStepLeavesItDirty) {
   EXPECT_EQ(Existing(*other, {"t9"}), std::set<std::string>{"t9"});
 }
 
+TEST_P(StoreContractTest, AResumedNonAtomicStepGoesOnFromTheStatementReached) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  // The statement before the one reached was done by the interrupted run: not run again.
+  StepRun run = Step(Shop("0001"), {backend_->DivisionByZero(), backend_->Creating("t10")}, false);
+  run.resume_at = 1;
+  const ledger::StepResult result = store->Run(run);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  const ledger::Recorded recorded = Read(*store, {"shop"});
+  EXPECT_EQ(recorded.applied, std::set<StepId>{Shop("0001")});
+  EXPECT_TRUE(recorded.history.dirty.empty());
+  EXPECT_EQ(Existing(*store, {"t10"}), std::set<std::string>{"t10"});
+}
+
 TEST_P(StoreContractTest, LedgersOfOneDatabaseAreIndependent) {
   StorePtr store = Ready();
   StorePtr other = Connect({"public", {"other_migrations", "other_history"}});
@@ -556,11 +623,173 @@ TEST_P(StoreContractTest, RunningWithoutTheTablesFailsAndCreatesNothing) {
   EXPECT_FALSE(LedgerExists(*store));
 }
 
+TEST_P(StoreContractTest, ARunnerRunIsRecordedOncePerId) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  const StepRun run = Step(Shop("0002"), {});
+  ledger::StepResult failed;
+  failed.by_runner = true;
+  failed.duration_ms = 12;
+  failed.error.message = "the runner failed";
+  failed.runner_run_id = "uid-of-job-1";
+  ASSERT_TRUE(store->RecordRunnerStep(run, failed).ok());
+  ASSERT_TRUE(store->RecordRunnerStep(run, failed).ok());  // found again after a crash
+  EXPECT_EQ(Read(*store, {"shop"}).history.failures.at(Shop("0002")), 1);
+  // The same id on another step, another id, or none: rows of their own.
+  ASSERT_TRUE(store->RecordRunnerStep(Step(Shop("0003"), {}), failed).ok());
+  EXPECT_EQ(Read(*store, {"shop"}).history.failures.at(Shop("0003")), 1);
+  failed.runner_run_id = "uid-of-job-2";
+  ASSERT_TRUE(store->RecordRunnerStep(run, failed).ok());
+  failed.runner_run_id = "";
+  ASSERT_TRUE(store->RecordRunnerStep(run, failed).ok());
+  ASSERT_TRUE(store->RecordRunnerStep(run, failed).ok());
+  EXPECT_EQ(Read(*store, {"shop"}).history.failures.at(Shop("0002")), 4);
+}
+
+TEST_P(StoreContractTest, ARunnerClaimLastsUntilTheStepsNextRow) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  const StepRun run = Step(Shop("0002"), {});
+  const std::string job = "Job default/contract-apply-1 (uid 1)";
+  ASSERT_TRUE(store->RecordRunnerClaim(run, job, /*started=*/true).ok());
+  ledger::History history = Read(*store, {"shop"}).history;
+  ASSERT_EQ(history.claims.count(Shop("0002")), 1u);
+  const ledger::RunnerClaim claim = history.claims.at(Shop("0002"));
+  EXPECT_TRUE(claim.forward);
+  EXPECT_EQ(claim.run_id, job);
+  EXPECT_EQ(claim.plan, "default/contract");
+  EXPECT_FALSE(claim.since.empty());
+  EXPECT_TRUE(history.failures.empty());
+  EXPECT_TRUE(history.dirty.empty());
+  // Its outcome, recorded under the same id, is written (the claim is no outcome) and ends it.
+  ledger::StepResult applied;
+  applied.ok = true;
+  applied.by_runner = true;
+  applied.runner_run_id = job;
+  ASSERT_TRUE(store->RecordRunnerStep(run, applied).ok());
+  history = Read(*store, {"shop"}).history;
+  EXPECT_TRUE(history.claims.empty());
+  EXPECT_EQ(history.checksums.at(Shop("0002")), "sum-0002");
+  // A run that is gone ends its claim without counting as a failure.
+  ASSERT_TRUE(store->RecordRunnerClaim(run, "Job default/x (uid 2)", true).ok());
+  ASSERT_TRUE(store->RecordRunnerClaim(run, "Job default/x (uid 2)", false).ok());
+  history = Read(*store, {"shop"}).history;
+  EXPECT_TRUE(history.claims.empty());
+  EXPECT_TRUE(history.failures.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreContractTest,
     ::testing::Values(BackendParam{"Postgres", [] { return std::make_unique<PostgresBackend>(); }},
                       BackendParam{"Memory", [] { return std::make_unique<MemoryBackend>(); }}),
     [](const ::testing::TestParamInfo<BackendParam>& param) { return param.param.name; });
+
+}  // namespace
+}  // namespace tidemark::testing
+
+namespace tidemark::testing {
+namespace {
+
+TEST_P(StoreContractTest, ABackfillRunsBatchesUntilOneChangesNoRowThenRecordsItself) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  StepRun run = Backfill(Shop("0002_fill"), backend_->Backfill(2500, 1000));
+  std::vector<std::pair<int64_t, int64_t>> seen;  // rows, batches after each batch
+  int pauses = 0;
+  run.backfill->on_progress = [&](const ledger::BackfillProgress& progress) {
+    seen.emplace_back(progress.rows, progress.batches);
+    // The ledger row is written by the last batch only.
+    if (progress.batches < 3) {
+      StorePtr other = Connect();
+      EXPECT_TRUE(other && Read(*other, {"shop"}).applied.empty());
+    }
+  };
+  run.backfill->pause = [&](milliseconds) { return ++pauses > 0; };
+  const ledger::StepResult result = store->Run(run);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  ASSERT_TRUE(result.backfill);
+  EXPECT_EQ(result.backfill->rows, 2500);
+  EXPECT_EQ(result.backfill->batches, 3);  // the last, empty one not counted
+  EXPECT_EQ(seen,
+            (std::vector<std::pair<int64_t, int64_t>>{{1000, 1}, {2000, 2}, {2500, 3}, {2500, 3}}));
+  EXPECT_EQ(pauses, 3);  // after each batch that changed rows
+  const ledger::Recorded recorded = Read(*store, {"shop"});
+  EXPECT_EQ(recorded.applied, std::set<StepId>{Shop("0002_fill")});
+  EXPECT_EQ(recorded.history.checksums.at(Shop("0002_fill")), "sum-0002_fill");
+}
+
+TEST_P(StoreContractTest, AStoppedBackfillKeepsItsCountsAndTheNextRunGoesOnFromThem) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  StepRun run = Backfill(Shop("0002_fill"), backend_->Backfill(2500, 1000));
+  run.backfill->pause = [](milliseconds) { return false; };  // asked to stop after a batch
+  const ledger::StepResult stopped = store->Run(run);
+  ASSERT_FALSE(stopped.ok);
+  EXPECT_TRUE(stopped.error.stopped);
+  EXPECT_FALSE(stopped.error.not_converging);
+  EXPECT_THAT(stopped.error.message, HasSubstr("stopped after 1 batches"));
+  EXPECT_EQ(stopped.backfill->rows, 1000);
+  EXPECT_TRUE(Read(*store, {"shop"}).applied.empty());
+  EXPECT_TRUE(Read(*store, {"shop"}).history.failures.empty());  // a shutdown is no failure
+
+  StorePtr next = Connect();  // another session, as after a crash
+  ASSERT_TRUE(next);
+  run.backfill->pause = nullptr;
+  const ledger::StepResult resumed = next->Run(run);
+  ASSERT_TRUE(resumed.ok) << resumed.error.message;
+  EXPECT_EQ(resumed.backfill->rows, 2500);
+  EXPECT_EQ(resumed.backfill->batches, 3);
+  EXPECT_EQ(resumed.backfill->run_rows, 1500);
+  EXPECT_THAT(resumed.notes, ::testing::Contains(HasSubstr("went on from an earlier run's 1,000 "
+                                                           "rows in 1 batches")));
+  EXPECT_EQ(Read(*next, {"shop"}).applied, std::set<StepId>{Shop("0002_fill")});
+}
+
+TEST_P(StoreContractTest, ABackfillWhoseStatementChangedCountsFromZero) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  StepRun run = Backfill(Shop("0002_fill"), backend_->Backfill(2500, 1000));
+  run.backfill->pause = [](milliseconds) { return false; };
+  ASSERT_EQ(store->Run(run).backfill->rows, 1000);
+  run.checksum = "sum-edited";  // the statement was edited since
+  run.backfill->pause = nullptr;
+  const ledger::StepResult result = store->Run(run);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  EXPECT_THAT(result.notes, ::testing::ElementsAre(
+                                "the batch statement changed since an earlier run counted 1000 "
+                                "rows; counting from zero (the statement runs until it changes "
+                                "no row either way)"));
+  EXPECT_EQ(result.backfill->rows, 1500);  // this run's batches only
+  EXPECT_EQ(result.backfill->batches, 2);
+}
+
+TEST_P(StoreContractTest, ABackfillPastMaxBatchesStopsUnrecordedAsNotConverging) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  const ledger::StepResult result =
+      store->Run(Backfill(Shop("0002_fill"), backend_->Backfill(2500, 1000), /*max_batches=*/2));
+  ASSERT_FALSE(result.ok);
+  EXPECT_TRUE(result.error.not_converging);
+  EXPECT_THAT(result.error.message, HasSubstr("2 batches (maxBatches 2)"));
+  EXPECT_THAT(result.error.message, HasSubstr("probably not converging"));
+  EXPECT_EQ(result.backfill->rows, 2000);
+  const ledger::Recorded recorded = Read(*store, {"shop"});
+  EXPECT_TRUE(recorded.applied.empty());
+  EXPECT_EQ(recorded.history.failures.at(Shop("0002_fill")), 1);
+}
+
+TEST_P(StoreContractTest, ABackfillBatchThatMeetsLockTimeoutFailsUnrecorded) {
+  StorePtr store = Ready();
+  ASSERT_TRUE(store);
+  const ledger::StepResult result = store->Run(Backfill(Shop("0002_fill"), backend_->Blocked()));
+  ASSERT_FALSE(result.ok);
+  EXPECT_TRUE(result.error.lock_timeout);
+  EXPECT_EQ(result.error.sql_state, "55P03");
+  EXPECT_EQ(result.error.statement_index, 0);
+  EXPECT_FALSE(result.error.dirty);
+  EXPECT_EQ(result.backfill->batches, 0);
+  EXPECT_TRUE(Read(*store, {"shop"}).applied.empty());
+}
 
 }  // namespace
 }  // namespace tidemark::testing

@@ -23,7 +23,10 @@ Exposition Scrape(const Metrics& metrics) { return ParseExposition(metrics.Seria
 TEST(MetricsTest, ExportsEveryFamilyWithItsType) {
   Metrics metrics("1.2.3");
   metrics.SetPlanState("prod", "shop", 1, false);
+  metrics.AddBackfillBatch("prod", "shop", "shop.0002_fill", 1000);
   const std::map<std::string, std::string> expected = {
+      {"tidemark_backfill_rows_total", "counter"},
+      {"tidemark_backfill_batches_total", "counter"},
       {"tidemark_reconcile_total", "counter"},
       {"tidemark_reconcile_duration_seconds", "histogram"},
       {"tidemark_steps_total", "counter"},
@@ -33,7 +36,9 @@ TEST(MetricsTest, ExportsEveryFamilyWithItsType) {
       {"tidemark_plan_pending_steps", "gauge"},
       {"tidemark_plan_ready", "gauge"},
       {"tidemark_lock_wait_seconds", "histogram"},
+      {"tidemark_post_deploy_wait_seconds", "histogram"},
       {"tidemark_drift", "gauge"},
+      {"tidemark_step_blocking_sessions", "gauge"},
       {"tidemark_workqueue_depth", "gauge"},
       {"tidemark_watch_restarts_total", "counter"},
       {"tidemark_leader", "gauge"},
@@ -62,7 +67,8 @@ TEST(MetricsTest, LabelValuesStartAtZeroBeforeAnyEvent) {
           << action << " " << result;
     }
   }
-  for (const char* resource : {"migrationplans", "configmaps", "secrets", "leases"}) {
+  for (const char* resource : {"migrationplans", "configmaps", "secrets", "leases", "deployments",
+                               "statefulsets", "controllerrevisions", "pods", "replicasets"}) {
     EXPECT_EQ(
         scrape.Value(std::string("tidemark_watch_restarts_total{resource=\"") + resource + "\"}"),
         0)
@@ -71,6 +77,7 @@ TEST(MetricsTest, LabelValuesStartAtZeroBeforeAnyEvent) {
   EXPECT_EQ(scrape.Value("tidemark_reconcile_duration_seconds_count"), 0);
   EXPECT_EQ(scrape.Value("tidemark_step_duration_seconds_count"), 0);
   EXPECT_EQ(scrape.Value("tidemark_lock_wait_seconds_count"), 0);
+  EXPECT_EQ(scrape.Value("tidemark_post_deploy_wait_seconds_count"), 0);
   EXPECT_EQ(scrape.Value("tidemark_workqueue_depth"), 0);
   EXPECT_EQ(scrape.Value("tidemark_leader"), 0);
   EXPECT_EQ(scrape.Value("tidemark_build_info{version=\"1.2.3\"}"), 1);
@@ -106,7 +113,7 @@ TEST(MetricsTest, ReconcilesAndStepsCount) {
 TEST(MetricsTest, ValuesOutsideTheirSetAreDroppedNotExported) {
   Metrics metrics("dev");
   const std::string before = metrics.Serialize();
-  metrics.IncWatchRestart("pods");
+  metrics.IncWatchRestart("daemonsets");  // never watched
   EXPECT_EQ(metrics.Serialize(), before);
 }
 
@@ -129,14 +136,48 @@ TEST(MetricsTest, PlanStateAndDrift) {
                          "plan=\"shop\"}"),
             0);
 
+  metrics.SetBlockingSessions("prod", "shop", 2);
+  scrape = Scrape(metrics);
+  EXPECT_EQ(scrape.Value("tidemark_step_blocking_sessions{namespace=\"prod\",plan=\"shop\"}"), 2);
+  EXPECT_EQ(scrape.Value("tidemark_step_blocking_sessions{namespace=\"staging\",plan=\"shop\"}"),
+            0);
+
   metrics.SetPlanState("prod", "shop", 0, true);
   metrics.SetDrift("prod", "shop", 0, 0);
+  metrics.SetBlockingSessions("prod", "shop", 0);
   scrape = Scrape(metrics);
   EXPECT_EQ(scrape.Value("tidemark_plan_pending_steps{namespace=\"prod\",plan=\"shop\"}"), 0);
   EXPECT_EQ(scrape.Value("tidemark_plan_ready{namespace=\"prod\",plan=\"shop\"}"), 1);
   EXPECT_EQ(scrape.Value("tidemark_drift{kind=\"checksum_mismatch\",namespace=\"prod\",plan="
                          "\"shop\"}"),
             0);
+}
+
+TEST(MetricsTest, BackfillCountersAddUpByMigrationAndGoWithTheirPlan) {
+  Metrics metrics("dev");
+  EXPECT_EQ(metrics.Serialize().find("tidemark_backfill"), std::string::npos);  // none yet
+  metrics.AddBackfillBatch("prod", "shop", "shop.0002_fill", 1000);
+  metrics.AddBackfillBatch("prod", "shop", "shop.0002_fill", 500);
+  metrics.AddBackfillBatch("prod", "shop", "shop.0003_fill", 7);
+  metrics.AddBackfillBatch("staging", "shop", "shop.0002_fill", 3);
+  Exposition scrape = Scrape(metrics);
+  EXPECT_EQ(scrape.types.at("tidemark_backfill_rows_total"), "counter");
+  EXPECT_EQ(scrape.Value("tidemark_backfill_rows_total{migration=\"shop.0002_fill\",namespace="
+                         "\"prod\",plan=\"shop\"}"),
+            1500);
+  EXPECT_EQ(scrape.Value("tidemark_backfill_batches_total{migration=\"shop.0002_fill\","
+                         "namespace=\"prod\",plan=\"shop\"}"),
+            2);
+  EXPECT_EQ(scrape.Value("tidemark_backfill_rows_total{migration=\"shop.0003_fill\",namespace="
+                         "\"prod\",plan=\"shop\"}"),
+            7);
+  EXPECT_EQ(scrape.Value("tidemark_backfill_rows_total{migration=\"shop.0002_fill\",namespace="
+                         "\"staging\",plan=\"shop\"}"),
+            3);
+  metrics.ForgetPlan("prod", "shop");
+  const std::string text = metrics.Serialize();
+  EXPECT_EQ(text.find("namespace=\"prod\""), std::string::npos) << text;
+  EXPECT_NE(text.find("namespace=\"staging\""), std::string::npos) << text;
 }
 
 TEST(MetricsTest, ForgetPlanRemovesOnlyThatPlansSeries) {
@@ -212,6 +253,7 @@ TEST(MetricsTest, PromtoolAcceptsTheOutput) {
   metrics.RecordStep(plan::ActionKind::kFake, true, 0.001);
   metrics.SetPlanState("prod", "shop", 3, false);
   metrics.SetDrift("prod", "shop", 1, 0);
+  metrics.AddBackfillBatch("prod", "shop", "shop.0002_fill", 1000);
   metrics.ObserveLockWait(0.5);
   metrics.SetWorkqueueDepth(2);
   metrics.IncWatchRestart("configmaps");

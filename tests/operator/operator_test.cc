@@ -8,116 +8,33 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "tests/metrics/exposition.h"
+#include "tests/operator/operator_fixture.h"
 #include "tests/shipping/rbac_policy.h"
 #include "tests/support/kube_api_server.h"
+#include "tests/support/operator_process.h"
+#include "tests/support/pgbouncer.h"
 #include "tests/support/postgres_fixture.h"
 #include "tests/support/process.h"
 
 namespace tidemark::testing {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const char kKubectl[] = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
-
-class OperatorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kKubectl)) << kKubectl << " is missing";
-    dir_ = fs::temp_directory_path() /
-           ("tidemark-operator-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    KubeApiServerOptions options;
-    options.crd_paths = {SourcePath("crds/migrationplans.tidemark.dev.yaml")};
-    auto started = KubeApiServer::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    server_ = std::move(*started);
-    kubeconfig_ = (dir_ / "kubeconfig").string();
-    ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());
-    dsn_ = PostgresServer::Get().CreateDatabase("operator");
-  }
-
-  void TearDown() override {
-    operators_.clear();  // SIGKILL whatever still runs
-    if (server_) server_->Stop();
-    fs::remove_all(dir_);
-  }
-
-  ProcessResult Kubectl(std::vector<std::string> args, const std::string& input = "") {
-    std::vector<std::string> argv = {kKubectl, "--kubeconfig", kubeconfig_, "--cache-dir",
-                                     (dir_ / "cache").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    ProcessOptions options;
-    options.input = input;
-    options.timeout_seconds = 120;
-    return RunProcess(argv, options);
-  }
-
-  void CreateDsnSecret(const std::string& name = "shop-db") {
-    const ProcessResult created =
-        Kubectl({"create", "secret", "generic", name, "--from-literal=dsn=" + dsn_});
-    ASSERT_EQ(created.exit_code, 0) << created.err;
-  }
-
-  // Starts `tidemark operator`; returns its metrics port.
-  int StartOperator(std::vector<std::string> extra = {}) {
-    if (std::find(extra.begin(), extra.end(), "--leader-elect") != extra.end() &&
-        Kubectl({"get", "namespace", "tidemark-system"}).exit_code != 0) {
-      // The Lease lives in the controller's namespace, as manifests/ create it.
-      EXPECT_EQ(Kubectl({"create", "namespace", "tidemark-system"}).exit_code, 0);
-    }
-    const int port = FreeLoopbackPort();
-    std::vector<std::string> argv = {BuiltProgram("tidemark"),
-                                     "operator",
-                                     "--kubeconfig",
-                                     kubeconfig_,
-                                     "--metrics-addr",
-                                     "127.0.0.1:" + std::to_string(port),
-                                     "--workers",
-                                     "2"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    operators_.push_back(std::make_unique<BackgroundProcess>(argv));
-    EXPECT_TRUE(Eventually([&] {
-      httplib::Client client("127.0.0.1", port);
-      auto response = client.Get("/healthz");
-      return response && response->status == 200;
-    })) << "the operator never answered /healthz";
-    return port;
-  }
-
-  std::string Jsonpath(const std::string& plan, const std::string& path) {
-    return Kubectl({"get", "mplan", plan, "-o", "jsonpath=" + path}).out;
-  }
-  std::string ConditionReason(const std::string& plan, const std::string& type) {
-    return Jsonpath(plan, "{.status.conditions[?(@.type==\"" + type + "\")].reason}");
-  }
-  std::string Sql(const std::string& query) {
-    return PostgresServer::Get().QueryValue(dsn_, query);
-  }
-
-  std::string Scrape(int port) {
-    httplib::Client client("127.0.0.1", port);
-    auto response = client.Get("/metrics");
-    return response ? response->body : "";
-  }
-
-  fs::path dir_;
-  std::unique_ptr<KubeApiServer> server_;
-  std::string kubeconfig_;
-  std::string dsn_;
-  std::vector<std::unique_ptr<BackgroundProcess>> operators_;
-};
-
-std::string ExampleFile(const std::string& name) { return SourcePath("examples/" + name); }
+// The fields of spec.database, indented under it, that reach the test server of `dsn` as
+// `user` with the password of the Secret db-password.
+std::string PasswordFromFields(const std::string& dsn, const std::string& user) {
+  return "    host: " + DsnField(dsn, "host") + "\n    port: " + DsnField(dsn, "port") +
+         "\n    dbname: " + DsnField(dsn, "dbname") + "\n    user: " + user +
+         "\n    passwordFrom: {secretKeyRef: {name: db-password, key: password}}";
+}
 
 TEST_F(OperatorTest, KubectlDrivesTheDatabase) {
   CreateDsnSecret();
@@ -263,6 +180,26 @@ spec:
   EXPECT_THAT(Kubectl({"describe", "mplan", "broken"}).out, HasSubstr("MigrationFailed"));
 }
 
+// A failure stays in the status while it stands and leaves it once the step succeeds.
+TEST_F(OperatorTest, AFixedStepClearsTheFailureFromTheStatus) {
+  CreateDsnSecret();
+  StartOperator();
+  const auto plan = [](const std::string& sql) {
+    return "apiVersion: tidemark.dev/v1alpha1\nkind: MigrationPlan\nmetadata: {name: fixed}\n"
+           "spec:\n  database: {dsnFrom: {secretKeyRef: {name: shop-db, key: dsn}}}\n"
+           "  migrations: [{app: e, name: \"0001\", forward: \"" +
+           sql + "\"}]\n";
+  };
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("INSERT INTO nowhere VALUES (1)")).exit_code, 0);
+  ASSERT_TRUE(Eventually([&] { return ConditionReason("fixed", "Stalled") == "MigrationFailed"; }));
+  EXPECT_EQ(Jsonpath("fixed", "{.status.failure.sqlState}"), "42P01");
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("CREATE TABLE nowhere (id int)")).exit_code, 0);
+  EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/fixed", "--timeout=90s"}).exit_code,
+            0);
+  EXPECT_EQ(Jsonpath("fixed", "{.status.failure}"), "");
+  EXPECT_EQ(Jsonpath("fixed", "{.status.lastApplied.migration}"), "e.0001");
+}
+
 // A run that lasts says so in the status while it runs (a short one goes straight to Ready).
 TEST_F(OperatorTest, ALongRunShowsApplyingUntilItEnds) {
   CreateDsnSecret();
@@ -318,13 +255,12 @@ TEST_F(OperatorTest, DatabaseDownForAWhile) {
 
 TEST_F(OperatorTest, StandbyTakesOverWhenTheLeaderDies) {
   CreateDsnSecret();
-  const std::vector<std::string> election = {"--leader-elect", "--lease-namespace",
-                                             "tidemark-system"};
-  std::vector<std::string> first = election, second = election;
-  first.insert(first.end(), {"--identity", "replica-a"});
-  second.insert(second.end(), {"--identity", "replica-b"});
-  const int port_a = StartOperator(first);
-  const int port_b = StartOperator(second);
+  // One replica named by flags, the other as the manifests name it: by the pod's
+  // POD_NAME and POD_NAMESPACE (the downward API).
+  const int port_a = StartOperator(
+      {"--leader-elect", "--lease-namespace", "tidemark-system", "--identity", "replica-a"});
+  const int port_b = StartOperator(
+      {"--leader-elect"}, {{"POD_NAME", "replica-b"}, {"POD_NAMESPACE", "tidemark-system"}});
   auto lease_holder = [&] {
     return Kubectl({"get", "lease", "-n", "tidemark-system", "tidemark-controller", "-o",
                     "jsonpath={.spec.holderIdentity}"})
@@ -411,22 +347,91 @@ TEST_F(OperatorTest, ReconcilesOncePerSpecChangeNotPerStatusWrite) {
   EXPECT_EQ(successes(), 2);
 }
 
+// policy.approval: Required through kubectl: the status publishes the digest of the pending
+// actions, an approval of older SQL runs nothing, and the current digest runs them.
+TEST_F(OperatorTest, ApprovalIsBoundToTheSqlThatWillRun) {
+  CreateDsnSecret();
+  StartOperator();
+  const auto plan = [](const std::string& column_type, const std::string& approved) {
+    return "apiVersion: tidemark.dev/v1alpha1\n"
+           "kind: MigrationPlan\n"
+           "metadata: {name: reviewed, namespace: default}\n"
+           "spec:\n"
+           "  database: {dsnFrom: {secretKeyRef: {name: shop-db, key: dsn}}}\n"
+           "  policy: {approval: Required}\n"
+           "  approvedDigest: '" +
+           approved +
+           "'\n"
+           "  migrations:\n"
+           "    - {app: rev, name: '0001', forward: 'CREATE TABLE reviewed (id " +
+           column_type + ")'}\n";
+  };
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("int", "")).exit_code, 0);
+  EXPECT_TRUE(
+      Eventually([&] { return ConditionReason("reviewed", "Ready") == "WaitingForApproval"; }));
+  EXPECT_EQ(ConditionReason("reviewed", "Stalled"), "WaitingForApproval");
+  EXPECT_EQ(Jsonpath("reviewed", "{.status.conditions[?(@.type==\"Stalled\")].status}"), "False");
+  const std::string first = Jsonpath("reviewed", "{.status.approval.digest}");
+  ASSERT_THAT(first, ::testing::MatchesRegex("sha256:[0-9a-f]{64}"));
+  EXPECT_EQ(Jsonpath("reviewed", "{.status.approval.approved}"), "false");
+  EXPECT_EQ(Jsonpath("reviewed", "{.status.pending[0].migration}"), "rev.0001");
+  EXPECT_THAT(Jsonpath("reviewed", "{.status.conditions[?(@.type==\"Ready\")].message}"),
+              HasSubstr("set spec.approvedDigest (CLI: apply --approve) to " + first));
+
+  // The SQL changed after the review: the approval of the first digest runs nothing.
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("bigint", first)).exit_code, 0);
+  EXPECT_TRUE(Eventually([&] {
+    return Jsonpath("reviewed", "{.status.observedGeneration}") == "2" &&
+           ConditionReason("reviewed", "Ready") == "WaitingForApproval";
+  }));
+  const std::string second = Jsonpath("reviewed", "{.status.approval.digest}");
+  EXPECT_NE(second, first);
+  EXPECT_THAT(Jsonpath("reviewed", "{.status.conditions[?(@.type==\"Ready\")].message}"),
+              HasSubstr("the approved digest " + first + " is of other actions"));
+  EXPECT_EQ(Sql("SELECT count(*) FROM pg_class WHERE relname = 'reviewed'"), "0");
+  EXPECT_EQ(Sql("SELECT count(*) FROM django_migrations"), "0");
+
+  // A digest that is no digest is refused by the API server, before the controller.
+  const ProcessResult malformed = Kubectl({"apply", "-f", "-"}, plan("bigint", "LGTM"));
+  EXPECT_NE(malformed.exit_code, 0);
+  EXPECT_THAT(malformed.err, HasSubstr("spec.approvedDigest"));
+
+  ASSERT_EQ(Kubectl({"apply", "-f", "-"}, plan("bigint", second)).exit_code, 0);
+  ASSERT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/reviewed", "--timeout=90s"}).exit_code,
+            0);
+  EXPECT_EQ(Sql("SELECT format_type(atttypid, -1) FROM pg_attribute WHERE attrelid = "
+                "'reviewed'::regclass AND attname = 'id'"),
+            "bigint");
+  // Nothing pending: nothing to approve, and the status no longer shows an approval.
+  EXPECT_TRUE(Eventually([&] { return Jsonpath("reviewed", "{.status.approval}").empty(); }));
+}
+
 TEST_F(OperatorTest, LogLevelWarnLeavesOutTheInfoLines) {
   CreateDsnSecret();
-  const auto run_until_ready = [&](std::vector<std::string> flags) {
+  // Each operator runs until it has reconciled the plan's `generation`: a plan Ready from an
+  // earlier operator must not end the next one's run before it looked.
+  const auto run_until_reconciled = [&](std::vector<std::string> flags,
+                                        const std::string& generation) {
     StartOperator(std::move(flags));
-    EXPECT_EQ(Kubectl({"apply", "-f", ExampleFile("shop")}).exit_code, 0);
-    EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/shop", "--timeout=90s"}).exit_code,
-              0);
+    EXPECT_TRUE(Eventually([&] {
+      return Jsonpath("shop", "{.status.observedGeneration}") == generation &&
+             ConditionReason("shop", "Ready") == "UpToDate";
+    }));
     operators_.back()->Kill(SIGTERM);
     return operators_.back()->Wait().err;
   };
-  const std::string quiet = run_until_ready({"--log-level", "warn"});
+  ASSERT_EQ(Kubectl({"apply", "-f", ExampleFile("shop")}).exit_code, 0);
+  const std::string quiet = run_until_reconciled({"--log-level", "warn"}, "1");
   EXPECT_THAT(quiet, Not(HasSubstr("\"msg\":\"reconciled\"")));
   EXPECT_THAT(quiet, Not(HasSubstr("\"msg\":\"controller started\"")));
   // Without the flag the operator logs at info: every reconcile, as JSON lines (stderr is
-  // not a terminal here) carrying the plan and the reconcile id.
-  const std::string lines = run_until_ready({});
+  // not a terminal here) carrying the plan and the reconcile id. A spec change (generation 2)
+  // gives it a reconcile of its own.
+  ASSERT_EQ(Kubectl({"patch", "mplan", "shop", "--type=merge", "-p",
+                     R"({"spec":{"policy":{"lockTimeout":"6s"}}})"})
+                .exit_code,
+            0);
+  const std::string lines = run_until_reconciled({}, "2");
   EXPECT_THAT(lines, HasSubstr("\"msg\":\"reconciled\""));
   std::istringstream stream(lines);
   bool saw_reconcile = false;
@@ -473,6 +478,160 @@ spec:
               HasSubstr("`" + statement.substr(0, 35 + 2 * 41) + "...`"));
   EXPECT_THAT(Kubectl({"describe", "mplan", "accented"}).out, HasSubstr("MigrationFailed"));
   EXPECT_FALSE(operators_.back()->Poll()) << "the operator died";
+}
+
+// A password in the DSN's Secret and one read through passwordFrom, with steps whose errors
+// quote it (the test server trusts local connections, so any password connects, and casting
+// it to int makes PostgreSQL echo it): it shows in no status, event, log line or metric.
+TEST_F(OperatorTest, PasswordsShowInNoStatusEventLogOrMetric) {
+  const std::string password = "Tm-Pw-5e2d90";
+  ASSERT_EQ(Kubectl({"create", "secret", "generic", "dsn-with-password",
+                     "--from-literal=dsn=" + dsn_ + " password=" + password})
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      Kubectl({"create", "secret", "generic", "db-password", "--from-literal=password=" + password})
+          .exit_code,
+      0);
+  const int port = StartOperator({"--log-level", "debug"});
+  const std::string echo = "forward: \"SELECT '" + password + "'::int\"";
+  const std::string plans = R"y(apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: in-dsn}
+spec:
+  database: {dsnFrom: {secretKeyRef: {name: dsn-with-password, key: dsn}}}
+  ledger: {table: dsn_ledger, historyTable: dsn_history}
+  migrations:
+    - {app: a, name: "0001", forward: "SELECT 1"}
+    - {app: a, name: "0002", dependencies: [a.0001], )y" +
+                            echo + R"y(}
+---
+apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: password-from}
+spec:
+  database:
+)y" + PasswordFromFields(dsn_, "postgres") +
+                            R"y(
+  ledger: {table: from_ledger, historyTable: from_history}
+  migrations:
+    - {app: b, name: "0001", )y" +
+                            echo + R"y(}
+---
+apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: unreachable}
+spec:
+  database:
+    host: /nonexistent/socket
+    dbname: shop
+    user: app
+    passwordFrom: {secretKeyRef: {name: db-password, key: password}}
+  migrations: [{app: c, name: "0001", forward: "SELECT 1"}]
+)y";
+  const ProcessResult applied = Kubectl({"apply", "-f", "-"}, plans);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  for (const std::string plan : {"in-dsn", "password-from"}) {
+    EXPECT_TRUE(Eventually([&] { return ConditionReason(plan, "Stalled") == "MigrationFailed"; }))
+        << plan;
+    EXPECT_EQ(Jsonpath(plan, "{.status.failure.message}"),
+              "invalid input syntax for type integer: \"***\"");
+    EXPECT_EQ(Jsonpath(plan, "{.status.failure.statement.text}"), "SELECT '***'::int");
+  }
+  EXPECT_TRUE(Eventually(
+      [&] { return ConditionReason("unreachable", "Reconciling") == "DatabaseUnavailable"; }));
+
+  // The plans' specs hold the password (in their SQL): the statuses must not.
+  const std::string statuses = Kubectl({"get", "mplan", "-o", "jsonpath={.items[*].status}"}).out;
+  const std::string events = Kubectl({"get", "events", "-o", "json"}).out;
+  const std::string metrics = Scrape(port);
+  EXPECT_THAT(statuses, HasSubstr("integer: \\\"***\\\""));
+  EXPECT_THAT(events, HasSubstr("MigrationFailed"));
+  EXPECT_THAT(metrics, HasSubstr("tidemark_"));
+  operators_.back()->Kill(SIGTERM);
+  const ProcessResult logs = operators_.back()->Wait();
+  EXPECT_THAT(logs.err, HasSubstr("\"msg\":\"step failed\""));
+  for (const std::string* seen : {&statuses, &events, &metrics, &logs.out, &logs.err}) {
+    EXPECT_THAT(*seen, Not(HasSubstr(password)));
+  }
+}
+
+// A role whose password the server checks (PostgresServer::PasswordRole), given a wrong,
+// recognisable password in a DSN Secret and through passwordFrom: each plan says which
+// login failed and what to check, in its status and an event; the password shows in no
+// status, event, log line or metric. The right password in the Secret, the plan goes on.
+TEST_F(OperatorTest, WrongPasswordSaysWhichLoginFailedAndShowsNowhere) {
+  const std::string wrong = "Tm-Pw-77b3a1";
+  const std::string as_app = PostgresServer::Get().PasswordRole(dsn_, "shop_app", "Right-Pw-9f");
+  Sql("GRANT CREATE ON SCHEMA public TO shop_app");
+  ASSERT_EQ(Kubectl({"create", "secret", "generic", "dsn-with-password",
+                     "--from-literal=dsn=" + as_app + " password=" + wrong})
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      Kubectl({"create", "secret", "generic", "db-password", "--from-literal=password=" + wrong})
+          .exit_code,
+      0);
+  const int port = StartOperator({"--log-level", "debug"});
+  const std::string plans = R"y(apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: in-dsn}
+spec:
+  database: {dsnFrom: {secretKeyRef: {name: dsn-with-password, key: dsn}}}
+  ledger: {table: dsn_ledger, historyTable: dsn_history}
+  migrations: [{app: a, name: "0001", forward: "SELECT 1"}]
+---
+apiVersion: tidemark.dev/v1alpha1
+kind: MigrationPlan
+metadata: {name: password-from}
+spec:
+  database:
+)y" + PasswordFromFields(dsn_, "shop_app") +
+                            R"y(
+  ledger: {table: from_ledger, historyTable: from_history}
+  migrations: [{app: b, name: "0001", forward: "CREATE TABLE b_item (id int)"}]
+)y";
+  const ProcessResult applied = Kubectl({"apply", "-f", "-"}, plans);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  const std::string target = DsnField(dsn_, "host") + ":" + DsnField(dsn_, "port") + "/" +
+                             DsnField(dsn_, "dbname") + " as shop_app: ";
+  for (const std::string plan : {"in-dsn", "password-from"}) {
+    EXPECT_TRUE(Eventually([&] {
+      return ConditionReason(plan, "Reconciling") == "DatabaseUnavailable";
+    })) << plan;
+    const std::string message =
+        Jsonpath(plan, "{.status.conditions[?(@.type==\"Reconciling\")].message}");
+    EXPECT_THAT(message, HasSubstr("cannot connect to " + target)) << message;
+    EXPECT_THAT(message, HasSubstr("password authentication failed for user \"shop_app\""))
+        << message;
+    EXPECT_THAT(message, HasSubstr("the server refused the login: check the user and the "
+                                   "password given"))
+        << message;
+    EXPECT_THAT(message, Not(HasSubstr("dbname="))) << message;
+  }
+  const std::string statuses = Kubectl({"get", "mplan", "-o", "jsonpath={.items[*].status}"}).out;
+  const std::string events = Kubectl({"get", "events", "-o", "json"}).out;
+  const std::string metrics = Scrape(port);
+  EXPECT_THAT(events, HasSubstr("DatabaseUnavailable"));
+  EXPECT_THAT(events, HasSubstr("password authentication failed"));
+  EXPECT_THAT(metrics, HasSubstr("tidemark_"));
+
+  // Told what to fix, a person fixes the Secret: the plan reads it again and connects.
+  ASSERT_EQ(Kubectl({"patch", "secret", "db-password", "-p",
+                     R"({"data":{"password":"UmlnaHQtUHctOWY="}})"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(Eventually([&] { return ConditionReason("password-from", "Ready") == "UpToDate"; }))
+      << Jsonpath("password-from", "{.status.conditions}");
+  EXPECT_EQ(Sql("SELECT count(*) FROM pg_tables WHERE tablename = 'b_item'"), "1");
+
+  operators_.back()->Kill(SIGTERM);
+  const ProcessResult logs = operators_.back()->Wait();
+  EXPECT_THAT(logs.err, HasSubstr("password authentication failed"));
+  for (const std::string* seen : {&statuses, &events, &metrics, &logs.out, &logs.err}) {
+    EXPECT_THAT(*seen, Not(HasSubstr(wrong)));
+    EXPECT_THAT(*seen, Not(HasSubstr("Right-Pw-9f")));
+  }
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <mutex>
 #include <vector>
 
@@ -15,6 +17,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct RecordedEvent {
   runtime::EventType type;
@@ -25,14 +28,14 @@ class FakeSink : public PlanSink {
  public:
   Status PatchStatus(const std::string& ns, const std::string& name, const json& status) override {
     patches.push_back({{"plan", ns + "/" + name}, {"status", status}});
-    return fail_patches ? Status::Unavailable("API server down") : Status::Ok();
+    return patch_answer;
   }
   void RecordEvent(const json&, runtime::EventType type, const std::string& reason,
                    const std::string&, const std::string& note) override {
     events.push_back({type, reason, note});
   }
 
-  bool fail_patches = false;
+  Status patch_answer = Status::Ok();
   std::vector<json> patches;
   std::vector<RecordedEvent> events;
 };
@@ -47,6 +50,22 @@ class NoObjects : public resource::ObjectSource {
                                   const std::string&) override {
     return Status::NotFound("Secret " + name + " not found");
   }
+  Result<std::map<std::string, std::string>> SecretData(const std::string&,
+                                                        const std::string& name) override {
+    return Status::NotFound("Secret " + name + " not found");
+  }
+};
+
+// The gate's verdict as the test sets it; records what was asked.
+class FakeRollouts : public RolloutSource {
+ public:
+  GateVerdict Judge(const std::string& ns,
+                    const std::vector<plan::WorkloadRef>& workloads) override {
+    asked.push_back(ns + "/" + (workloads.empty() ? "" : workloads.front().name));
+    return verdict;
+  }
+  GateVerdict verdict;
+  std::vector<std::string> asked;
 };
 
 // Sessions that fail as told.
@@ -98,12 +117,13 @@ std::string Condition(const json& status, const std::string& type) {
 class PlanReconcilerTest : public ::testing::Test {
  protected:
   Action Reconcile(const json& object, SessionSource& sessions) {
-    PlanReconciler reconciler(sink_, objects_, sessions, index_, metrics_, options_);
+    PlanReconciler reconciler(sink_, objects_, sessions, rollouts_, index_, metrics_, options_);
     return reconciler.Reconcile(object, {});
   }
 
   FakeSink sink_;
   NoObjects objects_;
+  FakeRollouts rollouts_;
   PlanIndex index_;
   metrics::Metrics metrics_{"test"};
   ReconcilerOptions options_;
@@ -178,6 +198,29 @@ TEST_F(PlanReconcilerTest, AppliedStepsMakeThePlanReadyWithOneEventAndAResync) {
   EXPECT_THAT(sink_.events[0].note, HasSubstr("the ledger now matches the plan"));
 }
 
+TEST_F(PlanReconcilerTest, AnApprovalNoLongerAskedForIsRemovedFromTheStatus) {
+  MemorySessions sessions;
+  json spec = OneStep();
+  spec["policy"] = json::object({{"approval", "Required"}});
+  EXPECT_EQ(Reconcile(Plan(spec), sessions), Action::Done(options_.requeue.resync));
+  EXPECT_TRUE(sessions.database.LedgerRows().empty());
+  const json waiting = sink_.patches.at(0)["status"];
+  EXPECT_EQ(Condition(waiting, "Ready"), "False/WaitingForApproval");
+  const std::string digest = waiting["approval"]["digest"];
+  EXPECT_EQ(waiting["approval"]["approved"], false);
+
+  spec["approvedDigest"] = digest;
+  json approved = Plan(spec);
+  approved["status"] = waiting;
+  EXPECT_EQ(Reconcile(approved, sessions), Action::Done(options_.requeue.resync));
+  EXPECT_EQ(sessions.database.LedgerRows(), (std::set<plan::StepId>{{"shop", "0001_initial"}}));
+  const json done = sink_.patches.at(1)["status"];
+  EXPECT_EQ(Condition(done, "Ready"), "True/UpToDate");
+  // A merge patch: null removes the stored approval.
+  ASSERT_TRUE(done.contains("approval"));
+  EXPECT_TRUE(done["approval"].is_null());
+}
+
 TEST_F(PlanReconcilerTest, AFailingStepStallsNamingTheStatementAndIsRetried) {
   MemorySessions sessions;
   sessions.database.FailStatement("CREATE TABLE t (id int)",
@@ -212,7 +255,7 @@ TEST_F(PlanReconcilerTest, AStopBeforeTheNextStepLeavesTheRestForTheNextRun) {
                                 {"forward", "CREATE TABLE u (id int);"}});
   std::stop_source stop;
   stop.request_stop();
-  PlanReconciler reconciler(sink_, objects_, sessions, index_, metrics_, options_);
+  PlanReconciler reconciler(sink_, objects_, sessions, rollouts_, index_, metrics_, options_);
   EXPECT_EQ(reconciler.Reconcile(Plan(spec), stop.get_token()), Action::Retry());
   EXPECT_TRUE(sessions.database.LedgerRows().empty());
   const json& status = sink_.patches.at(0)["status"];
@@ -225,7 +268,7 @@ TEST_F(PlanReconcilerTest, TheIndexKnowsWhichSecretsAndConfigMapsAPlanNames) {
   json spec = OneStep();
   spec["database"] = {{"dsnFrom", {{"secretKeyRef", {{"name", "shop-db"}, {"key", "dsn"}}}}}};
   spec["migrationsFrom"] = {{{"configMapRef", {{"name", "shop-steps"}}}}};
-  PlanReconciler reconciler(sink_, objects_, sessions, index_, metrics_, options_);
+  PlanReconciler reconciler(sink_, objects_, sessions, rollouts_, index_, metrics_, options_);
   (void)reconciler.Reconcile(Plan(spec), {});
   EXPECT_EQ(index_.PlansNaming(NamedKind::kSecret, "prod/shop-db"),
             std::vector<std::string>{"prod/shop"});
@@ -236,10 +279,93 @@ TEST_F(PlanReconcilerTest, TheIndexKnowsWhichSecretsAndConfigMapsAPlanNames) {
   EXPECT_TRUE(index_.PlansNaming(NamedKind::kSecret, "prod/shop-db").empty());
 }
 
+// A pre-deploy step and a post-deploy step that depends on it, gated on Deployment web.
+json GatedSpec() {
+  json spec = OneStep();
+  spec["migrations"].push_back({{"app", "shop"},
+                                {"name", "0002_drop_old"},
+                                {"dependencies", {"shop.0001_initial"}},
+                                {"phase", "PostDeploy"},
+                                {"forward", "DROP TABLE t;"}});
+  spec["rollout"] = {{"workloads", {{{"kind", "Deployment"}, {"name", "web"}}}}};
+  return spec;
+}
+
+TEST_F(PlanReconcilerTest, PostDeployStepsWaitForTheRolloutAndAreReleasedWithAnEvent) {
+  MemorySessions sessions;
+  rollouts_.verdict = {false, "Deployment web: 1 pod of an older ReplicaSet left (terminating)"};
+  const auto epoch_seconds = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const double before = epoch_seconds();
+  EXPECT_EQ(Reconcile(Plan(GatedSpec()), sessions), Action::Done(options_.requeue.resync));
+  const double after = epoch_seconds();
+  EXPECT_EQ(rollouts_.asked, std::vector<std::string>{"prod/web"});
+  // The pre-deploy step ran at once; the post-deploy one waits, and the plan is Ready.
+  EXPECT_EQ(sessions.database.LedgerRows(), (std::set<plan::StepId>{{"shop", "0001_initial"}}));
+  json stored = Plan(GatedSpec());
+  stored["status"] = sink_.patches.at(0)["status"];
+  const json& status = stored["status"];
+  EXPECT_EQ(Condition(status, "Ready"), "True/WaitingForRollout");
+  EXPECT_EQ(Condition(status, "Reconciling"), "False/WaitingForRollout");
+  EXPECT_EQ(Condition(status, "PostDeployPending"), "True/WaitingForRollout");
+  EXPECT_THAT(status.dump(), HasSubstr("waiting for Deployment web: 1 pod of an older ReplicaSet "
+                                       "left (terminating)"));
+  EXPECT_EQ(index_.PlansNaming(NamedKind::kDeployment, "prod/web"),
+            std::vector<std::string>{"prod/shop"});
+  // While held, a gauge says since when (the condition's time, to the second).
+  const std::string held =
+      "\ntidemark_post_deploy_pending_since_seconds{namespace=\"prod\","
+      "plan=\"shop\"} ";
+  const std::string exported = metrics_.Serialize();
+  const size_t at = exported.find(held);
+  ASSERT_NE(at, std::string::npos) << exported;
+  const double since = std::stod(exported.substr(at + held.size()));
+  EXPECT_GE(since, std::floor(before));
+  EXPECT_LE(since, after);
+
+  // The gate opens: the step is applied, an event says so and the wait is measured.
+  rollouts_.verdict = {true, ""};
+  sink_.events.clear();
+  EXPECT_EQ(Reconcile(stored, sessions), Action::Done(options_.requeue.resync));
+  EXPECT_EQ(sessions.database.LedgerRows(),
+            (std::set<plan::StepId>{{"shop", "0001_initial"}, {"shop", "0002_drop_old"}}));
+  EXPECT_EQ(Condition(sink_.patches.back()["status"], "Ready"), "True/UpToDate");
+  EXPECT_EQ(Condition(sink_.patches.back()["status"], "PostDeployPending"), "missing");
+  ASSERT_EQ(sink_.events.size(), 2u);
+  EXPECT_EQ(sink_.events[0].reason, "RolloutComplete");
+  EXPECT_THAT(sink_.events[0].note, HasSubstr("the post-deploy steps are released"));
+  EXPECT_EQ(sink_.events[1].reason, "Applied");
+  EXPECT_THAT(metrics_.Serialize(), HasSubstr("tidemark_post_deploy_wait_seconds_count 1"));
+  EXPECT_THAT(metrics_.Serialize(), Not(HasSubstr("tidemark_post_deploy_pending_since_seconds{")));
+}
+
+TEST_F(PlanReconcilerTest, WithoutRolloutPostDeployStepsRunWithTheRest) {
+  MemorySessions sessions;
+  rollouts_.verdict = {false, "must not be asked"};
+  json spec = GatedSpec();
+  spec.erase("rollout");
+  (void)Reconcile(Plan(spec), sessions);
+  EXPECT_TRUE(rollouts_.asked.empty());
+  EXPECT_EQ(sessions.database.LedgerRows().size(), 2u);
+  EXPECT_EQ(Condition(sink_.patches.at(0)["status"], "Ready"), "True/UpToDate");
+}
+
 TEST_F(PlanReconcilerTest, AStatusThatCannotBeWrittenIsAnError) {
   FailingSessions sessions(Status::Unavailable("connection refused"));
-  sink_.fail_patches = true;
+  sink_.patch_answer = Status::Unavailable("API server down");
   EXPECT_EQ(Reconcile(Plan(OneStep()), sessions), Action::Error());
+}
+
+TEST_F(PlanReconcilerTest, APlanDeletedDuringItsReconcileKeepsItsEventsAndLeavesNoSeries) {
+  MemorySessions sessions;
+  sink_.patch_answer = Status::NotFound("migrationplans.tidemark.dev \"shop\" not found");
+  EXPECT_EQ(Reconcile(Plan(OneStep()), sessions), Action::AwaitChange());
+  EXPECT_EQ(sessions.database.LedgerRows(), (std::set<plan::StepId>{{"shop", "0001_initial"}}));
+  ASSERT_EQ(sink_.events.size(), 1u);
+  EXPECT_EQ(sink_.events[0].reason, "Applied");
+  EXPECT_THAT(metrics_.Serialize(), Not(HasSubstr("plan=\"shop\"")));
 }
 
 }  // namespace

@@ -94,6 +94,11 @@ TEST(StatusTest, HeldPostDeployStepsLeaveThePlanReady) {
             "the pre-deploy steps are applied (2 steps applied); 1 post-deploy step waits for "
             "the app's rollout, next: apply shop.0003_drop_label");
   EXPECT_EQ(status.pending_count, 0);
+  // The rollout gate says what they wait for.
+  outcome.held_for = "Deployment web: 1 pod of an older ReplicaSet left (terminating)";
+  EXPECT_EQ(ComputeStatus(outcome, 2, {}, "t").Find("PostDeployPending")->message,
+            "1 post-deploy step waits for the app's rollout, next: apply shop.0003_drop_label; "
+            "waiting for Deployment web: 1 pod of an older ReplicaSet left (terminating)");
   // Once they are applied the condition goes away with the rest of the old list.
   EXPECT_EQ(StatusOf(ComputeStatus(Outcome{}, 2, status.conditions, "t"), "PostDeployPending"),
             "missing");

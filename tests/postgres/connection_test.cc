@@ -1,11 +1,15 @@
 // A plan's database fields as libpq parameters: keywords in order, sources resolved with
-// the field named, the password never described. No server needed.
+// the field named, the password never described (nor in a connection failure, to a
+// socket that does not exist). No server needed.
 #include "postgres/connection.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
+
+#include "postgres/pg_store.h"
 
 namespace tidemark::postgres {
 namespace {
@@ -29,7 +33,7 @@ resource::LoadedFiles SecretFiles() {
   return files;
 }
 
-TEST(ConnectionTest, FieldsBecomeKeywordsAndThePasswordIsNeverDescribed) {
+TEST(ConnectionTest, FieldsBecomeKeywordsInOrder) {
   plan::DatabaseSpec database;
   database.host = Literal("db.internal");
   database.dbname = Literal("shop");
@@ -38,10 +42,30 @@ TEST(ConnectionTest, FieldsBecomeKeywordsAndThePasswordIsNeverDescribed) {
   resource::LoadedFiles files = SecretFiles();
   auto connection = ResolveConnection(database, "prod", files, false);
   ASSERT_TRUE(connection.ok()) << connection.status().message();
-  EXPECT_EQ(connection->Describe(), "host=db.internal dbname=shop user=app");
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"host", "db.internal"}, {"dbname", "shop"}, {"user", "app"}, {"password", "hunter2"}};
   EXPECT_EQ(connection->keywords, expected);
+}
+
+// A connection that fails says where it went as libpq resolved it (a DSN expanded, the
+// fields after it winning): host:port/dbname as user; neither the connection string nor
+// the password.
+TEST(ConnectionTest, AFailedConnectionNamesWhereAndAsWhomNeverTheString) {
+  ConnectionParams params;
+  params.keywords = {
+      {"dbname", "host=/nonexistent/socket port=5 dbname=shop user=app password=Tm-Pw-31"},
+      {"user", "other"}};
+  // A named value: at -O3 GCC 12 takes a temporary's strings for uninitialised (-Werror).
+  const ConnectOptions options;
+  auto store = Connect(params, options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(store.status().message(),
+              ::testing::StartsWith("cannot connect to /nonexistent/socket:5/shop as other: "
+                                    "connection to server on socket "
+                                    "\"/nonexistent/socket/.s.PGSQL.5\" failed: "));
+  EXPECT_THAT(store.status().message(), ::testing::Not(HasSubstr("Tm-Pw-31")));
+  EXPECT_THAT(store.status().message(), ::testing::Not(HasSubstr("dbname=")));
 }
 
 TEST(ConnectionTest, AMissingSecretNamesTheField) {
@@ -75,6 +99,36 @@ TEST(ConnectionTest, NoFieldIsNoConnection) {
   auto connection = ResolveConnection(plan::DatabaseSpec{}, "default", none, true);
   EXPECT_EQ(connection.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(connection.status().message(), HasSubstr("spec.database: no connection given"));
+}
+
+// What pg_dump gets (apply --backup): libpq's environment variables, the connection string
+// expanded and the fields after it winning, as PQconnectdbParams reads them.
+TEST(ClientEnvironmentTest, TheConnectionGoesInEnvironmentVariables) {
+  ConnectionParams params;
+  params.keywords = {{"dbname", "postgresql://app:s3cret@db.internal:6432/shop?sslmode=require"},
+                     {"user", "migrator"},
+                     {"password", "hunter2"}};
+  auto environment = ClientEnvironment(params);
+  ASSERT_TRUE(environment.ok()) << environment.status().message();
+  const std::map<std::string, std::string> variables(environment->begin(), environment->end());
+  const std::map<std::string, std::string> expected = {
+      {"PGHOST", "db.internal"}, {"PGPORT", "6432"},     {"PGDATABASE", "shop"},
+      {"PGSSLMODE", "require"},  {"PGUSER", "migrator"}, {"PGPASSWORD", "hunter2"}};
+  EXPECT_EQ(variables, expected);
+
+  params.keywords = {{"dbname", "host=/cloudsql/p:r:i dbname=shop"}, {"port", "5433"}};
+  auto keywords = ClientEnvironment(params);
+  ASSERT_TRUE(keywords.ok()) << keywords.status().message();
+  const std::map<std::string, std::string> expanded = {
+      {"PGHOST", "/cloudsql/p:r:i"}, {"PGDATABASE", "shop"}, {"PGPORT", "5433"}};
+  const std::map<std::string, std::string> got(keywords->begin(), keywords->end());
+  EXPECT_EQ(got, expanded);
+
+  params.keywords = {{"dbname", "postgresql://app:s3cret@db/shop?nonsense=1"}};
+  auto bad = ClientEnvironment(params);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("the connection string does not parse"));
+  EXPECT_THAT(bad.status().message(), ::testing::Not(HasSubstr("s3cret")));
 }
 
 }  // namespace

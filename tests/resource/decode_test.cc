@@ -114,6 +114,31 @@ TEST(DecodeTest, DefaultsFollowTheSpec) {
   EXPECT_EQ(plan->policy.python_steps, plan::PythonStepsPolicy::kBlock);
 }
 
+TEST(DecodeTest, ABackfillStepHasItsPacing) {
+  auto plan = Decode(
+      WithSpec("  migrations:\n"
+               "    - {app: a, name: b, forward: SELECT 1}\n"
+               "    - {app: a, name: c, kind: Backfill, forward: 'DELETE FROM t'}\n"
+               "    - {app: a, name: d, kind: Backfill, forward: 'DELETE FROM t', batchDelay: 2s,\n"
+               "       maxBatches: 500}\n"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->migrations[0].kind, plan::StepKind::kSql);
+  EXPECT_EQ(plan->migrations[1].kind, plan::StepKind::kBackfill);
+  EXPECT_EQ(plan->migrations[1].backfill.batch_delay.count(), 100);  // the default
+  EXPECT_EQ(plan->migrations[1].backfill.max_batches, 0);            // no limit
+  EXPECT_EQ(plan->migrations[2].backfill.batch_delay.count(), 2'000);
+  EXPECT_EQ(plan->migrations[2].backfill.max_batches, 500);
+  // As the API server sends it: a number, and the CRD's defaults filled in.
+  auto object =
+      DecodePlan(json::parse(R"({"apiVersion": "tidemark.dev/v1alpha1", "kind": "MigrationPlan",
+        "metadata": {"name": "shop"}, "spec": {"migrations": [{"app": "a", "name": "b",
+        "kind": "Backfill", "forward": "DELETE FROM t", "maxBatches": 7, "atomic": true,
+        "python": false}]}})"),
+                 "api");
+  ASSERT_TRUE(object.ok()) << object.status().message();
+  EXPECT_EQ(object->migrations[0].backfill.max_batches, 7);
+}
+
 TEST(DecodeTest, UnknownFieldSuggestsTheNearestName) {
   EXPECT_THAT(ErrorOf(WithSpec("  polcy: {revert: Allow}\n")),
               HasSubstr("spec.polcy: unknown field; did you mean \"policy\"?"));
@@ -163,6 +188,39 @@ TEST(DecodeTest, PhaseIsPreDeployOrPostDeploy) {
   EXPECT_THAT(ErrorOf(WithSpec("  migrations: [{app: a, name: b, phase: Post}]\n")),
               HasSubstr("spec.migrations[0].phase: must be one of PreDeploy, PostDeploy (got "
                         "\"Post\")"));
+}
+
+TEST(DecodeTest, LintAllowNamesARuleAndAReason) {
+  auto plan = Decode(WithSpec(
+      "  migrations:\n    - {app: a, name: b, lintAllow: [{rule: ban-drop-column, reason: 'no "
+      "reader left since 2.3'}, {rule: renaming-table, reason: x}]}\n"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->migrations[0].lint_allow.size(), 2u);
+  EXPECT_EQ(plan->migrations[0].lint_allow[0].rule, "ban-drop-column");
+  EXPECT_EQ(plan->migrations[0].lint_allow[0].reason, "no reader left since 2.3");
+  EXPECT_EQ(plan->migrations[0].lint_allow[1].rule, "renaming-table");
+
+  const std::string error = ErrorOf(WithSpec(
+      "  migrations:\n    - {app: a, name: b, lintAllow: [{rule: ban-drop-column}, {reason: x}, "
+      "{rule: 'Drop Column', reason: x}, {rule: ban-drop-table, reason: '  '}, "
+      "{rule: ban-drop-column, reason: y}, {rule: ban-drop-table, reson: z}, no]}\n"
+      "    - {app: a, name: c, lintAllow: {rule: ban-drop-table}}\n"
+      "    - {app: a, name: d, lintAllow: [{rule: ban-drop-table, reason: " +
+      std::string(1025, 'x') + "}]}\n"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[0].reason: required: why the "
+                               "finding is safe here, for the reviewer"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[1].rule: required: the lint rule "
+                               "accepted, e.g. require-concurrent-index-creation"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[2].rule: \"Drop Column\" is not a "
+                               "rule name"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[3].reason: must say why"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[4].rule: accepts ban-drop-column "
+                               "again (already at spec.migrations[0].lintAllow[0])"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[5].reson: unknown field; did you mean "
+                               "\"reason\"?"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[0].lintAllow[6]: must be an object"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[1].lintAllow: must be a list"));
+  EXPECT_THAT(error, HasSubstr("spec.migrations[2].lintAllow[0].reason: at most 1024 bytes"));
 }
 
 TEST(DecodeTest, BadDependencyName) {
@@ -248,6 +306,57 @@ TEST(DecodeTest, RunnerDefaultsAndMistakes) {
       error, HasSubstr("spec.runner.env[3].valueFrom: set exactly one of secretKeyRef, env, file"));
   EXPECT_THAT(error, HasSubstr("spec.runner.env[4].name: \"C\" is set twice"));
   EXPECT_THAT(error, HasSubstr("spec.runner.jobTemplate.spec.template.spec.containers: required"));
+}
+
+TEST(DecodeTest, RolloutNamesTheAppsWorkloads) {
+  auto plan = Decode(WithSpec(R"(
+  rollout:
+    workloads:
+      - {kind: Deployment, name: web}
+      - {kind: StatefulSet, name: worker.eu}
+)"));
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_TRUE(plan->rollout);
+  EXPECT_EQ(plan->rollout->workloads,
+            (std::vector<plan::WorkloadRef>{{plan::WorkloadKind::kDeployment, "web"},
+                                            {plan::WorkloadKind::kStatefulSet, "worker.eu"}}));
+  auto without = Decode(WithSpec("  dryRun: false\n"));
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(without->rollout);
+}
+
+TEST(DecodeTest, RolloutMistakesNameTheField) {
+  EXPECT_THAT(ErrorOf(WithSpec("  rollout: {}\n")),
+              HasSubstr("spec.rollout.workloads: required: the app's Deployments or StatefulSets"));
+  EXPECT_THAT(ErrorOf(WithSpec("  rollout: {workloads: []}\n")),
+              HasSubstr("spec.rollout.workloads: required"));
+  EXPECT_THAT(ErrorOf(WithSpec("  rollout: {workload: [{kind: Deployment, name: web}]}\n")),
+              HasSubstr("spec.rollout.workload"));
+  const std::string error = ErrorOf(WithSpec(R"(
+  rollout:
+    workloads:
+      - {kind: DaemonSet, name: web}
+      - {name: web}
+      - {kind: Deployment}
+      - {kind: Deployment, name: Web_1}
+      - {kind: StatefulSet, name: db}
+      - {kind: StatefulSet, name: db}
+      - {kind: Deployment, name: db, replicas: 2}
+)"));
+  EXPECT_THAT(error, HasSubstr("spec.rollout.workloads[0].kind"));
+  EXPECT_THAT(error, HasSubstr("Deployment, StatefulSet"));
+  EXPECT_THAT(error,
+              HasSubstr("spec.rollout.workloads[1].kind: required: Deployment or StatefulSet"));
+  EXPECT_THAT(error, HasSubstr("spec.rollout.workloads[2].name: required"));
+  EXPECT_THAT(error,
+              HasSubstr("spec.rollout.workloads[3].name: \"Web_1\" is not a Kubernetes name"));
+  EXPECT_THAT(error, HasSubstr("spec.rollout.workloads[5]: StatefulSet db is named twice"));
+  EXPECT_THAT(error, HasSubstr("spec.rollout.workloads[6].replicas"));
+  std::string many = "  rollout:\n    workloads:\n";
+  for (int i = 0; i < 65; ++i)
+    many += "      - {kind: Deployment, name: w" + std::to_string(i) + "}\n";
+  EXPECT_THAT(ErrorOf(WithSpec(many)),
+              HasSubstr("spec.rollout.workloads: 65 workloads, more than the 64 a plan may name"));
 }
 
 TEST(DecodeTest, HeaderErrors) {

@@ -99,6 +99,9 @@ std::vector<Case> Cases() {
       {"json_trailing_garbage", "{\"kind\": \"MigrationPlan\"} }",
        "plan.yaml: not valid JSON: parse error at line 1, column 27: syntax error while parsing "
        "value - unexpected '}'; expected end of input"},
+      // Found by the fuzzer: the parser throws out_of_range, not parse_error, for it.
+      {"json_number_too_large", "{\"kind\": \"MigrationPlan\", \"x\": 1e999}",
+       "plan.yaml: not valid JSON: number overflow parsing '1e999'"},
       {"bom", "\xEF\xBB\xBF" + Plan(one), "ok"},
       {"empty_file", "", "no plan"},
       {"only_separators", "---\n---\n", "no plan"},
@@ -253,6 +256,37 @@ std::vector<Case> Cases() {
       {"bad_duration", Plan(one, "  policy: {lockTimeout: soon}\n"),
        "plan.yaml: invalid MigrationPlan:\n  spec.policy.lockTimeout: \"soon\" is not a duration; "
        "write e.g. 5s, 15m, 1h30m"},
+      // Found by the fuzzer: a duration past int64's milliseconds was undefined behaviour.
+      {"duration_too_long", Plan(one, "  policy: {lockTimeout: 960000000000000000000000000000h}\n"),
+       "plan.yaml: invalid MigrationPlan:\n  spec.policy.lockTimeout: "
+       "\"960000000000000000000000000000h\" is not a duration; write e.g. 5s, 15m, 1h30m"},
+      // Back-fills (kind: Backfill); the statement's kind is checked before running (cli tests).
+      {"backfill_without_forward", Plan(Step("app: a, name: b, kind: Backfill")),
+       "plan.yaml: invalid MigrationPlan:\n  spec.migrations[0].forward: required for kind: "
+       "Backfill: the batch statement, run until it changes no row, e.g. UPDATE t SET c = 0 "
+       "WHERE id IN (SELECT id FROM t WHERE c IS NULL LIMIT 1000)"},
+      {"backfill_kind_unknown", Plan(Step("app: a, name: b, kind: BackFill, forward: SELECT 1")),
+       "plan.yaml: invalid MigrationPlan:\n  spec.migrations[0].kind: must be one of Sql, "
+       "Backfill (got \"BackFill\")"},
+      {"backfill_fields_without_kind", Plan(Step("app: a, name: b, batchDelay: 1s")),
+       "plan.yaml: invalid MigrationPlan:\n  spec.migrations[0].batchDelay: only for a back-fill "
+       "step (kind: Backfill); remove it"},
+      {"backfill_bad_delay",
+       Plan(Step("app: a, name: b, kind: Backfill, forward: DELETE FROM t, batchDelay: soon")),
+       "plan.yaml: invalid MigrationPlan:\n  spec.migrations[0].batchDelay: \"soon\" is not a "
+       "duration; write e.g. 100ms, 1s, or 0"},
+      {"backfill_bad_max_batches",
+       Plan(Step("app: a, name: b, kind: Backfill, forward: DELETE FROM t, maxBatches: 0")),
+       "plan.yaml: invalid MigrationPlan:\n  spec.migrations[0].maxBatches: \"0\" is not a "
+       "positive whole number of batches, e.g. 10000"},
+      {"backfill_not_atomic",
+       Plan(Step("app: a, name: b, kind: Backfill, forward: DELETE FROM t, atomic: false")),
+       "plan.yaml: invalid MigrationPlan:\n  spec.migrations[0].atomic: a back-fill runs each "
+       "batch in a transaction of its own; remove atomic: false"},
+      {"backfill_is_fine",
+       Plan(Step("app: a, name: b, kind: Backfill, forward: DELETE FROM t, batchDelay: 0, "
+                 "maxBatches: 50")),
+       "ok"},
       {"two_value_sources",
        kHead + "spec:\n  database: {passwordFrom: {env: A, file: /b}}\n  migrations: []\n",
        "plan.yaml: invalid MigrationPlan:\n  spec.database.passwordFrom: set exactly one of "
@@ -329,6 +363,18 @@ std::vector<Case> Cases() {
       {"target_unknown_step", Plan(one, "  targets: [{app: a, migration: \"0009\"}]\n"),
        "InvalidSpec: spec.targets[0].migration: app a has no step \"0009\"; use a step name of "
        "that app or \"zero\""},
+      // Found by fuzzing (fuzz/corpus/plan_yaml, fuzz/corpus/plan_json): a jobTemplate,
+      // kept as JSON text, whose dump threw; a text on which yaml-cpp looped for ever.
+      {"invalid_utf8_in_job_template",
+       Plan(one,
+            "  runner:\n    command: [python3]\n    jobTemplate: {spec: {template: {spec: "
+            "{containers: [{name: \"" +
+                kInvalidUtf8 + "\", image: x}]}}}}\n"),
+       "plan.yaml: invalid MigrationPlan:\n  spec.runner.jobTemplate.spec.template.spec."
+       "containers[0].name: not valid UTF-8; save the file as UTF-8"},
+      {"yaml_document_starting_with_a_comma", ",\n" + Plan(one),
+       "plan.yaml: not valid YAML at line 1, column 1: a document cannot start with this "
+       "character"},
       {"twenty_thousand_steps_load", Plan(ManySteps(kMaxSteps, true)), "ok"},
   };
 }

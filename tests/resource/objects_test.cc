@@ -112,6 +112,26 @@ TEST(ObjectsTest, LocalSourcesOnlyWhenAllowed) {
               HasSubstr("spec.database.dsnFrom.env: environment variable TM_TEST_DSN is not set"));
 }
 
+// A device named by mistake is not read past the bound: the message says what was named.
+TEST(ObjectsTest, FilesAreReadOnlyUpToTheirBound) {
+  plan::Value password;
+  password.from = plan::ValueSource{plan::ValueSource::Kind::kFile, "", "", "", "/dev/zero"};
+  LoadedFiles none;
+  auto endless = ResolveValue(password, "spec.database.password", "default", none, true);
+  EXPECT_EQ(endless.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(endless.status().message(),
+            "spec.database.passwordFrom.file: /dev/zero holds more than the 65,536 bytes such a "
+            "file may; point it at the file that holds only the value");
+  password.from->file = "/nonexistent/password";
+  EXPECT_EQ(
+      ResolveValue(password, "spec.database.password", "default", none, true).status().message(),
+      "spec.database.passwordFrom.file: cannot read /nonexistent/password: No such file or "
+      "directory; check the path and its permissions");
+  EXPECT_EQ(LoadFiles({"/dev/zero"}).status().message(),
+            "/dev/zero holds more than the 4,194,304 bytes a plan file may; name the plan files "
+            "themselves");
+}
+
 TEST(ObjectsTest, MalformedYamlNamesLineAndColumn) {
   LoadedFiles files;
   Status status = files.AddText("kind: MigrationPlan\nspec: [unclosed\n", "broken.yaml");

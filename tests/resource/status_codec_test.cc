@@ -45,5 +45,31 @@ TEST(StatusCodecTest, DriftAndFailureReachTheJson) {
   EXPECT_EQ(json["failure"]["attempts"], 2);
 }
 
+TEST(StatusCodecTest, AnUnfinishedBackfillShowsItsCounts) {
+  Outcome outcome;
+  EXPECT_FALSE(StatusToJson(ComputeStatus(outcome, 1, {}, "t")).contains("backfill"));
+  outcome.backfill = plan::BackfillStatus{{"shop", "0002_fill"}, 12000, 12, 9876.5};
+  const nlohmann::ordered_json json = StatusToJson(ComputeStatus(outcome, 1, {}, "t"));
+  EXPECT_EQ(json["backfill"].dump(),
+            R"({"migration":"shop.0002_fill","rows":12000,"batches":12,"rowsPerSecond":9876})");
+}
+
+TEST(StatusCodecTest, LintFindingsSayWhetherAndWhyTheyAreAccepted) {
+  Outcome outcome;
+  outcome.lint = {{{"shop", "0002"}, "ban-drop-column", plan::Severity::kWarning, "m", 0, ""},
+                  {{"shop", "0003"},
+                   "require-concurrent-index-creation",
+                   plan::Severity::kError,
+                   "m (accepted in lintAllow: 40 rows)",
+                   0,
+                   "40 rows"}};
+  const nlohmann::ordered_json json = StatusToJson(ComputeStatus(outcome, 1, {}, "t"));
+  ASSERT_EQ(json["lint"].size(), 2u);
+  EXPECT_EQ(json["lint"][0]["accepted"], "");
+  EXPECT_EQ(json["lint"][1]["migration"], "shop.0003");
+  EXPECT_EQ(json["lint"][1]["severity"], "error");
+  EXPECT_EQ(json["lint"][1]["accepted"], "40 rows");
+}
+
 }  // namespace
 }  // namespace tidemark::resource

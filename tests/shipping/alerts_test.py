@@ -39,7 +39,7 @@ class AlertsTest(unittest.TestCase):
 
     def test_rules_pass_promtool_lint(self):
         result = self.promtool("check", "rules", "--lint=all", "--lint-fatal", self.rules)
-        self.assertIn("SUCCESS: 5 rules found", result.stdout)
+        self.assertIn("SUCCESS: 6 rules found", result.stdout)
 
     def test_alerts_fire_when_they_should(self):
         shutil.copy(os.path.join(SOURCE_DIR, "tests/shipping/alerts_test.yaml"), self.folder)

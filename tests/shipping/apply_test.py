@@ -18,7 +18,7 @@ import chart_render  # noqa: E402
 
 from api_server import ApiServer  # noqa: E402
 
-KUBECTL = os.environ.get("KUBECTL", "/usr/lib/google-cloud-sdk/bin/kubectl.1.32")
+KUBECTL = os.environ.get("KUBECTL", "kubectl")  # tests/CMakeLists.txt names the real one
 MONITORING_CRDS = os.path.join(SOURCE_DIR, "tests", "shipping", "testdata",
                                "prometheus-operator-crds.yaml")
 

@@ -114,6 +114,53 @@ class ArgoCdHealthTest(unittest.TestCase):
             ("Healthy", "WaitingForRollout: the pre-deploy steps are applied (4 steps applied); "
                         + held))
 
+    def test_waiting_for_approval_is_progressing_with_the_digest_to_approve(self):
+        # Not Degraded: nothing is wrong, a person has to approve; the app's wave waits.
+        waiting = ("1 step pending, next: apply shop.0005_total; waiting for approval of the "
+                   "pending actions: review them (tidemark plan), then set spec.approvedDigest "
+                   "(CLI: apply --approve) to sha256:" + "ab" * 32)
+        self.assertEqual(health(plan(conditions=[
+            ("Ready", "False", "WaitingForApproval", waiting, 2),
+            ("Reconciling", "False", "WaitingForApproval", waiting, 2),
+            ("Stalled", "False", "WaitingForApproval", "", 2)])),
+            ("Progressing", "WaitingForApproval: " + waiting))
+    def test_rollout_gate_in_every_phase(self):
+        # spec.rollout: the plan first, the app second (an Argo CD sync wave after it).
+        held = ("1 post-deploy step waits for the app's rollout, next: apply shop.0002_drop_name; "
+                "waiting for ")
+
+        def waiting(what):
+            return [("Ready", "True", "WaitingForRollout",
+                     "the pre-deploy steps are applied (1 steps applied); " + held + what, 2),
+                    ("Reconciling", "False", "WaitingForRollout", "", 2),
+                    ("Stalled", "False", "WaitingForRollout", "", 2),
+                    ("PostDeployPending", "True", "WaitingForRollout", held + what, 2)]
+        phases = [
+            ("created, not reconciled", plan(generation=1, observed=-1), "Progressing"),
+            ("the app does not exist yet", plan(conditions=waiting("Deployment web does not exist")),
+             "Healthy"),
+            ("old pods terminating", plan(conditions=waiting(
+                "Deployment web: 1 pod of an older ReplicaSet left (terminating)")), "Healthy"),
+            ("rolled back", plan(conditions=waiting(
+                "Deployment web was rolled back: it runs ReplicaSet web-1, older than web-2")),
+             "Healthy"),
+            ("the released step runs", plan(conditions=[
+                ("Ready", "False", "Applying", "1 steps to run, starting with shop.0002", 2),
+                ("Reconciling", "True", "Applying", "1 steps to run, starting with shop.0002", 2),
+                ("Stalled", "False", "Applying", "", 2)]), "Progressing"),
+            ("the released step fails", plan(conditions=[
+                ("Ready", "False", "MigrationFailed", "shop.0002_drop_name failed", 2),
+                ("Reconciling", "False", "MigrationFailed", "stopped", 2),
+                ("Stalled", "True", "MigrationFailed", "shop.0002_drop_name failed", 2)]),
+             "Degraded"),
+            ("applied", plan(conditions=[
+                ("Ready", "True", "UpToDate", "2 steps applied", 2),
+                ("Reconciling", "False", "UpToDate", "", 2),
+                ("Stalled", "False", "UpToDate", "", 2)]), "Healthy"),
+        ]
+        for name, obj, expected in phases:
+            self.assertEqual(health(obj)[0], expected, name)
+
     def test_suspended(self):
         self.assertEqual(health(plan(suspend=True))[0], "Suspended")
 

@@ -136,7 +136,8 @@ class DockerfileTest(unittest.TestCase):
         # image's build stage must install the same -dev packages.
         with open(os.path.join(SOURCE_DIR, "tools", "install-deps"), encoding="utf-8") as f:
             listed = re.search(r"packages=\((.*?)\)", f.read(), re.S).group(1).split()
-        test_only = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev"}
+        # libclang-rt-14-dev: libFuzzer, for tools/fuzz only.
+        test_only = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libclang-rt-14-dev"}
         needed = {p for p in listed if p.endswith("-dev")} - test_only
         build_stage = " ".join(self.stages[0][1])
         for package in sorted(needed):

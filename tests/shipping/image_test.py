@@ -23,7 +23,7 @@ SOURCE_DIR = os.environ.get(
 BINARY_DIR = os.environ.get("TIDEMARK_BINARY_DIR", os.path.join(SOURCE_DIR, "build"))
 IMAGE = os.environ.get("TIDEMARK_IMAGE", "tidemark:dev")
 DOCKER = "/usr/bin/docker"
-KUBECTL = os.environ.get("KUBECTL", "/usr/lib/google-cloud-sdk/bin/kubectl.1.32")
+KUBECTL = os.environ.get("KUBECTL", "kubectl")  # tests/CMakeLists.txt names the real one
 # What the image may weigh: 97 MB when this was written (the slim base is 75 MB of it).
 MAX_IMAGE_BYTES = 120_000_000
 TIMEOUT = 120

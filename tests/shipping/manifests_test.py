@@ -104,7 +104,15 @@ class RbacTest(unittest.TestCase):
                      for v in ("get", "patch", "update")}
         expected |= {("", r, v) for r in ("configmaps", "secrets")
                      for v in ("get", "list", "watch")}
+        # spec.rollout: the app's workloads, read only.
+        expected |= {("", "pods", v) for v in ("get", "list", "watch")}
+        expected |= {("apps", r, v)
+                     for r in ("deployments", "statefulsets", "replicasets", "controllerrevisions")
+                     for v in ("get", "list", "watch")}
         expected |= {("events.k8s.io", "events", v) for v in ("create", "patch")}
+        expected |= {("batch", "jobs", v) for v in ("create", "get", "list", "watch", "patch")}
+        expected |= {("tidemark.dev", "migrationplans/finalizers", "update")}
+        expected |= {("", r, v) for r in ("pods", "pods/log") for v in ("get", "list")}
         self.assertEqual(self.grants(one(self.objects, "ClusterRole")), expected)
 
     def test_leases_only_in_the_controllers_namespace(self):

@@ -41,6 +41,12 @@ TEST_F(ManifestRbacTest, WhatTheControllerDoes) {
     ExpectAllowed(Call(verb, "tidemark.dev", "migrationplans", ""));
     ExpectAllowed(Call(verb, "", "configmaps", ""));
     ExpectAllowed(Call(verb, "", "secrets", ""));
+    // spec.rollout's gate reads the app's workloads, their ReplicaSets, revisions and pods.
+    ExpectAllowed(Call(verb, "", "pods", ""));
+    for (const char* resource :
+         {"deployments", "statefulsets", "replicasets", "controllerrevisions"}) {
+      ExpectAllowed(Call(verb, "apps", resource, ""));
+    }
   }
   ExpectAllowed(Call("get", "tidemark.dev", "migrationplans", "prod", "shop"));
   ExpectAllowed(Call("get", "", "secrets", "prod", "shop-db"));
@@ -51,6 +57,13 @@ TEST_F(ManifestRbacTest, WhatTheControllerDoes) {
   ExpectAllowed(Call("get", "coordination.k8s.io", "leases", "tidemark-system", "tidemark"));
   ExpectAllowed(Call("create", "coordination.k8s.io", "leases", "tidemark-system"));
   ExpectAllowed(Call("update", "coordination.k8s.io", "leases", "tidemark-system", "tidemark"));
+  // Python steps as Jobs, and the log of a failed one's pod.
+  for (const char* verb : {"list", "watch"}) ExpectAllowed(Call(verb, "batch", "jobs", ""));
+  ExpectAllowed(Call("create", "batch", "jobs", "prod"));
+  ExpectAllowed(Call("patch", "batch", "jobs", "prod", "shop-apply-0123456789"));
+  ExpectAllowed(Call("update", "tidemark.dev", "migrationplans/finalizers", "prod", "shop"));
+  ExpectAllowed(Call("list", "", "pods", "prod"));
+  ExpectAllowed(Call("get", "", "pods/log", "prod", "shop-apply-0123456789-x7k2p"));
 }
 
 TEST_F(ManifestRbacTest, NothingMore) {
@@ -66,8 +79,17 @@ TEST_F(ManifestRbacTest, NothingMore) {
   ExpectDenied(Call("update", "coordination.k8s.io", "leases", "prod", "tidemark"));
   ExpectDenied(Call("list", "coordination.k8s.io", "leases", ""));
   ExpectDenied(Call("delete", "coordination.k8s.io", "leases", "tidemark-system", "tidemark"));
-  ExpectDenied(Call("list", "", "pods", ""));
-  ExpectDenied(Call("get", "apps", "deployments", "tidemark-system", "tidemark"));
+  // Jobs are deleted by the garbage collector with their plan, pods by their Job.
+  ExpectDenied(Call("delete", "batch", "jobs", "prod", "shop-apply-0123456789"));
+  ExpectDenied(Call("update", "batch", "jobs", "prod", "shop-apply-0123456789"));
+  ExpectDenied(Call("delete", "", "pods", "prod", "shop-apply-0123456789-x7k2p"));
+  // The app's workloads are read, never changed; nothing else of apps/v1 is read.
+  ExpectDenied(Call("create", "", "pods", "prod"));
+  ExpectDenied(Call("delete", "", "pods", "prod", "web-5d9c7b8f6-abcde"));
+  ExpectDenied(Call("patch", "apps", "deployments", "prod", "web"));
+  ExpectDenied(Call("update", "apps", "deployments/scale", "prod", "web"));
+  ExpectDenied(Call("delete", "apps", "replicasets", "prod", "web-5d9c7b8f6"));
+  ExpectDenied(Call("list", "apps", "daemonsets", ""));
 }
 
 TEST_F(ManifestRbacTest, OtherAccountsGetNothing) {
@@ -104,10 +126,13 @@ TEST(ChartRbacTest, WatchNamespacesGrantOnlyThere) {
   ASSERT_TRUE(policy.ok()) << policy.status().ToString();
   EXPECT_TRUE(policy->Allows(Call("watch", "tidemark.dev", "migrationplans", "shop")));
   EXPECT_TRUE(policy->Allows(Call("list", "", "secrets", "billing")));
+  EXPECT_TRUE(policy->Allows(Call("watch", "", "pods", "billing")));
+  EXPECT_TRUE(policy->Allows(Call("watch", "apps", "replicasets", "shop")));
   EXPECT_TRUE(policy->Allows(Call("patch", "tidemark.dev", "migrationplans/status", "shop", "a")));
   EXPECT_TRUE(policy->Allows(Call("update", "coordination.k8s.io", "leases", "ops", "mig")));
   EXPECT_FALSE(policy->Allows(Call("watch", "tidemark.dev", "migrationplans", "")));
   EXPECT_FALSE(policy->Allows(Call("list", "", "secrets", "")));
+  EXPECT_FALSE(policy->Allows(Call("list", "apps", "deployments", "")));
   EXPECT_FALSE(policy->Allows(Call("get", "", "secrets", "payments", "db")));
 }
 

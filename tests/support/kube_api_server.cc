@@ -53,7 +53,9 @@ std::optional<Target> KubeApiServer::Impl::ResolveLocked(const std::vector<std::
   if (rest.size() > 2) return not_found();
   if (!rest.empty()) target.name = rest[0];
   if (rest.size() == 2) {
-    if (rest[1] != "status" || !target.type->status_subresource) return not_found();
+    const bool status = rest[1] == "status" && target.type->status_subresource;
+    const bool log = rest[1] == "log" && target.type->storage == "/pods";
+    if (!status && !log) return not_found();
     target.subresource = rest[1];
   }
   if (target.type->namespaced && target.ns.empty() && !target.name.empty()) return not_found();
@@ -94,6 +96,10 @@ void KubeApiServer::Impl::Dispatch(const httplib::Request& req, httplib::Respons
     return;
   }
   std::lock_guard lock(mu);
+  if (target->subresource == "log") {
+    ServePodLogLocked(*target, req, res);
+    return;
+  }
   const WriteOptions write = ReadWriteOptions(req);
   json body;
   Reply reply;
@@ -124,6 +130,39 @@ void KubeApiServer::Impl::Dispatch(const httplib::Request& req, httplib::Respons
                         "the server does not allow this method on the requested resource");
   }
   Send(reply, res);
+}
+
+void KubeApiServer::Impl::ServePodLogLocked(const Target& target, const httplib::Request& req,
+                                            httplib::Response& res) const {
+  if (req.method != "GET") {
+    Send(StatusReply(405, "MethodNotAllowed",
+                     "the server does not allow this method on the requested resource"),
+         res);
+    return;
+  }
+  const std::string key = ObjectKey(target.ns, target.name);
+  if (!FindLocked(target.type->storage, key)) {
+    Send(NotFoundReply(*target.type, target.name), res);
+    return;
+  }
+  long tail = -1;
+  if (req.has_param("tailLines")) {
+    try {
+      tail = std::stol(req.get_param_value("tailLines"));
+    } catch (const std::exception&) {
+      Send(BadRequestReply("tailLines must be a number"), res);
+      return;
+    }
+  }
+  const std::optional<std::string> log = jobs->Log(key, tail);
+  if (!log) {  // a pod that never ran a container, as the kubelet answers
+    Send(BadRequestReply("container in pod \"" + target.name +
+                         "\" is waiting to start: CreateContainerConfigError"),
+         res);
+    return;
+  }
+  res.status = 200;
+  res.set_content(*log, "text/plain");
 }
 
 std::optional<Reply> KubeApiServer::Impl::DecodeBody(const httplib::Request& req, json* body) {
@@ -295,6 +334,7 @@ Result<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(KubeApiServerOptions
   auto impl = std::make_unique<Impl>(std::move(options));
   Impl* self = impl.get();
   for (const auto& type : BuiltinResourceTypes()) self->AddTypeLocked(type);
+  self->jobs = std::make_unique<KubeJobRunner>(*self);
   for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
     const Reply reply = self->CreateLocked(*self->FindTypeLocked("v1", "namespaces"), "",
                                            {{"metadata", {{"name", ns}}}}, {});
@@ -352,6 +392,7 @@ void KubeApiServer::Stop() {
   }
   impl_->http.stop();
   if (impl_->listener.joinable()) impl_->listener.join();
+  impl_->jobs->Stop();  // its processes are killed: the server is going
 }
 
 int KubeApiServer::port() const { return impl_->port; }

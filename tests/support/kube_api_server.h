@@ -4,13 +4,21 @@
 // columns, and CRUD + watch for:
 //   - custom resources of the CRDs it is given (or that clients create), validated,
 //     pruned and defaulted with the CRD's structural schema;
-//   - core/v1 Namespaces, ConfigMaps, Secrets, Events; events.k8s.io/v1 Events (the same
-//     objects as core/v1 Events, converted); coordination.k8s.io/v1 Leases;
-//     apiextensions.k8s.io/v1 CustomResourceDefinitions.
+//   - core/v1 Namespaces, ConfigMaps, Secrets, Events, Pods (with pods/log); events.k8s.io/v1
+//     Events (the same objects as core/v1 Events, converted); coordination.k8s.io/v1 Leases;
+//     batch/v1 Jobs; apiextensions.k8s.io/v1 CustomResourceDefinitions; apps/v1
+//     Deployments, StatefulSets, ReplicaSets and ControllerRevisions as stored objects (no
+//     controller runs for them: a test writes their status as the real controllers would).
+// The one simulated part: no kubelet or Job controller runs here, so a job runner
+// (kube_job_runner.h) runs each created Job's first container command on this machine and
+// writes its Pod and the Job's status as they would.
 // Semantics: one global resourceVersion counter, a bounded watch history (older versions
 // answer 410 Expired), consistent paginated lists, generation, status subresource,
-// finalizers, optimistic concurrency, merge/JSON/apply patches (strategic merge patch only
-// for built-in kinds, 415 for custom resources), strict/warn field validation.
+// finalizers, garbage collection of dependents (ownerReferences: a removed owner's
+// dependents are deleted, or orphaned with propagationPolicy Orphan, the batch/v1 Jobs'
+// default; Foreground deletes them before the owner, in the request), optimistic
+// concurrency, merge/JSON/apply patches (strategic merge patch only for built-in kinds, 415
+// for custom resources), strict/warn field validation.
 //
 // Approximations: server-side apply merges a manager's applied configuration like a
 // three-way merge patch (no managedFields, no conflicts); a strategic merge patch on a
@@ -100,6 +108,7 @@ class KubeApiServer {
   void SendBookmarks();
 
  private:
+  friend class KubeJobRunner;  // runs Jobs against the stored objects
   struct Impl;
   explicit KubeApiServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "tests/support/kube_api_server.h"
+#include "tests/support/kube_job_runner.h"
 #include "tests/support/kube_resource_types.h"
 #include "tests/support/kube_selectors.h"
 
@@ -107,7 +108,7 @@ struct Target {
   ResourceTypePtr type;
   std::string ns;  // empty: cluster-scoped type, or all namespaces
   std::string name;
-  std::string subresource;  // "" or "status"
+  std::string subresource;  // "", "status" or (pods) "log"
 };
 
 struct WriteOptions {
@@ -180,6 +181,9 @@ struct KubeApiServer::Impl {
   std::deque<RecordedRequest> recorded;  // the most recent kRecordedRequests
   std::vector<Fault> faults;
   std::chrono::milliseconds delay{0};
+  // The ownerReferences of stored objects: owner uid -> (storage, key) of its dependents.
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> dependents;
+  std::unique_ptr<KubeJobRunner> jobs;  // runs created Jobs; set before serving starts
 
   // --- Types (kube_api_server_storage.cc) ------------------------------------------------
 
@@ -204,8 +208,17 @@ struct KubeApiServer::Impl {
   // Stores a new or changed object (storage form) under a new resourceVersion.
   json PutLocked(const std::string& storage, json object);
 
-  // Removes an object for good; `final_state` is what DELETED watchers see.
+  // Removes an object for good; `final_state` is what DELETED watchers see. Its dependents
+  // (objects whose ownerReferences name it) are then deleted, as the garbage collector
+  // does in the background.
   json RemoveLocked(const std::string& storage, json final_state);
+
+  // Keeps `dependents` in step with an object's ownerReferences (null: it is gone).
+  void IndexOwnersLocked(const std::string& storage, const json& previous, const json& current);
+  // Deletes (propagation Background) or orphans (drops the ownerReference of) the stored
+  // dependents of the object with `owner_uid`.
+  void DeleteDependentsLocked(const std::string& owner_uid);
+  void OrphanDependentsLocked(const std::string& owner_uid);
 
   void RemoveCustomObjectsLocked(const json& crd);
 
@@ -263,8 +276,12 @@ struct KubeApiServer::Impl {
   // a three-way merge patch against the configuration it applied last time.
   Reply ApplyLocked(const Target& target, const std::string& body, const WriteOptions& write);
 
-  // Deletes one object, honouring finalizers. `stored` is in storage form.
-  Reply DeleteObjectLocked(const ResourceType& type, json object, bool dry_run);
+  // Deletes one object, honouring finalizers. `stored` is in storage form. `propagation`
+  // (DeleteOptions.propagationPolicy: Orphan, Background, Foreground; "" the kind's
+  // default) decides what happens to its dependents; Foreground is approximated by
+  // deleting them before the owner, in the request.
+  Reply DeleteObjectLocked(const ResourceType& type, json object, bool dry_run,
+                           const std::string& propagation = "");
 
   Reply DeleteNamespaceLocked(const ResourceType& type, json object, bool dry_run);
 
@@ -335,6 +352,10 @@ struct KubeApiServer::Impl {
   std::optional<Target> ResolveLocked(const std::vector<std::string>& segments, Reply* error) const;
 
   void Dispatch(const httplib::Request& req, httplib::Response& res);
+
+  // GET .../pods/NAME/log (tailLines): the output the job runner kept, as text/plain.
+  void ServePodLogLocked(const Target& target, const httplib::Request& req,
+                         httplib::Response& res) const;
 
   // A POST or PUT body: JSON, or the protobuf kubectl's imperative commands send.
   static std::optional<Reply> DecodeBody(const httplib::Request& req, json* body);

@@ -61,6 +61,8 @@ json KubeApiServer::Impl::ToStorage(const ResourceType& type, json object) const
 
 void KubeApiServer::Impl::RecordLocked(const std::string& storage, const std::string& event_type,
                                        const json& object, json previous) {
+  IndexOwnersLocked(storage, previous, event_type == "DELETED" ? json() : object);
+  if (jobs) jobs->ObserveLocked(storage, event_type, object);
   history.push_back({resource_version, storage, event_type, object, std::move(previous)});
   while (history.size() > options.watch_history) {
     compacted = history.front().resource_version;
@@ -97,8 +99,57 @@ json KubeApiServer::Impl::RemoveLocked(const std::string& storage, json final_st
   if (storage == "apiextensions.k8s.io/customresourcedefinitions") {
     RemoveCustomObjectsLocked(final_state);
   }
+  DeleteDependentsLocked(final_state["metadata"].value("uid", ""));
   FinishNamespaceIfEmptyLocked(final_state["metadata"].value("namespace", ""));
   return final_state;
+}
+
+void KubeApiServer::Impl::IndexOwnersLocked(const std::string& storage, const json& previous,
+                                            const json& current) {
+  const auto owners = [](const json& object) {
+    std::set<std::string> uids;
+    if (!object.is_object()) return uids;
+    for (const json& ref : object["metadata"].value("ownerReferences", json::array())) {
+      uids.insert(ref.value("uid", ""));
+    }
+    return uids;
+  };
+  const std::string key = ObjectKey(current.is_object() ? current : previous);
+  for (const std::string& uid : owners(previous)) {
+    auto it = dependents.find(uid);
+    if (it == dependents.end()) continue;
+    it->second.erase({storage, key});
+    if (it->second.empty()) dependents.erase(it);
+  }
+  for (const std::string& uid : owners(current)) dependents[uid].insert({storage, key});
+}
+
+void KubeApiServer::Impl::DeleteDependentsLocked(const std::string& owner_uid) {
+  const auto found = dependents.find(owner_uid);
+  if (owner_uid.empty() || found == dependents.end()) return;
+  const auto victims = found->second;  // each deletion changes the index
+  for (const auto& [storage, key] : victims) {
+    const json* object = FindLocked(storage, key);
+    const auto type = TypeOfStorageLocked(storage);
+    if (object && type) DeleteObjectLocked(*type, *object, false, "Background");
+  }
+}
+
+void KubeApiServer::Impl::OrphanDependentsLocked(const std::string& owner_uid) {
+  const auto found = dependents.find(owner_uid);
+  if (owner_uid.empty() || found == dependents.end()) return;
+  const auto orphans = found->second;
+  for (const auto& [storage, key] : orphans) {
+    const json* stored = FindLocked(storage, key);
+    if (!stored) continue;
+    json object = *stored;
+    json& refs = object["metadata"]["ownerReferences"];
+    for (auto it = refs.begin(); it != refs.end();) {
+      it = it->value("uid", "") == owner_uid ? refs.erase(it) : it + 1;
+    }
+    if (refs.empty()) object["metadata"].erase("ownerReferences");
+    PutLocked(storage, object);
+  }
 }
 
 void KubeApiServer::Impl::RemoveCustomObjectsLocked(const json& crd) {

@@ -112,6 +112,7 @@ Reply KubeApiServer::Impl::CreateLocked(const ResourceType& type, const std::str
   meta["uid"] = NewUid();
   meta["creationTimestamp"] = NowTimestamp();
   if (type.has_generation) meta["generation"] = 1;
+  if (type.kind == "Job") DefaultNewJob(object);
   if (type.plural == "namespaces") object["status"] = {{"phase", "Active"}};
   if (type.kind == "CustomResourceDefinition") {
     if (auto failure = ValidateCrd(type, object)) return *failure;
@@ -376,7 +377,8 @@ Reply KubeApiServer::Impl::ApplyLocked(const Target& target, const std::string& 
   return reply;
 }
 
-Reply KubeApiServer::Impl::DeleteObjectLocked(const ResourceType& type, json object, bool dry_run) {
+Reply KubeApiServer::Impl::DeleteObjectLocked(const ResourceType& type, json object, bool dry_run,
+                                              const std::string& propagation) {
   json& meta = object["metadata"];
   const std::string name = meta.value("name", "");
   if (type.plural == "namespaces") return DeleteNamespaceLocked(type, object, dry_run);
@@ -394,7 +396,16 @@ Reply KubeApiServer::Impl::DeleteObjectLocked(const ResourceType& type, json obj
                  {"metadata", json::object()},
                  {"status", "Success"},
                  {"details", details}};
-  if (!dry_run) RemoveLocked(type.storage, object);
+  // batch/v1 Jobs orphan their pods unless told otherwise (kubectl asks for Background).
+  const std::string policy = !propagation.empty() ? propagation
+                             : type.kind == "Job" ? "Orphan"
+                                                  : "Background";
+  if (!dry_run) {
+    const std::string uid = meta.value("uid", "");
+    if (policy == "Orphan") OrphanDependentsLocked(uid);
+    if (policy == "Foreground") DeleteDependentsLocked(uid);
+    RemoveLocked(type.storage, object);
+  }
   return {200, status};
 }
 
@@ -450,7 +461,13 @@ Reply KubeApiServer::Impl::DeleteLocked(const Target& target, const std::string&
             preconditions["resourceVersion"].get<std::string>() +
             ", ResourceVersion in object meta: " + meta.value("resourceVersion", ""));
   }
-  return DeleteObjectLocked(type, *stored, dry_run);
+  const std::string propagation = delete_options.value("propagationPolicy", "");
+  if (!propagation.empty() && propagation != "Orphan" && propagation != "Background" &&
+      propagation != "Foreground") {
+    return BadRequestReply("propagationPolicy must be Orphan, Background or Foreground, not " +
+                           propagation);
+  }
+  return DeleteObjectLocked(type, *stored, dry_run, propagation);
 }
 
 Reply KubeApiServer::Impl::DeleteCollectionLocked(const Target& target,

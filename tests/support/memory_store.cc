@@ -1,6 +1,8 @@
 #include "tests/support/memory_store.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "base/clock.h"
 
@@ -67,6 +69,8 @@ class MemoryStore : public ledger::Store {
   StepResult Run(const StepRun& run) override;
   Result<std::set<std::string>> ExistingTables(const std::vector<std::string>& tables) override;
   Status RecordRunnerStep(const StepRun& run, const StepResult& result) override;
+  Status RecordRunnerClaim(const StepRun& run, const std::string& run_id, bool started) override;
+  Result<plan::RestorePoint> MarkRestorePoint() override;
   Status Resolve(const StepId& id, const std::vector<StepId>& records, bool applied,
                  const ledger::PlanRef& plan) override;
 
@@ -86,6 +90,10 @@ class MemoryStore : public ledger::Store {
                                    std::vector<std::string>& created);
   StepResult RunAtomic(const StepRun& run);
   StepResult RunNonAtomic(const StepRun& run);
+  // Takes the mutex for each batch, not across the pauses between them.
+  StepResult RunBackfill(const StepRun& run);
+  // One batch with the mutex held: the rows it changed, or its error.
+  std::optional<StepError> Batch(const StepRun& run, int64_t* rows);
 
   MemoryDatabase& db_;
   const MemoryLedger ledger_;
@@ -179,6 +187,8 @@ void MemoryStore::AddHistory(const StepRun& run, const std::string& action,
   row.direction = ledger::HistoryDirection(run.direction);
   row.checksum = run.checksum;
   row.started_at = FormatRfc3339(SystemClock().WallNow());
+  row.plan = run.plan.ns + "/" + run.plan.name;
+  if (run.restore_point) row.restore_lsn = run.restore_point->wal_lsn;
   if (failure) {
     row.statement_index = failure->statement_index;
     row.error = failure->message;
@@ -233,6 +243,7 @@ std::optional<StepError> MemoryStore::Execute(const StepRun& run, size_t index,
 }
 
 StepResult MemoryStore::Run(const StepRun& run) {
+  if (run.backfill && !run.fake) return RunBackfill(run);
   std::lock_guard lock(db_.mutex_);
   ++db_.calls_.run;
   ++db_.calls_.runs_of[run.id];
@@ -281,6 +292,7 @@ StepResult MemoryStore::RunNonAtomic(const StepRun& run) {
   // The "started" marker, committed first: a stop from here on leaves the step dirty.
   AddHistory(run, "start", nullptr);
   const int64_t marker = db_.history_[HistoryTableOf(ledger_)].back().id;
+  // A resumed run goes on from the statement the interrupted one reached.
   auto fail = [&](StepError error) {
     error.dirty = true;
     result.error = std::move(error);
@@ -288,7 +300,7 @@ StepResult MemoryStore::RunNonAtomic(const StepRun& run) {
     RecordFailure(run, result.error);
     return result;
   };
-  for (size_t i = 0; i < run.statements.size(); ++i) {
+  for (size_t i = run.resume_at.value_or(0); i < run.statements.size(); ++i) {
     for (ledger::HistoryRow& row : db_.history_[HistoryTableOf(ledger_)]) {
       if (row.id == marker) row.statement_index = static_cast<int>(i);
     }
@@ -308,15 +320,136 @@ StepResult MemoryStore::RunNonAtomic(const StepRun& run) {
   return result;
 }
 
+std::optional<StepError> MemoryStore::Batch(const StepRun& run, int64_t* rows) {
+  if (lost_) {
+    StepError error;
+    error.message = *lost_;
+    error.connection_lost = true;
+    return error;
+  }
+  std::vector<std::string> created;
+  if (auto error = Execute(run, 0, created)) return error;
+  *rows = 0;
+  if (auto script = db_.scripts_.find(run.statements.front()); script != db_.scripts_.end()) {
+    std::vector<int64_t>& left = script->second.batch_rows;
+    if (!left.empty()) {
+      *rows = left.front();
+      left.erase(left.begin());
+    }
+  }
+  return std::nullopt;
+}
+
+StepResult MemoryStore::RunBackfill(const StepRun& run) {
+  const auto start = SteadyClock::now();
+  StepResult result;
+  ledger::BackfillProgress progress;
+  {
+    std::lock_guard lock(db_.mutex_);
+    ++db_.calls_.run;
+    ++db_.calls_.runs_of[run.id];
+    auto& counts = db_.backfills_[HistoryTableOf(ledger_)];
+    if (auto found = counts.find(run.id); found != counts.end()) {
+      if (found->second.checksum == run.checksum) {
+        progress.rows = found->second.rows;
+        progress.batches = found->second.batches;
+        result.notes.push_back(ledger::ResumedBackfillNote(progress));
+      } else {
+        result.notes.push_back(ledger::RestartedBackfillNote(found->second.rows));
+        counts.erase(found);
+      }
+    }
+  }
+  std::optional<StepError> error;
+  for (bool done = false; !done && !error;) {
+    if (run.backfill->max_batches > 0 && progress.batches >= run.backfill->max_batches) {
+      error = ledger::NotConverging(progress, run.backfill->max_batches);
+      break;
+    }
+    {
+      std::lock_guard lock(db_.mutex_);
+      int64_t rows = 0;
+      error = Batch(run, &rows);
+      if (error) break;
+      done = rows == 0;
+      if (done) {
+        if (!Exists(LedgerTableOf(ledger_)) || !Exists(HistoryTableOf(ledger_))) {
+          error = StepError{};
+          error->sql_state = "42P01";
+          error->message = "the back-fill is done, but recording the step failed";
+          break;
+        }
+        db_.backfills_[HistoryTableOf(ledger_)].erase(run.id);
+        Record(run, ledger::HistoryAction(run));
+      } else {
+        progress.rows += rows;
+        progress.run_rows += rows;
+
+        ++progress.batches;
+        db_.backfills_[HistoryTableOf(ledger_)][run.id] = {run.checksum, progress.rows,
+                                                           progress.batches};
+      }
+      progress.batch_rows = rows;
+      progress.seconds = MillisecondsSince(start) / 1000;
+    }
+    if (run.backfill->on_progress) run.backfill->on_progress(progress);
+    if (!done && run.backfill->pause && !run.backfill->pause(run.backfill->batch_delay)) {
+      error = ledger::StoppedBetweenBatches(progress);
+    }
+  }
+  result.backfill = progress;
+  result.duration_ms = MillisecondsSince(start);
+  if (!error) {
+    result.ok = true;
+    return result;
+  }
+  result.error = std::move(*error);
+  std::lock_guard lock(db_.mutex_);
+  if (!result.error.stopped || result.error.not_converging) RecordFailure(run, result.error);
+  return result;
+}
+
+// A WAL position that grows with every change the database records, as PostgreSQL's does.
+Result<plan::RestorePoint> MemoryStore::MarkRestorePoint() {
+  std::lock_guard lock(db_.mutex_);
+  ++db_.calls_.restore_points;
+  TM_RETURN_IF_ERROR(Session());
+  char lsn[32];
+  std::snprintf(lsn, sizeof lsn, "0/%llX",
+                static_cast<unsigned long long>(0x1000000 + 0x100 * db_.next_history_id_));
+  return plan::RestorePoint{FormatRfc3339(SystemClock().WallNow()), lsn};
+}
+
 Status MemoryStore::RecordRunnerStep(const StepRun& run, const StepResult& result) {
   std::lock_guard lock(db_.mutex_);
   ++db_.calls_.record_runner_step;
   TM_RETURN_IF_ERROR(Session());
   if (!Exists(HistoryTableOf(ledger_)))
     return Status::FailedPrecondition(Missing(HistoryTableOf(ledger_)));
+  std::vector<ledger::HistoryRow>& rows = db_.history_[HistoryTableOf(ledger_)];
+  const bool recorded_before =
+      !result.runner_run_id.empty() && std::any_of(rows.begin(), rows.end(), [&](const auto& row) {
+        return row.step == run.id && row.runner_run_id == result.runner_run_id &&
+               row.action != "runner-start" && row.action != "runner-lost";
+      });
+  if (recorded_before) return Status::Ok();
   AddHistory(run, result.ok ? ledger::HistoryAction(run) : "failure",
              result.ok ? nullptr : &result.error);
-  db_.history_[HistoryTableOf(ledger_)].back().by_runner = true;
+  rows.back().by_runner = true;
+  rows.back().runner_run_id = result.runner_run_id;
+  return Status::Ok();
+}
+
+Status MemoryStore::RecordRunnerClaim(const StepRun& run, const std::string& run_id, bool started) {
+  std::lock_guard lock(db_.mutex_);
+  ++db_.calls_.record_runner_step;
+  TM_RETURN_IF_ERROR(Session());
+  if (!Exists(HistoryTableOf(ledger_)))
+    return Status::FailedPrecondition(Missing(HistoryTableOf(ledger_)));
+  AddHistory(run, started ? "runner-start" : "runner-lost", nullptr);
+  ledger::HistoryRow& row = db_.history_[HistoryTableOf(ledger_)].back();
+  row.by_runner = true;
+  row.runner_run_id = run_id;
   return Status::Ok();
 }
 
@@ -380,6 +513,11 @@ void MemoryDatabase::StatementCreates(const std::string& statement,
                                       std::vector<std::string> tables) {
   std::lock_guard lock(mutex_);
   scripts_[statement].creates = std::move(tables);
+}
+
+void MemoryDatabase::BatchRows(const std::string& statement, std::vector<int64_t> rows) {
+  std::lock_guard lock(mutex_);
+  scripts_[statement].batch_rows = std::move(rows);
 }
 
 void MemoryDatabase::AddSchema(const std::string& schema) {

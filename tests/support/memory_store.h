@@ -19,6 +19,11 @@
 // count as tables are simply absent. History rows are kept as
 // ledger::HistoryRow and summarised with ledger::Summarize, as pg_store does.
 //
+// A back-fill (StepRun::backfill) runs its statement as a batch again and again: a batch
+// changes the numbers of rows BatchRows scripted, then none; its counts are kept per
+// history table and step, across sessions, as the PostgreSQL store's progress table keeps
+// them.
+//
 // Every call a store makes is counted (Calls()), so tests can assert what the engine did:
 // how often a step ran, that a read-only reconcile took no lock and wrote nothing.
 //
@@ -73,6 +78,7 @@ struct CallCounts {
   int existing_tables = 0;
   int resolve = 0;
   int record_runner_step = 0;
+  int restore_points = 0;
   std::map<plan::StepId, int> runs_of;  // Run calls per step
 
   // Calls that change the database or take its lock.
@@ -96,6 +102,9 @@ class MemoryDatabase {
   // Running `statement` creates `tables` (unqualified: in the running store's schema);
   // rolled back with its atomic step like real DDL.
   void StatementCreates(const std::string& statement, std::vector<std::string> tables);
+  // A back-fill's batches of `statement` change these numbers of rows, in turn, then none
+  // (unscripted, its first batch changes none). Scripted failures come first, per batch.
+  void BatchRows(const std::string& statement, std::vector<int64_t> rows);
   void AddSchema(const std::string& schema);
   // `table` unqualified is in schema public.
   void AddTable(const std::string& table);
@@ -114,6 +123,13 @@ class MemoryDatabase {
     std::optional<StatementFailure> failure;
     int failures_left = kAlways;
     std::vector<std::string> creates;
+    std::vector<int64_t> batch_rows;  // what the next batches change; front first
+  };
+  // A back-fill's counts, as the PostgreSQL store's progress table keeps them.
+  struct BackfillCounts {
+    std::string checksum;
+    int64_t rows = 0;
+    int64_t batches = 0;
   };
   struct LockHolder {
     const void* session = nullptr;
@@ -130,7 +146,8 @@ class MemoryDatabase {
   int64_t next_history_id_ = 1;                                     // guarded by mutex_
   std::map<std::string, LockHolder> locks_;                         // by ledger; guarded
   std::map<std::string, Script> scripts_;                           // by statement; guarded
-  CallCounts calls_;                                                // guarded by mutex_
+  std::map<std::string, std::map<plan::StepId, BackfillCounts>> backfills_;  // by history table
+  CallCounts calls_;                                                         // guarded by mutex_
 };
 
 }  // namespace tidemark::testing

@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "tests/support/process.h"
 
@@ -56,6 +60,22 @@ void PostgresServer::Start() {
     std::abort();
   }
   base_dsn_ = Trim(started.out);
+  RequirePasswordsOfPasswordRoles();
+}
+
+// pg_hba.conf's first line makes the members of kPasswordRoles give their password; the
+// lines initdb wrote (trust) follow. Kept across restarts; the group made once.
+void PostgresServer::RequirePasswordsOfPasswordRoles() {
+  const std::string path = dir_ + "/data/pg_hba.conf";
+  const std::string line = std::string("local all +") + kPasswordRoles + " scram-sha-256\n";
+  std::stringstream contents;
+  contents << std::ifstream(path).rdbuf();
+  if (!contents.str().starts_with(line)) {
+    std::ofstream(path, std::ios::trunc) << line << contents.str();
+    Query(base_dsn_, "SELECT pg_reload_conf()");
+  }
+  Query(base_dsn_, std::string("DO $$BEGIN CREATE ROLE ") + kPasswordRoles +
+                       " NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$");
 }
 
 void PostgresServer::Stop() { RunProcess({SandboxScript(), "stop", dir_}); }
@@ -65,6 +85,32 @@ std::string PostgresServer::Dsn(std::string_view dbname) const {
   const std::string key = "dbname=postgres";
   dsn.replace(dsn.find(key), key.size(), "dbname=" + std::string(dbname));
   return dsn;
+}
+
+std::string PostgresServer::PasswordRole(std::string_view dsn, std::string_view role,
+                                         std::string_view password) {
+  const std::string name(role);
+  Query(base_dsn_, "DO $$BEGIN CREATE ROLE \"" + name +
+                       "\" LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$");
+  Query(base_dsn_, "ALTER ROLE \"" + name + "\" PASSWORD '" + std::string(password) + "'");
+  Query(base_dsn_, std::string("GRANT ") + kPasswordRoles + " TO \"" + name + "\"");
+  std::string as_role(dsn);
+  const std::string key = "user=postgres";
+  as_role.replace(as_role.find(key), key.size(), "user=" + name);
+  // The server reloads pg_hba.conf after pg_reload_conf() returns: wait until a wrong
+  // password is refused, so that no test sees the trust it had before.
+  for (int tries = 0;; ++tries) {
+    PGconn* conn = PQconnectdb((as_role + " password=not-" + std::string(password)).c_str());
+    const bool refused = PQstatus(conn) != CONNECTION_OK;
+    PQfinish(conn);
+    if (refused) break;
+    if (tries == 500) {
+      ADD_FAILURE() << "the server still lets " << name << " in without its password";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return as_role;
 }
 
 std::string PostgresServer::CreateDatabase(std::string_view prefix) {

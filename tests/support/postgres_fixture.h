@@ -21,6 +21,12 @@ class PostgresServer {
 
   // libpq keyword/value DSN for `dbname` on this server (user postgres, trust auth).
   std::string Dsn(std::string_view dbname = "postgres") const;
+  // Every role is trusted but the members of kPasswordRoles, which must give their
+  // password (scram-sha-256; pg_hba.conf says so from the server's start). Makes (or
+  // resets) login role `role` with `password` as one of them and returns the DSN of the
+  // database of `dsn` as `role`, without the password: for tests of a wrong one.
+  std::string PasswordRole(std::string_view dsn, std::string_view role, std::string_view password);
+  static constexpr char kPasswordRoles[] = "tidemark_password_auth";
   // A fresh empty database named `<prefix>_<n>`; returns its DSN.
   std::string CreateDatabase(std::string_view prefix);
   // Runs `sql` and returns the rows of its last result as text (NULL as "<null>").
@@ -38,6 +44,7 @@ class PostgresServer {
  private:
   PostgresServer();
   ~PostgresServer();
+  void RequirePasswordsOfPasswordRoles();
   std::string dir_;
   std::string base_dsn_;
   int next_database_ = 0;

@@ -49,6 +49,9 @@ pid_t Spawn(const std::vector<std::string>& argv, const ProcessOptions& options,
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
+    // Nothing else is inherited: a server the child starts (PostgreSQL, dockerd) could
+    // otherwise outlive the test holding the caller's descriptors, e.g. a build lock.
+    close_range(3, ~0U, 0);
     unlink(in_path.c_str());
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(126);
     for (const auto& [key, value] : options.env) setenv(key.c_str(), value.c_str(), 1);
@@ -149,6 +152,11 @@ std::string BuiltProgram(const std::string& name) {
 std::string SourcePath(const std::string& relative) {
   const char* source = std::getenv("TIDEMARK_SOURCE_DIR");
   return std::string(source ? source : TIDEMARK_SOURCE_DIR_DEFAULT) + "/" + relative;
+}
+
+std::string KubectlProgram() {
+  const char* kubectl = std::getenv("KUBECTL");
+  return kubectl ? kubectl : TIDEMARK_KUBECTL_DEFAULT;
 }
 
 }  // namespace tidemark::testing

@@ -65,5 +65,7 @@ int FreeLoopbackPort();
 std::string BuiltProgram(const std::string& name);
 // Path of a file in the source tree, e.g. SourcePath("examples/shop.yaml").
 std::string SourcePath(const std::string& relative);
+// Path of the real kubectl the tests drive ($KUBECTL; tests/CMakeLists.txt names it).
+std::string KubectlProgram();
 
 }  // namespace tidemark::testing

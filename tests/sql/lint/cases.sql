@@ -1,5 +1,7 @@
 -- Lint cases, squawk-style: each rule with SQL that triggers it and close variants that must
--- not. `-- case: NAME` starts a case, `(atomic: false)` after it makes a non-atomic step.
+-- not. `-- case: NAME` starts a case, `(atomic: false)` after it makes a non-atomic step,
+-- `(phase: PostDeploy)` a post-deploy one, `(pg: N)` lints for PostgreSQL N. `-- next step`
+-- starts the case's next step: a case's steps are linted in order, as a plan's are.
 -- Findings are pinned in cases.golden (TIDEMARK_UPDATE_GOLDEN=1 rewrites it; review the diff).
 
 -- case: create-index
@@ -266,3 +268,174 @@ CREATE INDEX i ON orders (a);
 -- case: allow-without-reason
 -- tidemark:allow require-concurrent-index-creation
 CREATE INDEX i ON orders (a);
+
+-- case: add-field-with-default-then-drop-default
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NOT NULL;
+ALTER TABLE "shop_order" ALTER COLUMN "priority" DROP DEFAULT;
+-- case: add-nullable-field-with-default-then-drop-default
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NULL;
+ALTER TABLE "shop_order" ALTER COLUMN "priority" DROP DEFAULT;
+-- case: add-field-with-default-kept
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NOT NULL;
+-- case: drop-default-of-another-column
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NOT NULL;
+ALTER TABLE "shop_order" ALTER COLUMN "rank" DROP DEFAULT;
+ALTER TABLE "shop_line" ALTER COLUMN "priority" DROP DEFAULT;
+-- case: add-field-with-default-then-drop-default-post-deploy (phase: PostDeploy)
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NOT NULL;
+ALTER TABLE "shop_order" ALTER COLUMN "priority" DROP DEFAULT;
+-- case: add-field-with-default-then-drop-default-new-table
+CREATE TABLE "shop_order" ("id" bigint NOT NULL PRIMARY KEY);
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NOT NULL;
+ALTER TABLE "shop_order" ALTER COLUMN "priority" DROP DEFAULT;
+-- case: set-default-after-add
+ALTER TABLE "shop_order" ADD COLUMN "priority" integer DEFAULT 0 NOT NULL;
+ALTER TABLE "shop_order" ALTER COLUMN "priority" SET DEFAULT 1;
+
+-- The plan's schema: a type change is judged against the type earlier steps gave the column.
+-- case: varchar-widened-after-create
+CREATE TABLE "shop_item" ("id" bigint NOT NULL PRIMARY KEY, "name" varchar(100) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(200);
+-- case: varchar-narrowed
+CREATE TABLE "shop_item" ("id" bigint NOT NULL PRIMARY KEY, "name" varchar(100) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(50);
+-- case: varchar-to-text (Django CharField -> TextField)
+CREATE TABLE "shop_item" ("id" bigint NOT NULL PRIMARY KEY, "name" varchar(100) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE text USING "name"::text;
+-- case: text-to-varchar-limited (Django TextField -> CharField)
+CREATE TABLE "shop_item" ("id" bigint NOT NULL PRIMARY KEY, "name" text NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(100) USING "name"::varchar(100);
+-- case: varchar-limit-removed
+CREATE TABLE shop.item (id bigint, name character varying(100));
+-- next step
+ALTER TABLE shop.item ALTER COLUMN name TYPE character varying;
+-- case: using-another-expression
+CREATE TABLE "shop_item" ("id" bigint NOT NULL PRIMARY KEY, "name" varchar(100) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(200) USING upper("name");
+-- case: numeric-precision-widened
+CREATE TABLE "shop_item" ("id" bigint, "price" numeric(10, 2) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "price" TYPE numeric(12, 2);
+-- case: numeric-scale-changed
+CREATE TABLE "shop_item" ("id" bigint, "price" numeric(10, 2) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "price" TYPE numeric(12, 3);
+-- case: numeric-narrowed
+CREATE TABLE "shop_item" ("id" bigint, "price" numeric(10, 2) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "price" TYPE numeric(8, 2);
+-- case: numeric-unconstrained
+CREATE TABLE "shop_item" ("id" bigint, "price" numeric(10) NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "price" TYPE numeric;
+-- case: integer-to-bigint (Django IntegerField -> BigIntegerField)
+CREATE TABLE "shop_item" ("id" bigint, "stock" integer NOT NULL);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "stock" TYPE bigint USING "stock"::bigint;
+-- case: timestamp-precision-widened
+CREATE TABLE "shop_item" ("id" bigint, "seen" timestamp(3) with time zone);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "seen" TYPE timestamptz(6);
+-- case: timestamp-to-timestamptz
+CREATE TABLE "shop_item" ("id" bigint, "seen" timestamp);
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "seen" TYPE timestamptz;
+-- case: char-widened
+CREATE TABLE "shop_item" ("id" bigint, "code" char(3));
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "code" TYPE char(5);
+-- case: type-change-unknown-column
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(200);
+-- case: column-added-by-earlier-step
+CREATE TABLE "shop_item" ("id" bigint);
+-- next step
+ALTER TABLE "shop_item" ADD COLUMN "name" varchar(20) NULL;
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(40);
+-- case: column-type-changed-twice
+CREATE TABLE "shop_item" ("id" bigint, "name" varchar(20));
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(40);
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(30);
+-- case: column-renamed-then-widened
+CREATE TABLE "shop_item" ("id" bigint, "title" varchar(20));
+-- next step
+ALTER TABLE "shop_item" RENAME COLUMN "title" TO "name";
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(40);
+-- case: table-renamed-then-widened
+CREATE TABLE "shop_item" ("id" bigint, "name" varchar(20));
+-- next step
+ALTER TABLE "shop_item" RENAME TO "shop_product";
+ALTER TABLE "shop_product" ALTER COLUMN "name" TYPE varchar(40);
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(40);
+-- case: table-dropped-and-recreated-elsewhere
+CREATE TABLE "shop_item" ("id" bigint, "name" varchar(20));
+-- next step
+DROP TABLE "shop_item";
+CREATE TABLE other.shop_item ("id" bigint, "name" varchar(10));
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(40);
+ALTER TABLE other.shop_item ALTER COLUMN "name" TYPE varchar(40);
+-- case: schema-qualified-same-table
+CREATE TABLE "shop_item" ("id" bigint, "name" varchar(20));
+-- next step
+ALTER TABLE public.shop_item ALTER COLUMN "name" TYPE varchar(40);
+-- case: collation-changed
+CREATE TABLE "shop_item" ("id" bigint, "name" varchar(20));
+-- next step
+ALTER TABLE "shop_item" ALTER COLUMN "name" TYPE varchar(40) COLLATE "C";
+
+-- Server versions: verdicts that depend on what the server has.
+-- case: add-column-stable-default-pg10 (pg: 10)
+ALTER TABLE orders ADD COLUMN created timestamptz DEFAULT now() NOT NULL;
+-- case: add-column-stable-default-pg11 (pg: 11)
+ALTER TABLE orders ADD COLUMN created timestamptz DEFAULT now() NOT NULL;
+-- case: add-column-constant-default-pg10 (pg: 10)
+ALTER TABLE orders ADD COLUMN priority integer DEFAULT 0;
+-- case: add-column-volatile-default-pg10 (pg: 10)
+ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();
+-- case: reindex-pg11 (pg: 11)
+REINDEX INDEX orders_a_idx;
+-- case: reindex-concurrently-pg11 (atomic: false) (pg: 11)
+REINDEX INDEX CONCURRENTLY orders_a_idx;
+-- case: reindex-concurrently-pg12 (atomic: false) (pg: 12)
+REINDEX INDEX CONCURRENTLY orders_a_idx;
+-- case: detach-partition-pg13 (pg: 13)
+ALTER TABLE measurements DETACH PARTITION measurements_2020;
+-- case: detach-partition-concurrently-pg13 (atomic: false) (pg: 13)
+ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY;
+-- case: detach-partition-concurrently-pg14 (atomic: false) (pg: 14)
+ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY;
+-- case: add-column-inline-check (Django PositiveIntegerField)
+ALTER TABLE "library_book" ADD COLUMN "pages" integer DEFAULT 0 NOT NULL CHECK ("pages" >= 0);
+-- case: add-column-inline-check-new-table
+CREATE TABLE "library_book" ("id" serial NOT NULL PRIMARY KEY);
+ALTER TABLE "library_book" ADD COLUMN "pages" integer DEFAULT 0 NOT NULL CHECK ("pages" >= 0);
+-- case: set-not-null-after-validated-check
+ALTER TABLE "stock_item" ADD CONSTRAINT "code_not_null" CHECK ("code" IS NOT NULL) NOT VALID;
+-- next step
+ALTER TABLE "stock_item" VALIDATE CONSTRAINT "code_not_null";
+-- next step
+ALTER TABLE "stock_item" ALTER COLUMN "code" SET NOT NULL;
+ALTER TABLE "stock_item" ALTER COLUMN "name" SET NOT NULL;
+-- case: set-not-null-after-validated-check-pg11 (pg: 11)
+ALTER TABLE "stock_item" ADD CONSTRAINT "code_not_null" CHECK ("code" IS NOT NULL) NOT VALID;
+-- next step
+ALTER TABLE "stock_item" VALIDATE CONSTRAINT "code_not_null";
+-- next step
+ALTER TABLE "stock_item" ALTER COLUMN "code" SET NOT NULL;
+-- case: set-not-null-after-unvalidated-check
+ALTER TABLE "stock_item" ADD CONSTRAINT "code_not_null" CHECK ("code" IS NOT NULL) NOT VALID;
+-- next step
+ALTER TABLE "stock_item" ALTER COLUMN "code" SET NOT NULL;
+-- case: set-not-null-after-other-check-validated
+ALTER TABLE "stock_item" ADD CONSTRAINT "code_positive" CHECK ("code" > '') NOT VALID;
+-- next step
+ALTER TABLE "stock_item" VALIDATE CONSTRAINT "code_positive";
+-- next step
+ALTER TABLE "stock_item" ALTER COLUMN "code" SET NOT NULL;

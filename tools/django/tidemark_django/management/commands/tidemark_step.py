@@ -4,14 +4,20 @@
     tidemark_step revert APP NAME   unapply exactly that migration
     tidemark_step post-migrate      emit post_migrate as `migrate` does, applying nothing
 
+`apply` and `revert` take `--post-migrate`: then post_migrate follows the step in the same
+process, as it follows `migrate` (tidemark asks so for the last step of a run, saving a
+second start of Django).
+
 tidemark holds its ledger lock while it runs this and reads django_migrations afterwards
 (docs/django.md, "Python steps"). The executor writes the ledger row itself, in the
 migration's transaction when the migration is atomic. A step that is already in the asked
 state, or that needs another migration to run first, is refused with exit code 3 and the
-database is left as it was.
+database is left as it was. With `--post-migrate`, a step done whose post_migrate then fails
+exits with code 4.
 """
 
 import time
+import traceback
 from importlib import import_module
 
 from django.apps import apps
@@ -24,6 +30,8 @@ from django.utils.module_loading import module_has_submodule
 
 # Exit code of a refusal: nothing was changed, the step is not in a state to run.
 REFUSED = 3
+# Exit code of `--post-migrate` when the step was done and post_migrate failed after it.
+POST_MIGRATE_FAILED = 4
 
 
 def _label(key):
@@ -56,6 +64,8 @@ class Command(BaseCommand):
             action = actions.add_parser(name, help=text)
             action.add_argument("app_label")
             action.add_argument("migration_name", help="the migration's full name, e.g. 0003_book_slug")
+            action.add_argument("--post-migrate", action="store_true",
+                                help="then emit post_migrate, as migrate does after its migrations")
         actions.add_parser("post-migrate", help="emit post_migrate as migrate does, applying nothing")
 
     def handle(self, *args, **options):
@@ -75,8 +85,16 @@ class Command(BaseCommand):
             self._apply(executor, connection.alias, key, migration)
         else:
             self._revert(executor, key, migration)
-        self.stdout.write("%s %s (%.3fs)" % ("applied" if options["action"] == "apply" else "reverted",
-                                             _label(key), time.monotonic() - started))
+        done = "applied" if options["action"] == "apply" else "reverted"
+        self.stdout.write("%s %s (%.3fs)" % (done, _label(key), time.monotonic() - started))
+        if options["post_migrate"]:
+            try:
+                # A fresh executor: the ledger has changed under the first one.
+                self._post_migrate(MigrationExecutor(connection), connection.alias)
+            except Exception as error:  # any handler's failure; the step stays done
+                self.stderr.write(traceback.format_exc())
+                raise CommandError("migration %s was %s, but post_migrate failed after it: %s" % (
+                    _label(key), done, error), returncode=POST_MIGRATE_FAILED) from error
 
     def _migration(self, executor, key):
         if key not in executor.loader.disk_migrations:

@@ -1,0 +1,4 @@
+BEGIN;
+UPDATE orders SET a = 1 WHERE id = 2;
+COMMIT;
+CREATE INDEX CONCURRENTLY i ON orders (a);

@@ -1,0 +1,1 @@
+ALTER DOMAIN positive VALIDATE CONSTRAINT positive_check;

@@ -1,0 +1,1 @@
+ALTER DOMAIN positive SET NOT NULL;

@@ -1,0 +1,2 @@
+CREATE TABLE scratch (id int);
+TRUNCATE scratch;

@@ -1,0 +1,1 @@
+ALTER INDEX orders_pkey SET TABLESPACE fast;

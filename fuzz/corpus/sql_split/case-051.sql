@@ -1,0 +1,2 @@
+CREATE UNLOGGED TABLE staging (id int);
+ALTER TABLE staging SET LOGGED;

@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD COLUMN c int NOT NULL;

@@ -1,0 +1,1 @@
+ALTER TABLE "orders" ADD COLUMN "code" varchar(10) NULL UNIQUE;

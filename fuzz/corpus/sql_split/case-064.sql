@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD COLUMN u uuid DEFAULT gen_random_uuid();

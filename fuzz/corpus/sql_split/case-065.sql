@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD COLUMN r int DEFAULT floor(random() * 10);

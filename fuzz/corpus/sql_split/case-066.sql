@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD COLUMN s text DEFAULT my_slug();

@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD CONSTRAINT u UNIQUE USING INDEX orders_a_key;

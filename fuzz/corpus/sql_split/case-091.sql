@@ -1,0 +1,4 @@
+BEGIN;
+ALTER TABLE orders ADD COLUMN c int;
+UPDATE orders SET c = a * 2;
+COMMIT;

@@ -1,0 +1,2 @@
+-- tidemark:allow no-such-rule because
+CREATE INDEX i ON orders (a);

@@ -1,0 +1,2 @@
+-- tidemark:allow require-concurrent-index-creation
+CREATE INDEX i ON orders (a);
