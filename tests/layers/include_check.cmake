@@ -27,7 +27,9 @@ foreach(header IN LISTS blind_to)
   compile_include(${header})
   if(result EQUAL 0)
     message(SEND_ERROR "${header} should not be visible, but compiles")
-  elseif(NOT errors MATCHES "${header}: No such file or directory")
+  # GCC says "HEADER: No such file or directory", clang "'HEADER' file not found".
+  elseif(NOT errors MATCHES "${header}: No such file or directory" AND
+         NOT errors MATCHES "'${header}' file not found")
     message(SEND_ERROR "${header} fails for another reason than being out of sight:\n${errors}")
   endif()
 endforeach()
