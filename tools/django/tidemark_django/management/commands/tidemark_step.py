@@ -76,21 +76,20 @@ class Command(BaseCommand):
         executor = MigrationExecutor(connection)
         executor.loader.check_consistent_history(connection)
         if options["action"] == "post-migrate":
-            self._post_migrate(executor, connection.alias)
+            self._post_migrate(executor.migrate([], plan=[]), connection.alias, plan=[])
             return
         key = (options["app_label"], options["migration_name"])
         migration = self._migration(executor, key)
         started = time.monotonic()
         if options["action"] == "apply":
-            self._apply(executor, connection.alias, key, migration)
+            state, plan = self._apply(executor, connection.alias, key, migration)
         else:
-            self._revert(executor, key, migration)
+            state, plan = self._revert(executor, key, migration)
         done = "applied" if options["action"] == "apply" else "reverted"
         self.stdout.write("%s %s (%.3fs)" % (done, _label(key), time.monotonic() - started))
         if options["post_migrate"]:
             try:
-                # A fresh executor: the ledger has changed under the first one.
-                self._post_migrate(MigrationExecutor(connection), connection.alias)
+                self._post_migrate(state, connection.alias, plan)
             except Exception as error:  # any handler's failure; the step stays done
                 self.stderr.write(traceback.format_exc())
                 raise CommandError("migration %s was %s, but post_migrate failed after it: %s" % (
@@ -117,7 +116,7 @@ class Command(BaseCommand):
         # migrations (contenttypes renames its rows after a RenameModel).
         state = executor._create_project_state(with_applied_migrations=True)
         emit_pre_migrate_signal(self.verbosity, False, alias, apps=state.apps, plan=plan)
-        executor.migrate([key], plan=plan, state=state.clone())
+        return executor.migrate([key], plan=plan, state=state.clone()), plan
 
     def _revert(self, executor, key, migration):
         if key not in executor.loader.applied_migrations:
@@ -130,12 +129,13 @@ class Command(BaseCommand):
         irreversible = [str(op) for op in migration.operations if not op.reversible]
         if irreversible:
             raise _refuse("migration %s is irreversible (%s)" % (_label(key), irreversible[0]))
-        executor.migrate([key], plan=[(migration, True)])
+        plan = [(migration, True)]
+        return executor.migrate([key], plan=plan), plan
 
-    def _post_migrate(self, executor, alias):
-        # What `migrate` does when it has nothing to apply: the state of the applied
-        # migrations, its real apps' models re-rendered with their relations, then the signal.
-        state = executor.migrate([], plan=[])
+    def _post_migrate(self, state, alias, plan):
+        # What `migrate` does after its plan: the state the executor returned (that of the
+        # applied migrations), its real apps' models re-rendered with their relations, then the
+        # signal, with the plan that ran.
         state.clear_delayed_apps_cache()
         post_migrate_apps = state.apps
         with post_migrate_apps.bulk_update():
@@ -145,5 +145,5 @@ class Command(BaseCommand):
                 model_keys.append(model_key)
                 post_migrate_apps.unregister_model(*model_key)
         post_migrate_apps.render_multiple([ModelState.from_model(apps.get_model(*m)) for m in model_keys])
-        emit_post_migrate_signal(self.verbosity, False, alias, apps=post_migrate_apps, plan=[])
+        emit_post_migrate_signal(self.verbosity, False, alias, apps=post_migrate_apps, plan=plan)
         self.stdout.write("post_migrate emitted")
