@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/support/kube_api_server.h"
+#include "tests/support/kubectl_cluster.h"
 #include "tests/support/process.h"
 
 namespace tidemark::testing {
@@ -20,32 +20,22 @@ namespace fs = std::filesystem;
 class JobRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(KubectlProgram()))
-        << KubectlProgram() << " is missing: run tools/install-deps";
     dir_ = fs::temp_directory_path() /
            ("tidemark-jobs-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "work");
-    auto started = KubeApiServer::Start();
+    auto started = KubectlCluster::Start(dir_.string());
     ASSERT_TRUE(started.ok()) << started.status().ToString();
-    server_ = std::move(*started);
-    kubeconfig_ = (dir_ / "kubeconfig").string();
-    ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());
+    cluster_ = std::move(*started);
   }
   void TearDown() override {
-    if (server_) server_->Stop();
+    cluster_.reset();
     fs::remove_all(dir_);
   }
 
   ProcessResult Kubectl(const std::vector<std::string>& args, const std::string& input = "") {
-    std::vector<std::string> argv = {KubectlProgram(), "--kubeconfig", kubeconfig_, "--cache-dir",
-                                     (dir_ / "cache").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    ProcessOptions options;
-    options.input = input;
-    options.timeout_seconds = 120;
-    return RunProcess(argv, options);
+    return cluster_->Kubectl(args, input);
   }
 
   // Applies a Job running `script` with sh in dir_/work, TOKEN from the Secret app.
@@ -74,8 +64,7 @@ class JobRunnerTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<KubeApiServer> server_;
-  std::string kubeconfig_;
+  std::unique_ptr<KubectlCluster> cluster_;
 };
 
 TEST_F(JobRunnerTest, AJobRunsItsCommandWithItsSecretAndKubectlShowsItsLog) {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "tests/kube_api_server/api_test_client.h"
-#include "tests/support/kube_api_server.h"
+#include "tests/support/kubectl_cluster.h"
 #include "tests/support/process.h"
 
 namespace tidemark::testing {
@@ -30,8 +30,6 @@ std::string ReadFile(const std::string& path) {
 class KubectlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(KubectlProgram()))
-        << KubectlProgram() << " is missing: run tools/install-deps";
     dir_ = fs::temp_directory_path() /
            ("tidemark-kubectl-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -39,30 +37,23 @@ class KubectlTest : public ::testing::Test {
     fs::create_directories(dir_);
     KubeApiServerOptions options;
     options.bookmark_interval = std::chrono::minutes(10);  // no bookmark moves kubectl's version
-    auto started = KubeApiServer::Start(options);
+    auto started = KubectlCluster::Start(dir_.string(), options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
-    server_ = std::move(*started);
-    kubeconfig_ = (dir_ / "kubeconfig").string();
-    ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());
+    cluster_ = std::move(*started);
+    server_ = &cluster_->server();
     api_ = std::make_unique<ApiTestClient>(server_->port());
   }
   void TearDown() override {
-    if (server_) server_->Stop();
+    cluster_.reset();
     fs::remove_all(dir_);
   }
 
   std::vector<std::string> Command(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {KubectlProgram(), "--kubeconfig", kubeconfig_, "--cache-dir",
-                                     (dir_ / "cache").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
+    return cluster_->Command(args);
   }
 
   ProcessResult Kubectl(const std::vector<std::string>& args, const std::string& input = "") {
-    ProcessOptions options;
-    options.input = input;
-    options.timeout_seconds = 120;
-    return RunProcess(Command(args), options);
+    return cluster_->Kubectl(args, input);
   }
 
   // Installs the CRD and the namespace the way a user does.
@@ -103,8 +94,8 @@ class KubectlTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::string kubeconfig_;
-  std::unique_ptr<KubeApiServer> server_;
+  std::unique_ptr<KubectlCluster> cluster_;
+  KubeApiServer* server_ = nullptr;  // cluster_'s
   std::unique_ptr<ApiTestClient> api_;
 };
 
@@ -370,7 +361,7 @@ TEST_F(KubectlTest, ImperativeCreateSendsProtobufAndWorks) {
 }
 
 TEST_F(KubectlTest, TheDispatcherWorksAgainstTheServer) {
-  const std::vector<std::string> base = {"/usr/bin/kubectl", "--kubeconfig", kubeconfig_,
+  const std::vector<std::string> base = {"/usr/bin/kubectl", "--kubeconfig", cluster_->kubeconfig(),
                                          "--cache-dir", (dir_ / "cache").string()};
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.begin(), base.begin(), base.end());

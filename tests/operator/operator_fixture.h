@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/kube_api_server.h"
+#include "tests/support/kubectl_cluster.h"
 #include "tests/support/operator_process.h"
 #include "tests/support/postgres_fixture.h"
 #include "tests/support/process.h"
@@ -28,8 +28,6 @@ namespace fs = std::filesystem;
 class OperatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(KubectlProgram()))
-        << KubectlProgram() << " is missing: run tools/install-deps";
     dir_ = fs::temp_directory_path() /
            ("tidemark-operator-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -37,11 +35,10 @@ class OperatorTest : public ::testing::Test {
     fs::create_directories(dir_);
     KubeApiServerOptions options;
     options.crd_paths = {SourcePath("crds/migrationplans.tidemark.dev.yaml")};
-    auto started = KubeApiServer::Start(options);
+    auto started = KubectlCluster::Start(dir_.string(), options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
-    server_ = std::move(*started);
-    kubeconfig_ = (dir_ / "kubeconfig").string();
-    ASSERT_TRUE(server_->WriteKubeconfig(kubeconfig_).ok());
+    cluster_ = std::move(*started);
+    server_ = &cluster_->server();
     dsn_ = PostgresServer::Get().CreateDatabase("operator");
   }
 
@@ -58,18 +55,12 @@ class OperatorTest : public ::testing::Test {
       }
     }
     operators_.clear();  // SIGKILL whatever still runs
-    if (server_) server_->Stop();
+    cluster_.reset();
     fs::remove_all(dir_);
   }
 
-  ProcessResult Kubectl(std::vector<std::string> args, const std::string& input = "") {
-    std::vector<std::string> argv = {KubectlProgram(), "--kubeconfig", kubeconfig_, "--cache-dir",
-                                     (dir_ / "cache").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    ProcessOptions options;
-    options.input = input;
-    options.timeout_seconds = 120;
-    return RunProcess(argv, options);
+  ProcessResult Kubectl(const std::vector<std::string>& args, const std::string& input = "") {
+    return cluster_->Kubectl(args, input);
   }
 
   void CreateDsnSecret(const std::string& name = "shop-db") {
@@ -89,8 +80,8 @@ class OperatorTest : public ::testing::Test {
     const int port = FreeLoopbackPort();
     ProcessOptions options;
     options.env = std::move(env);
-    operators_.push_back(
-        std::make_unique<BackgroundProcess>(OperatorArgv(kubeconfig_, port, extra), options));
+    operators_.push_back(std::make_unique<BackgroundProcess>(
+        OperatorArgv(cluster_->kubeconfig(), port, extra), options));
     EXPECT_TRUE(AnswersHealthz(port)) << "the operator never answered /healthz";
     return port;
   }
@@ -112,8 +103,8 @@ class OperatorTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<KubeApiServer> server_;
-  std::string kubeconfig_;
+  std::unique_ptr<KubectlCluster> cluster_;
+  KubeApiServer* server_ = nullptr;  // cluster_'s
   std::string dsn_;
   std::vector<std::unique_ptr<BackgroundProcess>> operators_;
 };

@@ -3,8 +3,6 @@
 #include <httplib.h>
 #include <signal.h>
 
-#include <filesystem>
-
 #include "tests/support/operator_process.h"
 
 namespace tidemark::testing {
@@ -16,26 +14,24 @@ const char kPlans[] = "/apis/tidemark.dev/v1alpha1/namespaces/default/migrationp
 
 void ClusterTest::SetUp() {
   ReliabilityTest::SetUp();
-  ASSERT_TRUE(std::filesystem::exists(KubectlProgram()))
-      << KubectlProgram() << " is missing: run tools/install-deps";
   KubeApiServerOptions options;
   options.crd_paths = {SourcePath("crds/migrationplans.tidemark.dev.yaml")};
-  auto started = KubeApiServer::Start(options);
+  auto started = KubectlCluster::Start(dir_, options);
   ASSERT_TRUE(started.ok()) << started.status().ToString();
-  api_ = std::move(*started);
-  kubeconfig_ = dir_ + "/kubeconfig";
-  ASSERT_TRUE(api_->WriteKubeconfig(kubeconfig_).ok());
+  cluster_ = std::move(*started);
+  api_ = &cluster_->server();
 }
 
 void ClusterTest::TearDown() {
   KillOperators();
-  if (api_) api_->Stop();
+  cluster_.reset();
   ReliabilityTest::TearDown();
 }
 
 BackgroundProcess& ClusterTest::StartOperator(const std::vector<std::string>& extra) {
   const int port = FreeLoopbackPort();
-  operators_.push_back(std::make_unique<BackgroundProcess>(OperatorArgv(kubeconfig_, port, extra)));
+  operators_.push_back(
+      std::make_unique<BackgroundProcess>(OperatorArgv(cluster_->kubeconfig(), port, extra)));
   EXPECT_TRUE(AnswersHealthz(port)) << "the operator never answered /healthz";
   return *operators_.back();
 }
@@ -50,17 +46,12 @@ void ClusterTest::KillOperators() {
 
 void ClusterTest::CreateDsnSecret(const std::string& name, const std::string& dsn) {
   const ProcessResult created =
-      RunProcess({KubectlProgram(), "--kubeconfig", kubeconfig_, "create", "secret", "generic",
-                  name, "--from-literal=dsn=" + dsn});
+      cluster_->Kubectl({"create", "secret", "generic", name, "--from-literal=dsn=" + dsn});
   ASSERT_EQ(created.exit_code, 0) << Describe(created);
 }
 
 void ClusterTest::ApplyPlan(const std::string& yaml) {
-  ProcessOptions options;
-  options.input = yaml;
-  const ProcessResult applied = RunProcess({KubectlProgram(), "--kubeconfig", kubeconfig_,
-                                            "--cache-dir", dir_ + "/cache", "apply", "-f", "-"},
-                                           options);
+  const ProcessResult applied = cluster_->Kubectl({"apply", "-f", "-"}, yaml);
   ASSERT_EQ(applied.exit_code, 0) << Describe(applied);
 }
 

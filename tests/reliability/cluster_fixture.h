@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tests/reliability/reliability_fixture.h"
-#include "tests/support/kube_api_server.h"
+#include "tests/support/kubectl_cluster.h"
 
 namespace tidemark::testing {
 
@@ -35,8 +35,8 @@ class ClusterTest : public ReliabilityTest {
   // True once the plan is Ready for its current generation, within `seconds`.
   bool WaitReady(const std::string& plan, int seconds = 120);
 
-  std::unique_ptr<KubeApiServer> api_;
-  std::string kubeconfig_;
+  std::unique_ptr<KubectlCluster> cluster_;
+  KubeApiServer* api_ = nullptr;  // cluster_'s
   std::vector<std::unique_ptr<BackgroundProcess>> operators_;
 };
 
