@@ -26,7 +26,8 @@ import support  # noqa: E402  (the tests' server and project helpers)
 
 
 def run_measured(command, env):
-    """Runs COMMAND; returns (seconds, peak RSS in MiB of that process, from wait4)."""
+    """Runs COMMAND; returns (seconds, peak RSS in MiB of that process, and the CPU seconds,
+    user and system, of it and the children it waited for), from wait4."""
     with tempfile.TemporaryFile() as errors:
         start = time.monotonic()
         pid = os.fork()
@@ -45,7 +46,7 @@ def run_measured(command, env):
             errors.seek(0)
             raise SystemExit("%s exited %d:\n%s" % (" ".join(command), os.waitstatus_to_exitcode(status),
                                                     errors.read().decode(errors="replace")))
-    return seconds, usage.ru_maxrss / 1024.0  # Linux reports KiB
+    return seconds, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime  # RSS: in KiB
 
 
 def main():
@@ -81,7 +82,7 @@ def main():
             if repetition % 2:
                 runs.reverse()
             for tool, command, env in runs:
-                seconds, rss = run_measured(command, env)
+                seconds, rss, _ = run_measured(command, env)
                 results[tool].append({"seconds": seconds, "peak_rss_mib": rss})
             # Same result, or the comparison means nothing.
             if server.ledger("django_%d" % repetition) != server.ledger("tidemark_%d" % repetition):

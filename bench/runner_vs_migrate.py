@@ -8,14 +8,25 @@ fresh databases to stock.0002 with ROWS items, then runs the back-fill stock.000
 the other with `tidemark apply --target stock.0003_fill_code` (the runner: `manage.py
 tidemark_step apply stock 0003_fill_code`), alternating which goes first. With postMigrate
 on, tidemark then runs `post-migrate` in a second process, which `migrate` does in its
-own; both variants are measured. Prints the medians and tidemark's extra time.
+own; both variants are measured. Prints the medians of wall time and of CPU time (user and
+system, the children's included), and tidemark's extra time as the median of the
+differences within a repetition (the runs of one repetition follow each other, so the
+machine's load changes less between them than between repetitions). `--instructions` then
+also counts, once per tool, the instructions it and every process it starts execute
+(valgrind's callgrind, PYTHONHASHSEED=0), a cost that does not move with the machine's load,
+and gives tidemark's extra instructions in milliseconds at `migrate`'s own instructions per
+millisecond.
 
-    bench/runner_vs_migrate.py [--repetitions 7] [--rows 4000] [--tidemark build/bin/tidemark]
+    bench/runner_vs_migrate.py [--repetitions 15] [--rows 4000] [--tidemark build/bin/tidemark]
+                               [--instructions]
 """
 
 import argparse
 import copy
+import glob
 import os
+import shutil
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -33,9 +44,11 @@ STEP = "0003_fill_code"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--repetitions", type=int, default=15)
     parser.add_argument("--rows", type=int, default=4000)
     parser.add_argument("--tidemark", default=support.TIDEMARK)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each tool's instructions once (valgrind, ~2 minutes)")
     args = parser.parse_args()
     args.tidemark = os.path.abspath(args.tidemark)
     if not os.access(args.tidemark, os.X_OK):
@@ -64,38 +77,78 @@ def main():
         tidemark_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         tools = ["django", "tidemark", "tidemark-no-post-migrate"]
         results = {tool: [] for tool in tools}
+        cpu = {tool: [] for tool in tools}
+
+        def prepare(tool, name):
+            """A database at stock.0002 with the rows, and TOOL's command and environment."""
+            dsn = server.create_database(name)
+            support.manage(dsn, "migrate", "stock", "0001", "-v", "0", env=support.RUNNER_SETTINGS)
+            support.seed_stock_items(server, name, args.rows)
+            support.manage(dsn, "migrate", "stock", "0002", "-v", "0", env=support.RUNNER_SETTINGS)
+            if tool == "django":
+                return ([support.PYTHON, "manage.py", "migrate", "stock", STEP, "-v", "0"],
+                        dict(django_env, DATABASE_URL=dsn))
+            return ([args.tidemark, "apply", "-f", plans[tool == "tidemark"], "--database", dsn,
+                     "--target", "stock." + STEP], dict(tidemark_env, BENCH_DSN=dsn))
+
         for repetition in range(args.repetitions):
             runs = []
             for tool in tools:
                 name = "%s_%d" % (tool.replace("-", "_"), repetition)
-                dsn = server.create_database(name)
-                support.manage(dsn, "migrate", "stock", "0001", "-v", "0", env=support.RUNNER_SETTINGS)
-                support.seed_stock_items(server, name, args.rows)
-                support.manage(dsn, "migrate", "stock", "0002", "-v", "0", env=support.RUNNER_SETTINGS)
-                if tool == "django":
-                    command = [support.PYTHON, "manage.py", "migrate", "stock", STEP, "-v", "0"]
-                    env = dict(django_env, DATABASE_URL=dsn)
-                else:
-                    command = [args.tidemark, "apply", "-f", plans[tool == "tidemark"], "--database", dsn,
-                               "--target", "stock." + STEP]
-                    env = dict(tidemark_env, BENCH_DSN=dsn)
-                runs.append((tool, name, command, env))
+                runs.append((tool, name, *prepare(tool, name)))
             if repetition % 2:
                 runs.reverse()
             for tool, name, command, env in runs:
-                seconds, _ = run_measured(command, env)
+                seconds, _, cpu_seconds = run_measured(command, env)
                 results[tool].append(seconds)
+                cpu[tool].append(cpu_seconds)
+                if ("stock", STEP) not in server.ledger(name):
+                    raise SystemExit("%s did not apply stock.%s" % (tool, STEP))
+        instructions = {}
+        if args.instructions:
+            for tool in tools:
+                name = "%s_counted" % tool.replace("-", "_")
+                instructions[tool] = count_instructions(*prepare(tool, name))
                 if ("stock", STEP) not in server.ledger(name):
                     raise SystemExit("%s did not apply stock.%s" % (tool, STEP))
     finally:
         server.stop()
 
-    median = {tool: statistics.median(results[tool]) for tool in tools}
     print("step: stock.%s (RunPython over %d rows), %d repetitions" % (STEP, args.rows, args.repetitions))
+    print("%-26s %10s %10s %22s %22s" % ("", "wall", "CPU", "wall - migrate", "CPU - migrate"))
     for tool in tools:
-        extra = "" if tool == "django" else "  (%+.0f ms against migrate)" % (1000 * (median[tool] - median["django"]))
-        print("%-26s %8.3f s median%s" % (tool, median[tool], extra))
+        line = "%-26s %8.3f s %8.3f s" % (tool, statistics.median(results[tool]), statistics.median(cpu[tool]))
+        if tool != "django":
+            for measure in (results, cpu):
+                extra = sorted(1000 * (a - b) for a, b in zip(measure[tool], measure["django"]))
+                quartiles = statistics.quantiles(extra, n=4)
+                line += "  %+5.0f ms [%+4.0f, %+4.0f]" % (statistics.median(extra), quartiles[0], quartiles[2])
+        print(line)
+    print("(medians; the differences: median [quartiles] of tidemark - migrate within a repetition)")
+    if instructions:
+        per_ms = instructions["django"] / (1000 * statistics.median(cpu["django"]))
+        for tool in tools:
+            extra = instructions[tool] - instructions["django"]
+            print("%-26s %14d instructions%s" % (tool, instructions[tool], "" if tool == "django" else
+                  "  (%+d: %+.0f ms at migrate's %.0f per ms of CPU)" % (extra, extra / per_ms, per_ms)))
 
+
+def count_instructions(command, env):
+    """Instructions executed by COMMAND and every process it starts (callgrind's totals)."""
+    folder = tempfile.mkdtemp(prefix="tidemark-bench-callgrind-")
+    try:
+        subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                        "--callgrind-out-file=%s/out.%%p" % folder] + command,
+                       env=dict(env, PYTHONHASHSEED="0"), cwd=support.PROJECT_DIR,
+                       capture_output=True, check=True)
+        total = 0
+        for path in glob.glob(os.path.join(folder, "out.*")):
+            with open(path, errors="replace") as counts:
+                total += next(int(line.split()[1]) for line in counts
+                              if line.startswith(("summary:", "totals:")))
+        return total
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
