@@ -39,6 +39,7 @@ SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "django"))
 os.environ.setdefault("TIDEMARK_SOURCE_DIR", SOURCE_DIR)
 
+import psycopg2  # noqa: E402  (Debian's, as the tests use)
 import support  # noqa: E402  (the tests' server and project helpers)
 import yaml  # noqa: E402
 
@@ -200,11 +201,11 @@ def squawk_findings(squawk, folder, label, statements, atomic, pg_version):
     return found
 
 
-def created_in_step(texts, step, statement):
+def created_in_step(statements_of, step, statement):
     """True when the statement alters a table that an earlier statement of its step created."""
-    altered = ALTERED_TABLE.match(texts[(step, statement)])
+    altered = ALTERED_TABLE.match(statements_of[step][statement - 1])
     return bool(altered) and any(
-        texts[(step, earlier)].startswith('CREATE TABLE "%s"' % altered.group(1))
+        statements_of[step][earlier - 1].startswith('CREATE TABLE "%s"' % altered.group(1))
         for earlier in range(1, statement))
 
 
@@ -212,8 +213,6 @@ def heavy_statements(dsn, steps, statements_of):
     """{(step, statement): True when heavy} for the statements PostgreSQL could run, in the
     plan's order on an empty database: atomic steps in one transaction, as tidemark runs
     them (a non-atomic step's statements are not judged)."""
-    import psycopg2  # Debian's, as the tests use
-
     heavy = {}
     connection = psycopg2.connect(dsn)
     try:
@@ -269,12 +268,10 @@ def main():
         ours = tidemark_findings(args.tidemark, plan, pg_version)
         judged = server.create_database("judged")
         theirs = {}
-        texts = {}
         statements_of = {}
         for step in steps:
             label = "%s.%s" % (step["app"], step["name"])
             sql = statements_of[label] = step_statements(args.tidemark, plan, label)
-            texts.update({(label, i + 1): text for i, text in enumerate(sql)})
             if sql:
                 theirs.update(squawk_findings(args.squawk, folder, label, sql,
                                               step.get("atomic", True), pg_version))
@@ -283,10 +280,11 @@ def main():
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    report(steps, texts, apps, missing, version, pg_version, ours, theirs, heavy, args.json)
+    report(steps, statements_of, apps, missing, version, pg_version, ours, theirs, heavy,
+           args.json)
 
 
-def judge(tool, found, heavy, texts):
+def judge(tool, found, heavy, statements_of):
     """Prints what PostgreSQL says of TOOL's lock findings, and the heavy statements it misses."""
     flagged = {key for key, families in found.items() if families.keys() & LOCK_FAMILIES}
     confirmed = sorted(key for key in flagged if heavy.get(key))
@@ -297,12 +295,14 @@ def judge(tool, found, heavy, texts):
     for kind, keys in (("false alarm", alarms), ("missed", missed)):
         for step, statement in keys:
             print("    %s: %s statement %d: %s" % (kind, step, statement,
-                                                   texts[(step, statement)][:150]))
+                                                   statements_of[step][statement - 1][:150]))
 
 
-def report(steps, texts, apps, missing, version, pg_version, ours, theirs, heavy, json_path):
+def report(steps, statements_of, apps, missing, version, pg_version, ours, theirs, heavy,
+           json_path):
     print("corpus: %d steps, %d statements, %d apps (%d third-party: %s)" % (
-        len(steps), len(texts), len({s["app"] for s in steps}), len(apps), ", ".join(apps)))
+        len(steps), sum(map(len, statements_of.values())), len({s["app"] for s in steps}),
+        len(apps), ", ".join(apps)))
     if missing:
         print("not installed, left out: %s" % ", ".join(missing))
     print("squawk: %s; PostgreSQL %d; squawk rules not compared: %s" % (
@@ -317,13 +317,13 @@ def report(steps, texts, apps, missing, version, pg_version, ours, theirs, heavy
     print("\nPostgreSQL's judgement: %d of %d statements heavy (rewrite or scan of an existing "
           "table); lock families: %s" % (sum(heavy.values()), len(heavy),
                                          ", ".join(sorted(LOCK_FAMILIES))))
-    judge("tidemark", ours, heavy, texts)
-    judge("squawk", theirs, heavy, texts)
+    judge("tidemark", ours, heavy, statements_of)
+    judge("squawk", theirs, heavy, statements_of)
     disagreements = []
     for tool, only, found in (("tidemark", mine - other, ours), ("squawk", other - mine, theirs)):
         groups = collections.defaultdict(list)
         for key, fam in sorted(only):
-            groups[(fam, found[key][fam], created_in_step(texts, *key))].append(key)
+            groups[(fam, found[key][fam], created_in_step(statements_of, *key))].append(key)
         print("\nonly %s: %d" % (tool, len(only)))
         for (fam, rule, new), keys in sorted(groups.items(), key=lambda item: -len(item[1])):
             print("  %4d  %s (%s)%s, e.g. %s statement %d" % (
@@ -331,7 +331,8 @@ def report(steps, texts, apps, missing, version, pg_version, ours, theirs, heavy
                 *keys[0]))
             disagreements += [{"only": tool, "family": fam, "rule": rule, "step": step,
                                "statement": statement, "table_created_in_step": new,
-                               "sql": texts[(step, statement)]} for step, statement in keys]
+                               "sql": statements_of[step][statement - 1]}
+                              for step, statement in keys]
     if json_path:
         with open(json_path, "w", encoding="utf-8") as out:
             json.dump(disagreements, out, indent=1)

@@ -40,9 +40,7 @@ import queue
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time

@@ -2,13 +2,12 @@
 """One python step through tidemark's runner against Django's own `migrate APP NAME`.
 
 Starts a private PostgreSQL (tools/pg-sandbox) and exports the test project's `stock` app
-(testproject.settings_runner) with `--python-steps Run`. For each repetition it brings two
+(testproject.settings_runner) with `--python-steps Run`. For each repetition it brings three
 fresh databases to stock.0002 with ROWS items, then runs the back-fill stock.0003_fill_code
 (a RunPython over every row) on one with `manage.py migrate stock 0003_fill_code` and on
-the other with `tidemark apply --target stock.0003_fill_code` (the runner: `manage.py
-tidemark_step apply stock 0003_fill_code`), alternating which goes first. With postMigrate
-on, tidemark then runs `post-migrate` in a second process, which `migrate` does in its
-own; both variants are measured. Prints the medians of wall time and of CPU time (user and
+the others with `tidemark apply --target stock.0003_fill_code` (the runner: `manage.py
+tidemark_step apply stock 0003_fill_code`), with postMigrate on (the step's process then
+emits post_migrate, as `migrate` does in its own) and off, alternating the order. Prints the medians of wall time and of CPU time (user and
 system, the children's included), and tidemark's extra time as the median of the
 differences within a repetition (the runs of one repetition follow each other, so the
 machine's load changes less between them than between repetitions). `--instructions` then
@@ -102,15 +101,13 @@ def main():
                 seconds, _, cpu_seconds = run_measured(command, env)
                 results[tool].append(seconds)
                 cpu[tool].append(cpu_seconds)
-                if ("stock", STEP) not in server.ledger(name):
-                    raise SystemExit("%s did not apply stock.%s" % (tool, STEP))
+                check_applied(server, tool, name)
         instructions = {}
         if args.instructions:
             for tool in tools:
                 name = "%s_counted" % tool.replace("-", "_")
                 instructions[tool] = count_instructions(*prepare(tool, name))
-                if ("stock", STEP) not in server.ledger(name):
-                    raise SystemExit("%s did not apply stock.%s" % (tool, STEP))
+                check_applied(server, tool, name)
     finally:
         server.stop()
 
@@ -133,6 +130,11 @@ def main():
                   "  (%+d: %+.0f ms at migrate's %.0f per ms of CPU)" % (extra, extra / per_ms, per_ms)))
 
 
+def check_applied(server, tool, dbname):
+    if ("stock", STEP) not in server.ledger(dbname):
+        raise SystemExit("%s did not apply stock.%s" % (tool, STEP))
+
+
 def count_instructions(command, env):
     """Instructions executed by COMMAND and every process it starts (callgrind's totals)."""
     folder = tempfile.mkdtemp(prefix="tidemark-bench-callgrind-")
@@ -149,6 +151,7 @@ def count_instructions(command, env):
         return total
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
 
 if __name__ == "__main__":
     main()
