@@ -40,8 +40,7 @@ class KubectlTest : public ::testing::Test {
     auto started = KubectlCluster::Start(dir_.string(), options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     cluster_ = std::move(*started);
-    server_ = &cluster_->server();
-    api_ = std::make_unique<ApiTestClient>(server_->port());
+    api_ = std::make_unique<ApiTestClient>(cluster_->server().port());
   }
   void TearDown() override {
     cluster_.reset();
@@ -95,7 +94,6 @@ class KubectlTest : public ::testing::Test {
 
   fs::path dir_;
   std::unique_ptr<KubectlCluster> cluster_;
-  KubeApiServer* server_ = nullptr;  // cluster_'s
   std::unique_ptr<ApiTestClient> api_;
 };
 
@@ -113,7 +111,7 @@ TEST_F(KubectlTest, ApplyCreatesThenMergePatchesWithStrictValidation) {
   EXPECT_TRUE(
       plan["metadata"]["annotations"].contains("kubectl.kubernetes.io/last-applied-configuration"));
   bool strict_patch = false;
-  for (const auto& request : server_->requests()) {
+  for (const auto& request : cluster_->server().requests()) {
     if (request.method == "PATCH" && request.content_type == "application/merge-patch+json" &&
         request.target.find("fieldValidation=Strict") != std::string::npos) {
       strict_patch = true;
@@ -185,7 +183,7 @@ TEST_F(KubectlTest, WaitSucceedsOnceReadyAndTimesOutOtherwise) {
   BackgroundProcess waiting(
       Command({"wait", "--for=condition=Ready", "mplan/shop", "-n", "prod", "--timeout=90s"}),
       options);
-  ASSERT_TRUE(Eventually([&] { return server_->open_watches() >= 1; }));
+  ASSERT_TRUE(Eventually([&] { return cluster_->server().open_watches() >= 1; }));
   SetReady("True", "UpToDate");
   const auto done = waiting.Wait();
   EXPECT_EQ(done.exit_code, 0) << done.err;
@@ -203,10 +201,10 @@ TEST_F(KubectlTest, WaitRelistsAfterADroppedWatchMeetsAnExpiredVersion) {
   BackgroundProcess waiting(
       Command({"wait", "--for=condition=Ready", "mplan/shop", "-n", "prod", "--timeout=90s"}),
       options);
-  ASSERT_TRUE(Eventually([&] { return server_->open_watches() >= 1; }));
+  ASSERT_TRUE(Eventually([&] { return cluster_->server().open_watches() >= 1; }));
   const auto lists = [&] {
     int count = 0;
-    for (const auto& request : server_->requests()) {
+    for (const auto& request : cluster_->server().requests()) {
       const bool list = request.method == "GET" &&
                         request.target.find("/migrationplans?") != std::string::npos &&
                         request.target.find("watch=") == std::string::npos;
@@ -219,9 +217,10 @@ TEST_F(KubectlTest, WaitRelistsAfterADroppedWatchMeetsAnExpiredVersion) {
   std::string other = ReadFile(SourcePath("tests/kube_api_server/testdata/shop-plan.yaml"));
   other.replace(other.find("name: shop,"), 11, "name: other,");
   ASSERT_EQ(Kubectl({"apply", "-f", "-"}, other).exit_code, 0);
-  server_->Compact();
-  server_->DropWatches();
-  ASSERT_TRUE(Eventually([&] { return lists() > lists_before && server_->open_watches() >= 1; }));
+  cluster_->server().Compact();
+  cluster_->server().DropWatches();
+  ASSERT_TRUE(
+      Eventually([&] { return lists() > lists_before && cluster_->server().open_watches() >= 1; }));
   SetReady("True", "UpToDate");
   const auto done = waiting.Wait();
   EXPECT_EQ(done.exit_code, 0) << done.err;
@@ -284,7 +283,7 @@ TEST_F(KubectlTest, DeleteWithAndWithoutFinalizers) {
   options.timeout_seconds = 120;
   BackgroundProcess deleting(Command({"delete", "mplan", "shop", "-n", "prod", "--timeout=90s"}),
                              options);
-  ASSERT_TRUE(Eventually([&] { return server_->open_watches() >= 1; }));
+  ASSERT_TRUE(Eventually([&] { return cluster_->server().open_watches() >= 1; }));
   ASSERT_EQ(api_->Patch(kPlans + "/shop", R"({"metadata":{"finalizers":[]}})",
                         "application/merge-patch+json")
                 .status,
@@ -328,7 +327,7 @@ TEST_F(KubectlTest, GetWatchSeesAChange) {
   ProcessOptions options;
   options.timeout_seconds = 120;
   BackgroundProcess watching({"/bin/sh", "-c", command + " > '" + out_path + "'"}, options);
-  ASSERT_TRUE(Eventually([&] { return server_->open_watches() >= 1; }));
+  ASSERT_TRUE(Eventually([&] { return cluster_->server().open_watches() >= 1; }));
   SetReady("True", "UpToDate");
   EXPECT_TRUE(Eventually([&] { return ReadFile(out_path).find("UpToDate") != std::string::npos; }))
       << ReadFile(out_path);
@@ -354,7 +353,7 @@ TEST_F(KubectlTest, ImperativeCreateSendsProtobufAndWorks) {
       api_->Get("/api/v1/namespaces/prod/configmaps/shop-migrations-0").body["data"]["steps.yaml"],
       "- {app: shop, name: 0001_initial}");
   bool protobuf = false;
-  for (const auto& request : server_->requests()) {
+  for (const auto& request : cluster_->server().requests()) {
     protobuf |= request.content_type == "application/vnd.kubernetes.protobuf";
   }
   EXPECT_TRUE(protobuf);

@@ -38,7 +38,6 @@ class OperatorTest : public ::testing::Test {
     auto started = KubectlCluster::Start(dir_.string(), options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     cluster_ = std::move(*started);
-    server_ = &cluster_->server();
     dsn_ = PostgresServer::Get().CreateDatabase("operator");
   }
 
@@ -104,7 +103,6 @@ class OperatorTest : public ::testing::Test {
 
   fs::path dir_;
   std::unique_ptr<KubectlCluster> cluster_;
-  KubeApiServer* server_ = nullptr;  // cluster_'s
   std::string dsn_;
   std::vector<std::unique_ptr<BackgroundProcess>> operators_;
 };

@@ -85,7 +85,7 @@ TEST_F(OperatorTest, KubectlDrivesTheDatabase) {
       RbacPolicy::Load({SourcePath("manifests/core/rbac.yaml")}, "tidemark-system", "tidemark");
   ASSERT_TRUE(policy.ok()) << policy.status().ToString();
   std::set<std::string> used;
-  for (const RecordedRequest& request : server_->requests()) {
+  for (const RecordedRequest& request : cluster_->server().requests()) {
     if (request.user_agent != "tidemark") continue;  // kubectl's own calls
     const std::string path = request.target.substr(0, request.target.find('?'));
     std::vector<std::string> parts;
@@ -228,10 +228,10 @@ TEST_F(OperatorTest, ConvergesThroughFaultsWithoutApplyingTwice) {
   ASSERT_EQ(Kubectl({"apply", "-f", ExampleFile("shop")}).exit_code, 0);
   EXPECT_TRUE(Eventually([&] { return ConditionReason("shop", "Stalled") == "SecretNotFound"; }));
   // The API server drops watches, forgets old versions, and refuses status writes.
-  server_->DropWatches();
-  server_->Compact();
-  server_->FailNextRequests("PATCH", "/status", 3, 409);
-  server_->FailNextRequests("GET", "/configmaps", 2, 500);
+  cluster_->server().DropWatches();
+  cluster_->server().Compact();
+  cluster_->server().FailNextRequests("PATCH", "/status", 3, 409);
+  cluster_->server().FailNextRequests("GET", "/configmaps", 2, 500);
   CreateDsnSecret();
   EXPECT_EQ(Kubectl({"wait", "--for=condition=Ready", "mplan/shop", "--timeout=120s"}).exit_code,
             0);

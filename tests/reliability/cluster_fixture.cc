@@ -19,7 +19,6 @@ void ClusterTest::SetUp() {
   auto started = KubectlCluster::Start(dir_, options);
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   cluster_ = std::move(*started);
-  api_ = &cluster_->server();
 }
 
 void ClusterTest::TearDown() {
@@ -56,13 +55,13 @@ void ClusterTest::ApplyPlan(const std::string& yaml) {
 }
 
 void ClusterTest::DeletePlan(const std::string& name) {
-  httplib::Client client("127.0.0.1", api_->port());
+  httplib::Client client("127.0.0.1", cluster_->server().port());
   auto response = client.Delete(std::string(kPlans) + "/" + name);
   ASSERT_TRUE(response && response->status == 200) << "deleting plan " << name;
 }
 
 nlohmann::json ClusterTest::GetPlan(const std::string& name) {
-  httplib::Client client("127.0.0.1", api_->port());
+  httplib::Client client("127.0.0.1", cluster_->server().port());
   auto response = client.Get(std::string(kPlans) + "/" + name);
   if (!response || response->status != 200) return nullptr;
   return nlohmann::json::parse(response->body, nullptr, false);

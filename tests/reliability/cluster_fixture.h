@@ -36,7 +36,6 @@ class ClusterTest : public ReliabilityTest {
   bool WaitReady(const std::string& plan, int seconds = 120);
 
   std::unique_ptr<KubectlCluster> cluster_;
-  KubeApiServer* api_ = nullptr;  // cluster_'s
   std::vector<std::unique_ptr<BackgroundProcess>> operators_;
 };
 

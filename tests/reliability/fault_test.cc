@@ -154,12 +154,12 @@ TEST_F(FaultTest, ApiServerDropsWatchesAndAnswersErrors) {
   StartOperator();
   ApplyPlan(StepSetPlan("api", kSteps, "{dsnFrom: {secretKeyRef: {name: api, key: dsn}}}"));
   ASSERT_TRUE(Eventually([&] { return AppliedSteps(dsn) >= 10; }));
-  api_->FailNextRequests("PATCH", "/status", 3, 409);
+  cluster_->server().FailNextRequests("PATCH", "/status", 3, 409);
   // The controller's lists and watches of plans, not this test's reads of one plan.
-  api_->FailNextRequests("GET", "migrationplans$", 2, 500);
-  api_->DropWatches();
-  api_->Compact();
-  api_->FailNextRequests("GET", "migrationplans$", 1, 410);
+  cluster_->server().FailNextRequests("GET", "migrationplans$", 2, 500);
+  cluster_->server().DropWatches();
+  cluster_->server().Compact();
+  cluster_->server().FailNextRequests("GET", "migrationplans$", 1, 410);
   EXPECT_TRUE(WaitReady("api"));
   const std::string problems = Join(StepSetProblems(dsn, kSteps, /*converged=*/true));
   EXPECT_EQ(problems, "");
